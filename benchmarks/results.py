@@ -1,0 +1,60 @@
+"""A run folder: results.csv (for people), results.json (for machines) and run.json (metadata).
+
+Every finished cell is written at once, atomically (a temporary file renamed over the old one), so
+an interrupted sweep keeps every finished cell and `--resume` skips them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+RESULTS_CSV = "results.csv"
+RESULTS_JSON = "results.json"
+RUN_JSON = "run.json"
+
+
+def atomic_write(path: Path, text: str) -> None:
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+class RunFolder:
+    """The rows of a run, kept in memory and on disk in step."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.rows: list[dict] = []
+        if (self.path / RESULTS_JSON).exists():
+            self.rows = json.loads((self.path / RESULTS_JSON).read_text())
+
+    @property
+    def done(self) -> set[str]:
+        return {row["cell_id"] for row in self.rows}
+
+    def holds_run(self) -> bool:
+        return (self.path / RUN_JSON).exists()
+
+    def add(self, row: dict) -> None:
+        self.rows = [r for r in self.rows if r["cell_id"] != row["cell_id"]] + [row]
+        self.path.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.path / RESULTS_JSON, json.dumps(self.rows, indent=1))
+        atomic_write(self.path / RESULTS_CSV, pd.DataFrame(self.rows).to_csv(index=False))
+
+    def read_meta(self) -> dict:
+        path = self.path / RUN_JSON
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def write_meta(self, meta: dict) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.path / RUN_JSON, json.dumps(meta, indent=1, default=str))

@@ -1,0 +1,139 @@
+"""`python -m benchmarks.variance`: bias, variance and cost of every estimator on the toy objectives.
+
+    python -m benchmarks.variance --tau 0.1 1.0
+    python -m benchmarks.variance --estimators 'reinforce*' --objectives 'tucker-*' --samples 1 4
+    python -m benchmarks.variance --list
+
+Writes results.csv, results.json, run.json and the report (index.html with PNGs) into --out.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+import estimators
+from benchmarks.cli_common import UsageError, int_at_least, positive_finite, resolve_devices
+from benchmarks.harness import enumerate_cells, run_cell
+from benchmarks.machine import machine_info, now
+from benchmarks.objectives import UnknownObjectiveError, list_objectives
+from benchmarks.results import RunFolder
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.variance",
+        description="Measure gradient bias, variance and cost of every registered estimator on toy "
+                    "objectives with exact gradients, and render the report.")
+    parser.add_argument("--tau", type=positive_finite, nargs="+", default=None, metavar="T",
+                        help="temperatures for estimators that take one (default: each one's own default, 1.0)")
+    parser.add_argument("--estimators", nargs="+", metavar="NAME", help="names or glob patterns (default: all)")
+    parser.add_argument("--objectives", nargs="+", metavar="ID", help="ids or glob patterns (default: all)")
+    parser.add_argument("--samples", type=int_at_least(1, "--samples (S, samples per estimate)"), nargs="+",
+                        default=[1], metavar="S", help="samples per gradient estimate (default: 1)")
+    parser.add_argument("--estimates", type=int_at_least(2, "--estimates (N, estimates per cell)"), default=10_000,
+                        metavar="N", help="independent gradient estimates per cell (default: 10000)")
+    parser.add_argument("--device", choices=["cpu", "cuda", "all"], default=None,
+                        help="default: cpu, plus cuda when available")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default: runs/variance-<date>-<time>)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out, skipping finished cells")
+    parser.add_argument("--no-report", action="store_true", help="write results only; render later with python -m reports")
+    parser.add_argument("--list", action="store_true", help="print the estimators and objectives, then exit")
+    return parser
+
+
+def print_listing() -> None:
+    print("Estimators:")
+    for spec in estimators.list_estimators():
+        hparams = ", ".join(f"{k}={v}" for k, v in spec.hparams.items()) or "-"
+        flags = "unbiased" if spec.unbiased else "biased"
+        print(f"  {spec.name:<20} {flags:<9} families={','.join(spec.families)}  hparams: {hparams}  "
+              f"f_evals/sample={spec.f_evals}  min S={spec.min_samples}"
+              f"{'  (reference)' if spec.is_reference else ''}")
+        print(f"  {'':<20} {spec.summary}. {spec.reference}")
+    print("\nObjectives:")
+    for objective in list_objectives():
+        print(f"  {objective.id:<16} {objective.family:<12} {objective.description}")
+
+
+def prepare_folder(args) -> RunFolder:
+    out = args.out or Path("runs") / time.strftime("variance-%Y%m%d-%H%M%S")
+    folder = RunFolder(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; name a folder")
+    if folder.holds_run() and not args.resume:
+        meta = folder.read_meta()
+        raise UsageError(f"{out} already holds a run (started {meta.get('started', '?')}, {len(folder.rows)} cells "
+                         "done); pass --resume to continue it, or choose another --out")
+    if out.exists() and any(out.iterdir()) and not folder.holds_run():
+        raise UsageError(f"{out} is not empty and holds no gradbench run; choose an empty or new --out")
+    return folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.list:
+        print_listing()
+        return 0
+    try:
+        specs = estimators.list_estimators(args.estimators, include_reference=bool(args.estimators))
+        objectives = list_objectives(args.objectives)
+        devices, device_note = resolve_devices(args.device)
+        folder = prepare_folder(args)
+    except (UsageError, estimators.UnknownEstimatorError, UnknownObjectiveError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+    taus = args.tau or [1.0]
+    cells, skipped = enumerate_cells(specs, objectives, taus, args.samples, args.estimates, devices,
+                                     args.dtype, args.seed)
+    if not cells:
+        print("error: no estimator in --estimators supports any objective in --objectives "
+              "(see --list for families)", file=sys.stderr)
+        return 2
+    meta = folder.read_meta()
+    meta.setdefault("started", now())
+    meta.setdefault("commands", []).append(" ".join(sys.argv))
+    meta.update(machine_info())
+    meta.update({"kind": "variance", "seed": args.seed, "taus": taus, "samples": args.samples,
+                 "n_estimates": args.estimates, "devices": devices, "device_note": device_note,
+                 "dtype": args.dtype, "skipped": [f"{what}: {why}" for what, why in skipped]})
+    folder.write_meta(meta)
+
+    done = folder.done
+    todo = [cell for cell in cells if cell.cell_id not in done]
+    if args.resume and done:
+        print(f"resuming {folder.path}: {len(cells) - len(todo)} of {len(cells)} cells already done")
+    for what, why in skipped:
+        print(f"skipped {what}: {why}")
+    not_applicable = []
+    try:
+        for cell in tqdm(todo, desc="cells", unit="cell", dynamic_ncols=True):
+            try:
+                folder.add(run_cell(cell, bootstrap_seed=args.seed))
+            except estimators.NotApplicableError as reason:
+                not_applicable.append(f"{cell.cell_id}: {reason}")
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {len(folder.rows)} finished cells are kept in {folder.path}; "
+              f"continue with --out {folder.path} --resume", file=sys.stderr)
+        return 130
+    meta["skipped"] += not_applicable
+    meta["finished"] = now()
+    folder.write_meta(meta)
+    print(f"{len(folder.rows)} cells in {folder.path / 'results.csv'}")
+    if not args.no_report:
+        from reports.html import render_report  # rendering reads the files just written
+
+        page = render_report(folder.path)
+        print(f"report: {page.resolve().as_uri()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

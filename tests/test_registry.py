@@ -1,0 +1,91 @@
+import pytest
+import torch
+import torch.distributions as D
+
+import estimators
+from estimators.registry import UnknownEstimatorError, UnsupportedFamilyError
+
+
+def test_lookup_and_metadata():
+    spec = estimators.get_spec("gumbel_softmax")
+    assert spec.families == ("bernoulli", "categorical")
+    assert spec.unbiased is False and spec.hparams == {"tau": 1.0} and spec.takes_tau
+    assert spec.f_evals == 1 and spec.summary and spec.reference
+    assert estimators.get_spec("reinforce_loo").min_samples == 2
+    names = [s.name for s in estimators.list_estimators()]
+    assert names == sorted(names) and {"reinforce", "pathwise", "exact"} <= set(names)
+
+
+def test_unknown_name_suggests_and_lists():
+    with pytest.raises(UnknownEstimatorError) as info:
+        estimators.get("reinfroce")
+    message = str(info.value)
+    assert "Did you mean 'reinforce'" in message and "Known:" in message and "pathwise" in message
+
+
+def test_glob_patterns_and_unmatched_pattern():
+    assert {s.name for s in estimators.list_estimators(["reinforce*"])} == {"reinforce", "reinforce_loo", "reinforce_ema"}
+    with pytest.raises(UnknownEstimatorError, match="gumbel"):
+        estimators.list_estimators(["gumbell*"])
+
+
+def test_registering_twice_is_an_error():
+    with pytest.raises(ValueError, match="already registered"):
+        estimators.register("reinforce", families=("bernoulli",), unbiased=True, summary="", reference="")(lambda f, d, num_samples=1: None)
+
+
+def test_register_then_use_then_unregister():
+    @estimators.register("test_plain_pathwise", families=("normal",), unbiased=True, summary="s", reference="r")
+    def plain(f, dist, num_samples=1):
+        return f(dist.rsample((num_samples,)))
+
+    try:
+        mu = torch.zeros(3, requires_grad=True)
+        out = estimators.get("test_plain_pathwise")(lambda x: x ** 2, D.Normal(mu, 1.0), num_samples=4)
+        assert out.shape == (4, 3)
+    finally:
+        estimators.unregister("test_plain_pathwise")
+    assert "test_plain_pathwise" not in estimators.REGISTRY
+
+
+def test_unsupported_family_names_estimators_that_support_it():
+    bits = D.Bernoulli(logits=torch.zeros(3, requires_grad=True))
+    with pytest.raises(UnsupportedFamilyError) as info:
+        estimators.get("pathwise")(lambda z: z, bits)
+    message = str(info.value)
+    assert "'bernoulli'" in message and "reinforce" in message and "gumbel_softmax" in message
+
+
+def test_relaxed_estimators_refuse_index_categorical_with_a_hint():
+    dist = D.Categorical(logits=torch.zeros(4, requires_grad=True))
+    with pytest.raises(UnsupportedFamilyError, match="categorical_index"):
+        estimators.get("gumbel_softmax")(lambda z: z, dist)
+    # the score function works on integer samples
+    out = estimators.get("reinforce")(lambda z: z.double(), dist, num_samples=3)
+    assert out.shape == (3,)
+
+
+def test_bad_arguments():
+    bits = D.Bernoulli(logits=torch.zeros(2, requires_grad=True))
+    for tau in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="tau"):
+            estimators.get("gumbel_softmax")(lambda z: z, bits, num_samples=2, tau=tau)
+    with pytest.raises(estimators.NotApplicableError, match="num_samples >= 2"):
+        estimators.get("reinforce_loo")(lambda z: z, bits, num_samples=1)
+    with pytest.raises(estimators.NotApplicableError, match="num_samples >= 1"):
+        estimators.get("reinforce")(lambda z: z, bits, num_samples=0)
+
+
+def test_exact_refuses_large_supports():
+    bits = D.Independent(D.Bernoulli(logits=torch.zeros(20, requires_grad=True)), 1)
+    with pytest.raises(estimators.NotApplicableError, match="2\\^20"):
+        estimators.get("exact")(lambda z: z.sum(-1), bits)
+
+
+def test_moving_average_baseline_state_is_resettable_and_lags_one_call():
+    est = estimators.get("reinforce_ema")
+    bits = D.Bernoulli(logits=torch.zeros(5, requires_grad=True))
+    est(lambda z: z * 0 + 2.0, bits, num_samples=3)
+    assert est.baseline.value == pytest.approx(2.0)
+    est.reset()
+    assert est.baseline.value is None
