@@ -171,7 +171,7 @@ def quadratic(k: int, seed: int | None = None) -> Objective:
 
     def cost(z):
         a_, b_ = a.to(z), b.to(z)
-        return torch.einsum("...i,ij,...j->...", z, a_, z) + z @ b_
+        return ((z @ a_) * z).sum(-1) + z @ b_  # z'Az; measured faster than einsum on CPU
 
     def expected(params):
         probs = torch.softmax(params["logits"], -1)

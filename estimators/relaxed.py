@@ -10,8 +10,10 @@ For a Bernoulli with logit l the binary Concrete uses logistic noise L = log u -
     y = sigmoid((l + L) / tau),   1[l + L > 0] ~ Bernoulli(sigmoid(l))
 
 The cost is evaluated at the relaxed y, so the gradient is biased for tau > 0 (the bias vanishes
-as tau -> 0 while the variance grows). Noise comes from `torch.rand` and two logs: about 1.7x
-faster at 10^4 samples than `F.gumbel_softmax`, which draws `exponential_().log()`.
+as tau -> 0 while the variance grows). Noise comes from `torch.rand` and two in-place logs (3x
+faster than `F.gumbel_softmax`'s `exponential_().log()` on CPU, torch 2.13), and the softmax is
+written out (torch.softmax over a short last axis measured 5x slower on CPU), so the estimator runs
+about 1.7x faster than one built on `F.gumbel_softmax` at 10^4 samples (tests/benchmarks).
 
 References:
     Jang, E., Gu, S., Poole, B. (2017). Categorical reparameterization with Gumbel-Softmax. ICLR.
@@ -55,21 +57,36 @@ def logistic_noise(num_samples: int, logits: torch.Tensor) -> torch.Tensor:
     return u.log() - torch.log1p(-u)
 
 
-def concrete_sample(dist, num_samples: int, tau: float, who: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """A relaxed sample y and its hard counterpart (the exact discrete sample it rounds to)."""
+def softmax_last(x: torch.Tensor) -> torch.Tensor:
+    """softmax over the last axis as exp(x - max) / sum.
+
+    The max is detached: softmax is shift-invariant, so this changes neither value nor gradient.
+    """
+    e = (x - x.detach().amax(-1, keepdim=True)).exp()
+    return e * e.sum(-1, keepdim=True).reciprocal()  # a multiply differentiates faster than a divide
+
+
+def concrete_sample(dist, num_samples: int, tau: float, who: str,
+                    with_hard: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A relaxed sample y and, if asked, its hard counterpart (the exact discrete sample it rounds to)."""
     check_num_samples(num_samples, 1, who)
     check_tau(tau, who)
     family, logits = _logits(dist, who)
+    hard = None
+    # (logits + noise) / tau, with the noise scaled in place: one less differentiated op on the
+    # (S, ...) tensor. argmax and sign are unchanged by the positive scale 1 / tau.
+    noise = logistic_noise if family == "bernoulli" else gumbel_noise
+    scaled = noise(num_samples, logits).mul_(1.0 / tau) + logits * (1.0 / tau)
     if family == "bernoulli":
-        perturbed = logits + logistic_noise(num_samples, logits)
-        soft = torch.sigmoid(perturbed / tau)
-        hard = (perturbed > 0).to(soft.dtype)
+        soft = torch.sigmoid(scaled)
+        if with_hard:
+            hard = (scaled > 0).to(soft.dtype)
     else:
-        perturbed = logits + gumbel_noise(num_samples, logits)
-        soft = torch.softmax(perturbed / tau, dim=-1)
-        # Compare with arange rather than F.one_hot, which fails inside vmap(grad).
-        classes = torch.arange(logits.shape[-1], device=logits.device)
-        hard = (perturbed.argmax(-1, keepdim=True) == classes).to(soft.dtype)
+        soft = softmax_last(scaled)
+        if with_hard:
+            # Compare with arange rather than F.one_hot, which fails inside vmap(grad).
+            classes = torch.arange(logits.shape[-1], device=logits.device)
+            hard = (scaled.argmax(-1, keepdim=True) == classes).to(soft.dtype)
     return soft, hard
 
 
@@ -97,7 +114,7 @@ def gumbel_softmax(f, dist, num_samples: int = 1, *, tau: float = 1.0) -> torch.
 )
 def st_gumbel_softmax(f, dist, num_samples: int = 1, *, tau: float = 1.0) -> torch.Tensor:
     """surrogate_s = f(h_s + y_s - stop(y_s)): f sees the exact discrete sample h_s, grad uses d y_s."""
-    soft, hard = concrete_sample(dist, num_samples, tau, "st_gumbel_softmax")
+    soft, hard = concrete_sample(dist, num_samples, tau, "st_gumbel_softmax", with_hard=True)
     return f(straight_through(hard, soft))
 
 

@@ -89,3 +89,26 @@ def test_moving_average_baseline_state_is_resettable_and_lags_one_call():
     assert est.baseline.value == pytest.approx(2.0)
     est.reset()
     assert est.baseline.value is None
+
+
+def test_moving_average_baseline_excludes_the_current_costs():
+    """Folding the current costs in before subtracting would correlate b with f(z) and bias the gradient."""
+    from estimators.reinforce import MovingAverageBaseline
+
+    baseline = MovingAverageBaseline(decay=0.5)
+    assert baseline(torch.tensor([4.0, 6.0])) == 0.0
+    assert float(baseline(torch.tensor([100.0]))) == pytest.approx(5.0)
+    assert float(baseline(torch.tensor([0.0]))) == pytest.approx(0.5 * 5.0 + 0.5 * 100.0)
+    with pytest.raises(ValueError, match="decay"):
+        MovingAverageBaseline(decay=1.0)
+
+
+def test_written_out_softmax_matches_torch_softmax():
+    from estimators.relaxed import softmax_last
+
+    x = torch.randn(50, 3, 7, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(50, 3, 7, dtype=torch.float64)
+    torch.testing.assert_close(softmax_last(x), torch.softmax(x, -1))
+    ours = torch.autograd.grad((softmax_last(x) * weights).sum(), x)[0]
+    theirs = torch.autograd.grad((torch.softmax(x, -1) * weights).sum(), x)[0]
+    torch.testing.assert_close(ours, theirs)

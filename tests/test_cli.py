@@ -1,0 +1,128 @@
+"""The variance CLI as a user runs it: outputs, bad input, interruption and --resume."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+import benchmarks.variance as variance
+
+REQUIRED_COLUMNS = [
+    "estimator", "tau", "objective", "family", "n_samples", "n_estimates", "device", "seed", "variance_trace",
+    "variance_trace_lo", "variance_trace_hi", "bias_norm", "bias_norm_lo", "bias_norm_hi", "rel_bias", "mse",
+    "cosine", "snr", "bias_z_max", "true_grad_norm", "f_evals", "time_per_estimate_s", "estimates_per_s", "nonfinite",
+]
+SMALL = ["--objectives", "tucker-0.45", "quadratic-4", "--estimates", "200", "--no-report"]
+
+
+def run(argv, capsys):
+    code = variance.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_small_sweep_writes_results_metadata_and_report(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, _ = run(["--objectives", "tucker-0.45", "gauss-cos-2", "--estimates", "300", "--tau", "0.5", "1",
+                           "--samples", "1", "2", "--device", "cpu", "--out", out], capsys)
+    assert code == 0 and "report: file://" in stdout
+    frame = pd.read_csv(out / "results.csv")
+    assert set(REQUIRED_COLUMNS) <= set(frame.columns)
+    # tau-free estimators once per (objective, S); tau-taking ones once per tau
+    gumbel = frame[frame.estimator == "gumbel_softmax"]
+    assert sorted(gumbel.tau.unique()) == [0.5, 1.0] and len(gumbel) == 4
+    assert frame[frame.estimator == "reinforce"].tau.isna().all() and len(frame[frame.estimator == "reinforce"]) == 4
+    assert set(frame[frame.estimator == "reinforce_loo"].n_samples) == {2}  # S = 1 is skipped, not failed
+    assert (frame.nonfinite == 0).all() and (frame.n_estimates == 300).all()
+    meta = json.loads((out / "run.json").read_text())
+    for key in ("torch_version", "cpu", "cpu_threads", "git_commit", "commands", "started", "finished", "seed"):
+        assert key in meta
+    assert any("needs S >= 2" in line for line in meta["skipped"])
+    assert (out / "index.html").exists() and (out / "tucker-0.45.png").exists() and (out / "gauss-cos-2.png").exists()
+    assert json.loads((out / "results.json").read_text())[0]["cell_id"] == frame.cell_id[0]
+
+
+def test_same_seed_same_numbers(tmp_path, capsys):
+    for name in ("a", "b"):
+        assert run(SMALL + ["--estimators", "reinforce", "gumbel_softmax", "--out", tmp_path / name], capsys)[0] == 0
+    a, b = (pd.read_csv(tmp_path / name / "results.csv") for name in ("a", "b"))
+    pd.testing.assert_series_equal(a.variance_trace, b.variance_trace)
+    pd.testing.assert_series_equal(a.bias_norm, b.bias_norm)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--estimators", "reinfroce"], "Did you mean 'reinforce'"),
+    (["--objectives", "tuker-*"], "unknown objective"),
+    (["--tau", "0"], "temperature must be finite and > 0"),
+    (["--tau", "-1"], "temperature must be finite and > 0"),
+    (["--tau", "nan"], "temperature must be finite and > 0"),
+    (["--tau", "inf"], "temperature must be finite and > 0"),
+    (["--samples", "0"], "--samples"),
+    (["--estimates", "1"], "--estimates"),
+    (["--estimators", "pathwise", "--objectives", "tucker-*"], "no estimator"),
+])
+def test_bad_input_is_a_message_and_nonzero_exit(tmp_path, capsys, argv, message):
+    try:
+        code = variance.main(argv + ["--out", str(tmp_path / "x")])
+    except SystemExit as exit_:  # argparse's own errors
+        code = exit_.code
+    captured = capsys.readouterr()
+    assert code != 0 and message in captured.err
+    assert "Traceback" not in captured.err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_gpu_is_refused(tmp_path, capsys):
+    code, _, err = run(["--device", "cuda", "--out", tmp_path / "x"], capsys)
+    assert code == 2 and "no CUDA GPU" in err and "--device cpu" in err
+
+
+def test_folder_with_another_run_needs_resume(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run(SMALL + ["--estimators", "reinforce", "--out", out], capsys)[0] == 0
+    code, _, err = run(SMALL + ["--estimators", "reinforce", "--out", out], capsys)
+    assert code == 2 and "--resume" in err
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    code, _, err = run(SMALL + ["--out", tmp_path / "other"], capsys)
+    assert code == 2 and "holds no gradbench run" in err
+
+
+def test_interrupted_sweep_keeps_finished_cells_and_resumes(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    real_run_cell = variance.run_cell
+    calls, interrupted = [], []
+
+    def interrupt_on_third(cell, **kwargs):
+        calls.append(cell.cell_id)
+        if len(calls) == 3 and not interrupted:
+            interrupted.append(True)
+            raise KeyboardInterrupt
+        return real_run_cell(cell, **kwargs)
+
+    monkeypatch.setattr(variance, "run_cell", interrupt_on_third)
+    code, _, err = run(SMALL + ["--out", out], capsys)
+    assert code == 130 and "--resume" in err
+    kept = pd.read_csv(out / "results.csv")
+    assert list(kept.cell_id) == calls[:2]
+
+    calls.clear()
+    code, stdout, _ = run(SMALL + ["--out", out, "--resume"], capsys)
+    assert code == 0 and "2 of" in stdout
+    assert not set(calls) & set(kept.cell_id)  # finished cells are not measured again
+    final = pd.read_csv(out / "results.csv")
+    assert final.cell_id.is_unique and set(kept.cell_id) <= set(final.cell_id)
+
+
+def test_list_prints_registry_and_objectives(capsys):
+    code, stdout, _ = run(["--list"], capsys)
+    assert code == 0 and "reinforce_loo" in stdout and "quadratic-12" in stdout and "Williams 1992" in stdout
+
+
+def test_module_entry_point_without_traceback(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "benchmarks.variance", "--estimators", "nope", "--out", str(tmp_path / "x")],
+                          capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert done.returncode == 2 and "unknown estimator 'nope'" in done.stderr and "Traceback" not in done.stderr

@@ -1,0 +1,55 @@
+"""Known results that must come out of the harness.
+
+Each comparison is a z-test on the difference of two independent estimates, with its standard
+error from the N estimates, at false-failure rate ALPHA = 1e-3 (fixed seeds).
+"""
+import torch
+from scipy import stats
+
+from benchmarks.harness import Cell, run_cell
+from tests.conftest import draw
+
+ALPHA = 1e-3
+Z = float(stats.norm.ppf(1 - ALPHA / 2))
+
+
+def variance_and_se(estimates: torch.Tensor) -> tuple[float, float]:
+    """Trace of the sample covariance and its standard error (delta method: it is a mean of ||g_i - mean||^2)."""
+    squared = (estimates - estimates.mean(0)).square().sum(-1)
+    n = estimates.shape[0]
+    return float(squared.sum() / (n - 1)), float(squared.std() / n ** 0.5)
+
+
+def test_reinforce_variance_on_tucker_matches_closed_form():
+    """g = f(b)(b - s) with f(b) = (b - t)^2; at s = 1/2: Var = E[f^2 (b - s)^2] - E[g]^2, divided by S."""
+    t, s = 0.45, 0.5
+    second_moment = 0.25 * (s * (1 - t) ** 4 + (1 - s) * t ** 4)
+    mean = s * (1 - s) * ((1 - t) ** 2 - t ** 2)
+    for n_samples in (1, 4):
+        closed_form = (second_moment - mean ** 2) / n_samples
+        variance, se = variance_and_se(draw("reinforce", "tucker-0.45", 50_000, n_samples, seed=n_samples))
+        assert abs(variance - closed_form) < Z * se, (n_samples, variance, closed_form, se)
+
+
+def test_gumbel_softmax_variance_grows_as_temperature_falls():
+    for objective in ("tucker-0.45", "quadratic-8"):
+        variances = []
+        for tau in (1.0, 0.5, 0.1):
+            variances.append(variance_and_se(draw("gumbel_softmax", objective, 20_000, 1, seed=9, hparams={"tau": tau})))
+        for (v_hot, se_hot), (v_cold, se_cold) in zip(variances, variances[1:]):
+            assert v_cold - v_hot > Z * (se_hot ** 2 + se_cold ** 2) ** 0.5, (objective, variances)
+
+
+def test_leave_one_out_baseline_lowers_reinforce_variance():
+    for objective in ("tucker-0.45", "quadratic-8", "gauss-square-3"):
+        plain = variance_and_se(draw("reinforce", objective, 20_000, 4, seed=1))
+        loo = variance_and_se(draw("reinforce_loo", objective, 20_000, 4, seed=2))
+        assert plain[0] - loo[0] > Z * (plain[1] ** 2 + loo[1] ** 2) ** 0.5, (objective, plain, loo)
+
+
+def test_harness_reports_the_same_relations():
+    """The sweep's own rows (bootstrap intervals) show the LOO improvement without overlap."""
+    plain = run_cell(Cell("reinforce", (), "tucker-0.45", 4, 5000))
+    loo = run_cell(Cell("reinforce_loo", (), "tucker-0.45", 4, 5000))
+    assert loo["variance_trace_hi"] < plain["variance_trace_lo"]
+    assert not plain["bias_significant"] and not loo["bias_significant"]

@@ -1,0 +1,85 @@
+"""Unbiasedness against exact gradients, from the registry's metadata.
+
+Every estimator registered with unbiased=True must match the exact gradient on several objectives:
+a per-coordinate z-test with Bonferroni correction at family-wise false-failure rate ALPHA = 1e-3
+per (estimator, objective) case, with fixed seeds. Estimators registered as biased must show a
+significant bias on at least one objective (else their metadata is wrong), and where theory gives
+the biased expectation in closed form we test against that value.
+"""
+import pytest
+import torch
+
+import estimators
+from benchmarks.objectives import get_objective
+from tests.conftest import bonferroni_z, draw, max_abs_z, samples_for
+
+ALPHA = 1e-3
+N = 20_000
+CHECK_OBJECTIVES = ["tucker-0.45", "poly-2", "quadratic-4", "quadratic-12", "gauss-square-3", "gauss-cos-2"]
+
+UNBIASED = [(spec.name, oid) for spec in estimators.list_estimators() if spec.unbiased
+            for oid in CHECK_OBJECTIVES if get_objective(oid).family in spec.families]
+BIASED = [spec.name for spec in estimators.list_estimators() if not spec.unbiased]
+
+
+def _draw_or_skip(name, objective_id, n, n_samples, seed, **kwargs):
+    try:
+        return draw(name, objective_id, n, n_samples, seed=seed, **kwargs)
+    except estimators.NotApplicableError as reason:
+        pytest.skip(str(reason))
+
+
+@pytest.mark.parametrize("name,objective_id", UNBIASED)
+def test_unbiased_estimators_match_the_exact_gradient(name, objective_id):
+    spec = estimators.get_spec(name)
+    estimates = _draw_or_skip(name, objective_id, N, samples_for(spec, 2), seed=11)
+    exact = get_objective(objective_id).exact_gradient()
+    if float(estimates.std(0).max()) < 1e-12:  # the exact estimator: only rounding noise
+        torch.testing.assert_close(estimates.mean(0), exact, rtol=1e-9, atol=1e-12)
+        return
+    assert max_abs_z(estimates, exact) < bonferroni_z(ALPHA, exact.numel())
+
+
+def test_every_unbiased_family_is_checked_on_at_least_three_objectives():
+    for spec in estimators.list_estimators():
+        if spec.unbiased and not spec.is_reference:
+            checked = [oid for name, oid in UNBIASED if name == spec.name]
+            assert len(checked) >= 2, f"{spec.name} is z-tested on too few objectives: {checked}"
+
+
+@pytest.mark.parametrize("name", BIASED)
+def test_biased_estimators_show_their_bias(name):
+    """Each biased estimator is significantly biased on some standard objective (at rate ALPHA)."""
+    spec = estimators.get_spec(name)
+    found = []
+    for objective_id in ["tucker-0.45", "poly-3", "quadratic-4"]:
+        objective = get_objective(objective_id)
+        if objective.family not in spec.families:
+            continue
+        estimates = draw(name, objective_id, N, samples_for(spec, 1), seed=5)
+        exact = objective.exact_gradient()
+        if max_abs_z(estimates, exact) > bonferroni_z(ALPHA, exact.numel()):
+            found.append(objective_id)
+    assert found, f"{name} is registered as biased but no objective shows it"
+
+
+def test_straight_through_bias_matches_theory():
+    """ST on poly-3 at logits 0: E[grad] per bit = s(1-s) E[f'(b)] = 0.25 * 3(0.5*0.55^2 - 0.5*0.45^2) / 128,
+    about twice the exact (0.55^3 - 0.45^3) 0.25 / 128; on Tucker's quadratic toy at theta = 0 it is exact,
+    since f' is linear and s = 1/2 makes E[f'(b)] = f(1) - f(0)."""
+    estimates = draw("straight_through", "poly-3", N, 1, seed=2)
+    theory = torch.full((128,), 0.25 * 3 * (0.5 * 0.55 ** 2 - 0.5 * 0.45 ** 2) / 128, dtype=torch.float64)
+    assert max_abs_z(estimates, theory) < bonferroni_z(ALPHA, 128)
+    assert max_abs_z(estimates, get_objective("poly-3").exact_gradient()) > bonferroni_z(ALPHA, 128)
+    tucker = draw("straight_through", "tucker-0.45", N, 1, seed=3)
+    assert max_abs_z(tucker, get_objective("tucker-0.45").exact_gradient()) < bonferroni_z(ALPHA, 1)
+
+
+def test_gumbel_softmax_bias_shrinks_with_temperature():
+    """The Concrete relaxation's bias vanishes as tau -> 0 (Maddison et al. 2017)."""
+    exact = get_objective("quadratic-4").exact_gradient()
+    bias = {}
+    for tau in (2.0, 0.5, 0.05):
+        estimates = draw("gumbel_softmax", "quadratic-4", N, 1, seed=4, hparams={"tau": tau})
+        bias[tau] = float((estimates.mean(0) - exact).norm())
+    assert bias[2.0] > bias[0.5] > bias[0.05]
