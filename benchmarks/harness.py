@@ -143,7 +143,7 @@ def enumerate_cells(specs, objectives, taus, samples, n_estimates, devices, dtyp
             for n_samples in samples:
                 if n_samples < spec.min_samples:
                     skipped.append((f"{spec.name} on {objective.id} at S={n_samples}",
-                                    f"needs S >= {spec.min_samples}"))
+                                    f"{spec.name} needs S >= {spec.min_samples} (add --samples {spec.min_samples} or more)"))
                     continue
                 settings = ([{**spec.hparams, "tau": float(t)} for t in taus] if spec.takes_tau
                             else [dict(spec.hparams)])

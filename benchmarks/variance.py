@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 import time
 from pathlib import Path
 
@@ -110,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     todo = [cell for cell in cells if cell.cell_id not in done]
     if args.resume and done:
         print(f"resuming {folder.path}: {len(cells) - len(todo)} of {len(cells)} cells already done")
-    for what, why in skipped:
-        print(f"skipped {what}: {why}")
+    for why, count in Counter(why for _, why in skipped).items():
+        print(f"left out {count} cell{'s' if count > 1 else ''}: {why}")
     not_applicable = []
     try:
         for cell in tqdm(todo, desc="cells", unit="cell", dynamic_ncols=True):
