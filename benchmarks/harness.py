@@ -96,7 +96,7 @@ def run_cell(cell: Cell, bootstrap_seed: int = 0) -> dict:
         estimates = draw_estimates(estimator, objective, cell.n_estimates, cell.n_samples, hparams,
                                    cell.device, dtype)
         timing = measure(lambda: estimate_chunk(estimator, objective, step, cell.n_samples, hparams,
-                                                cell.device, dtype), cell.device)
+                                                cell.device, dtype), cell.device, memory=True)
     row = {
         "estimator": cell.estimator,
         "tau": cell.tau,
@@ -120,7 +120,9 @@ def run_cell(cell: Cell, bootstrap_seed: int = 0) -> dict:
         "time_per_estimate_min_s": timing.min_s / step,
         "time_per_estimate_max_s": timing.max_s / step,
         "timing_repeats": timing.repeats,
-        "timing_chunk": step,
+        "estimates_per_call": step,
+        "peak_memory_bytes": timing.peak_memory_bytes,
+        "memory_kind": timing.memory_kind,
         "estimates_per_s": 1.0 / time_per_estimate,
     })
     if "variance_trace" in row:

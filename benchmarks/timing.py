@@ -1,13 +1,26 @@
-"""Wall-clock timing that is correct on CUDA: warm-up first, synchronize inside the timed region.
+"""Wall-clock timing and peak memory that are correct on CUDA.
 
 CUDA kernels launch asynchronously, so a timer read without `torch.cuda.synchronize()` measures
-the launch, not the work; the first calls also pay for lazy initialisation and are not measured.
+the launch, not the work: the timed region ends with a synchronize. The first calls pay for lazy
+initialisation (CUDA context, kernel selection, allocator growth) and are run untimed first.
+
+Peak memory during one call: on CUDA `torch.cuda.max_memory_allocated` after resetting the peak
+(tensors alive before the call included); on CPU the process's peak resident set size (Linux
+VmHWM) after resetting it through /proc/self/clear_refs. Where the peak cannot be reset (not
+Linux), the CPU figure is the process's lifetime peak (ru_maxrss), and `memory_kind` says so.
+The CPU figure counts the whole process (Python, torch, the allocator's cache), so compare it
+between cells, not with the size of one tensor.
+
+The variance sweep and the pytest-benchmark throughput suite both time through `measure`.
 """
 from __future__ import annotations
 
 import dataclasses
+import resource
 import statistics
+import sys
 import time
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -15,12 +28,14 @@ import torch
 
 @dataclasses.dataclass(frozen=True)
 class Timing:
-    """Seconds per call over `repeats` timed calls."""
+    """Seconds per call over `repeats` timed calls, and the peak extra memory of one call."""
 
     median_s: float
     min_s: float
     max_s: float
     repeats: int
+    peak_memory_bytes: int | None = None
+    memory_kind: str = ""
 
 
 def synchronize(device: str | torch.device) -> None:
@@ -28,8 +43,46 @@ def synchronize(device: str | torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _status_kib(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _reset_cpu_peak() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # 5: reset the peak RSS to the current RSS
+        return True
+    except OSError:
+        return False
+
+
+def peak_memory(fn: Callable[[], object], device: str | torch.device) -> tuple[int | None, str]:
+    """Peak bytes in use during one call of fn, and how they were read."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        synchronize(device)
+        return torch.cuda.max_memory_allocated(device), "cuda max_memory_allocated"
+    if _reset_cpu_peak():
+        fn()
+        peak = _status_kib("VmHWM")
+        if peak is not None:
+            return peak * 1024, "cpu process peak RSS (VmHWM)"
+    fn()
+    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is bytes on macOS, KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale, "cpu lifetime peak RSS"
+
+
 def measure(fn: Callable[[], object], device: str | torch.device = "cpu", *, warmup: int = 1,
-            min_repeats: int = 3, max_repeats: int = 100, min_time_s: float = 0.05) -> Timing:
+            min_repeats: int = 3, max_repeats: int = 100, min_time_s: float = 0.05,
+            memory: bool = False) -> Timing:
     """Time `fn` after `warmup` untimed calls: at least `min_repeats` calls and `min_time_s` seconds."""
     for _ in range(warmup):
         fn()
@@ -40,4 +93,5 @@ def measure(fn: Callable[[], object], device: str | torch.device = "cpu", *, war
         fn()
         synchronize(device)
         times.append(time.perf_counter() - start)
-    return Timing(statistics.median(times), min(times), max(times), len(times))
+    peak, kind = peak_memory(fn, device) if memory else (None, "")
+    return Timing(statistics.median(times), min(times), max(times), len(times), peak, kind)

@@ -1,21 +1,35 @@
-"""`python -m reports RUN_DIR`: re-render a run's report from its result files."""
+"""`python -m reports RUN_DIR | BENCH.json`: render a report from result files;
+`python -m reports compare RUN_A RUN_B`: compare two runs cell by cell."""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
-from reports.html import render_report
+from reports.html import render_benchmark_report, render_report
 from reports.load import NotARunError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reports", description="Render the HTML/PNG report of a run.")
-    parser.add_argument("run_dir", type=Path, help="the --out folder of a python -m benchmarks.variance run")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["compare"]:
+        from reports.compare import main as compare_main
+
+        return compare_main(argv[1:])
+    parser = argparse.ArgumentParser(
+        prog="python -m reports",
+        description="Render the HTML/PNG report of a run folder or of a pytest-benchmark JSON file. "
+                    "See also: python -m reports compare RUN_A RUN_B")
+    parser.add_argument("source", type=Path,
+                        help="the --out folder of a python -m benchmarks.variance run, or a --benchmark-json file")
+    parser.add_argument("--out", type=Path, help="for a JSON file: where to write (default: <name>-report/)")
     args = parser.parse_args(argv)
     try:
-        page = render_report(args.run_dir)
-    except NotARunError as error:
+        if args.source.suffix == ".json" and args.source.is_file():
+            page = render_benchmark_report(args.source, args.out)
+        else:
+            page = render_report(args.source)
+    except (NotARunError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"report: {page.resolve().as_uri()}")

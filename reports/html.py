@@ -8,9 +8,11 @@ from pathlib import Path
 import jinja2
 import matplotlib.pyplot as plt
 
+from reports.cost import cost_table
 from reports.load import load_run
 from reports.plots import objective_figure
 from reports.tables import fmt, objective_table
+from reports.throughput import from_sweep, load_benchmark_json, throughput_figure, throughput_table
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("reports", "templates"),
@@ -44,11 +46,40 @@ def render_report(run_dir: str | Path) -> Path:
             "objective": objective, "anchor": slug(objective), "png": png, "tables": tables,
             "description": ", ".join(f"{k} = {v}" for k, v in params.items() if k != "point"),
             "true_grad_norm": fmt(float(rows["true_grad_norm"].iloc[0])),
+            "cost": cost_table(rows) if "variance_x_time" in rows else "",
         })
+    throughput = None
+    if len(frame) and (frame["n_samples"].nunique() > 1 or frame["device"].nunique() > 1):
+        throughput = throughput_section(from_sweep(frame), run_dir,
+                                        "From the sweep's timing: one call draws a batch of estimates; "
+                                        "band and brackets: fastest to slowest timed call.")
     meta_rows = [(key, meta[key]) for key in META_KEYS if key in meta]
+    return write_page(run_dir, f"gradient estimator variance ({run_dir.name})", meta_rows, sections, throughput,
+                      meta.get("skipped", []))
+
+
+def throughput_section(frame, out_dir: Path, note: str) -> dict:
+    fig, _ = throughput_figure(frame)
+    fig.savefig(out_dir / "throughput.png", dpi=90)
+    plt.close(fig)
+    return {"png": "throughput.png", "table": throughput_table(frame), "note": note}
+
+
+def write_page(out_dir: Path, title: str, meta_rows, sections, throughput, skipped) -> Path:
     page = TEMPLATES.get_template("report.html.j2").render(
-        title=f"gradient estimator variance ({run_dir.name})", meta=meta_rows, sections=sections,
-        skipped=meta.get("skipped", []))
-    path = run_dir / "index.html"
+        title=title, meta=meta_rows, sections=sections, throughput=throughput, skipped=skipped)
+    path = out_dir / "index.html"
     path.write_text(page)
     return path
+
+
+def render_benchmark_report(json_path: str | Path, out_dir: str | Path | None = None) -> Path:
+    """The throughput page of a `pytest --benchmark-only --benchmark-json=FILE` run."""
+    json_path = Path(json_path)
+    out_dir = Path(out_dir) if out_dir else json_path.with_name(json_path.stem + "-report")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frame, meta = load_benchmark_json(json_path)
+    note = ("From pytest-benchmark: one round draws a batch of estimates; estimates per second from the median "
+            "round, band and brackets from the slowest to the fastest round.")
+    return write_page(out_dir, f"estimator throughput ({json_path.name})", list(meta.items()), [],
+                      throughput_section(frame, out_dir, note), [])

@@ -16,7 +16,8 @@ def test_reports_cli_rerenders_a_run(tmp_path, capsys):
                           cwd=Path(__file__).parents[1])
     assert done.returncode == 0, done.stderr
     page = (out / "index.html").read_text()
-    assert page.count("<table>") == 2 and "&tau; = 0.3" in page and "no temperature" in page
+    assert page.count("<table>") == 4 and page.count("<details>") == 2  # estimator table + cost table each
+    assert "&tau; = 0.3" in page and "no temperature" in page
     assert "&#9733;" in page and "<b>" in page  # best marked
     for png in re.findall(r'src="([^"]+\.png)"', page):
         assert (out / png).stat().st_size > 10_000
@@ -27,3 +28,33 @@ def test_reports_cli_on_a_folder_without_results(tmp_path):
     done = subprocess.run([sys.executable, "-m", "reports", str(tmp_path)], capture_output=True, text=True,
                           cwd=Path(__file__).parents[1])
     assert done.returncode == 2 and "holds no results.csv" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_benchmark_json_renders_a_throughput_page(tmp_path):
+    import json
+
+    bench = {"machine_info": {"cpu": {"brand_raw": "test cpu"}}, "commit_info": {"id": "abc"}, "datetime": "now",
+             "benchmarks": [
+                 {"extra_info": {"estimator": e, "objective": "tucker-0.45", "device": "cpu", "n_samples": s,
+                                 "f_evals": s, "estimates_per_call": 100},
+                  "stats": {"median": 0.001 * s ** 0.5, "min": 0.0009 * s ** 0.5, "max": 0.002 * s ** 0.5}}
+                 for e in ("reinforce", "gumbel_softmax") for s in (1, 100, 10000)]}
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps(bench))
+    done = subprocess.run([sys.executable, "-m", "reports", str(path)], capture_output=True, text=True,
+                          cwd=Path(__file__).parents[1])
+    assert done.returncode == 0, done.stderr
+    page = (tmp_path / "bench-report" / "index.html").read_text()
+    assert "Throughput" in page and "gumbel_softmax" in page and "test cpu" in page
+    assert (tmp_path / "bench-report" / "throughput.png").stat().st_size > 10_000
+    # estimates per second = estimates per call / median round time
+    assert "1e+05" in page  # 100 / 0.001
+
+
+def test_sweep_with_several_samples_gets_throughput_and_cost_sections(tmp_path):
+    out = tmp_path / "run"
+    assert variance.main(["--objectives", "gauss-exp-1", "--samples", "1", "10", "--estimates", "300",
+                          "--out", str(out)]) == 0
+    page = (out / "index.html").read_text()
+    assert 'id="throughput"' in page and "variance &times; seconds" in page
+    assert (out / "throughput.png").exists()
