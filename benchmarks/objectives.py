@@ -222,6 +222,60 @@ def gaussian(kind: str, k: float, mu: float = 1.0, sigma: float = 1.0) -> Object
     )
 
 
+# --- Gamma, Beta, Dirichlet: reparameterised only implicitly -----------------------------------------
+
+def gamma_square(k: float = 2.0, concentration: float = 3.0, rate: float = 2.0) -> Objective:
+    """E[(x - k)^2], x ~ Gamma(alpha, beta) = alpha / beta^2 + (alpha / beta - k)^2, gradient in (alpha, beta)."""
+    return Objective(
+        id=f"gamma-square-{k:g}", family="gamma",
+        description=f"E[(x - {k:g})^2], x ~ Gamma(concentration {concentration:g}, rate {rate:g})",
+        point=lambda: {"concentration": torch.tensor(concentration), "rate": torch.tensor(rate)},
+        make_distribution=lambda p, v: D.Gamma(p["concentration"], p["rate"], validate_args=v),
+        cost=lambda x: (x - k) ** 2,
+        expected_cost=lambda p: p["concentration"] / p["rate"] ** 2 + (p["concentration"] / p["rate"] - k) ** 2,
+        settings={"k": k, "concentration": concentration, "rate": rate},
+    )
+
+
+def beta_square(k: float = 0.3, a: float = 2.0, b: float = 3.0) -> Objective:
+    """E[(x - k)^2], x ~ Beta(a, b) = ab / ((a + b)^2 (a + b + 1)) + (a / (a + b) - k)^2."""
+
+    def expected(p):
+        a_, b_ = p["concentration1"], p["concentration0"]
+        total = a_ + b_
+        return a_ * b_ / (total ** 2 * (total + 1)) + (a_ / total - k) ** 2
+
+    return Objective(
+        id=f"beta-square-{k:g}", family="beta",
+        description=f"E[(x - {k:g})^2], x ~ Beta({a:g}, {b:g})",
+        point=lambda: {"concentration1": torch.tensor(a), "concentration0": torch.tensor(b)},
+        make_distribution=lambda p, v: D.Beta(p["concentration1"], p["concentration0"], validate_args=v),
+        cost=lambda x: (x - k) ** 2,
+        expected_cost=expected,
+        settings={"k": k, "a": a, "b": b},
+    )
+
+
+def dirichlet_quadratic(alpha=(1.0, 2.0, 3.0, 4.0)) -> Objective:
+    """E[sum_k c_k x_k^2], x ~ Dirichlet(alpha), c_k = k; E[x_k^2] = alpha_k (alpha_k + 1) / (alpha_0 (alpha_0 + 1))."""
+    weights = torch.arange(1, len(alpha) + 1, dtype=torch.float64)
+
+    def expected(p):
+        a = p["concentration"]
+        total = a.sum(-1, keepdim=True)
+        return (weights.to(a) * a * (a + 1) / (total * (total + 1))).sum(-1)
+
+    return Objective(
+        id=f"dirichlet-quadratic-{len(alpha)}", family="dirichlet",
+        description=f"E[sum_k k x_k^2], x ~ Dirichlet({', '.join(f'{a:g}' for a in alpha)})",
+        point=lambda: {"concentration": torch.tensor(alpha)},
+        make_distribution=lambda p, v: D.Dirichlet(p["concentration"], validate_args=v),
+        cost=lambda x: (weights.to(x) * x ** 2).sum(-1),
+        expected_cost=expected,
+        settings={"alpha": list(alpha), "weights": weights.tolist()},
+    )
+
+
 for _t in (0.45, 0.499):
     add(tucker(_t))
 for _p in (1.5, 2.0, 3.0):
@@ -231,3 +285,6 @@ for _k in (4, 8, 12):
 add(gaussian("square", 3.0))
 add(gaussian("exp", 1.0))
 add(gaussian("cos", 2.0))
+add(gamma_square())
+add(beta_square())
+add(dirichlet_quadratic())

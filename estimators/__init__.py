@@ -20,7 +20,9 @@ from estimators.registry import (
 )
 
 # Imported for their registrations.
-from estimators import exact, pathwise, reinforce, relaxed  # noqa: E402,F401
+from estimators import (  # noqa: E402,F401
+    antithetic, control_variates, exact, gumbel_rao, implicit, measure_valued, pathwise, reinforce, reinmax, relaxed,
+)
 
 __all__ = [
     "REGISTRY", "EstimatorSpec", "NotApplicableError", "UnknownEstimatorError", "UnsupportedFamilyError",
