@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 import zlib
 
 import torch
@@ -23,7 +24,7 @@ from benchmarks.objectives import Objective, get_objective
 from benchmarks.timing import measure
 
 ELEMENT_BUDGET = 2 ** 22
-WARMUP_CHUNK = 1024
+TIMING_SECONDS = 0.05
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Cell:
 
     @property
     def cell_id(self) -> str:
-        hp = ",".join(f"{k}={v:g}" for k, v in self.hparams)
+        hp = ",".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in self.hparams)
         return (f"{self.estimator}[{hp}]|{self.objective}|S={self.n_samples}|N={self.n_estimates}"
                 f"|{self.device}|{self.dtype}|seed={self.seed}")
 
@@ -79,6 +80,13 @@ def draw_estimates(estimator, objective: Objective, n_estimates: int, n_samples:
     return torch.cat(parts)
 
 
+def rounding_scale(objective: Objective, dtype: torch.dtype) -> float:
+    """Float rounding in an estimate: machine epsilon times the scale of the cost and gradient,
+    times a margin for the sums that build it."""
+    scale = max(abs(objective.exact_value()), float(objective.exact_gradient().abs().max()))
+    return 64 * torch.finfo(dtype).eps * scale
+
+
 def run_cell(cell: Cell, bootstrap_seed: int = 0) -> dict:
     """Measure one cell: metrics of N estimates against the exact gradient, and their cost."""
     spec = estimators.get_spec(cell.estimator)
@@ -90,13 +98,21 @@ def run_cell(cell: Cell, bootstrap_seed: int = 0) -> dict:
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(cell.rng_seed)
         step = chunk_size(objective, cell.n_samples, cell.n_estimates)
-        for _ in range(spec.warmup_calls):  # let a stateful estimator's state settle, untimed
-            estimate_chunk(estimator, objective, min(step, WARMUP_CHUNK), cell.n_samples, hparams,
+        # Let a stateful estimator's state settle, untimed. Each of the n rows is an independent run
+        # of the estimator, with state of its own where the estimator keeps it per batch element.
+        for _ in range(spec.warmup_calls):
+            estimate_chunk(estimator, objective, min(step, spec.warmup_rows or step), cell.n_samples, hparams,
                            cell.device, dtype)
+        start = time.perf_counter()
         estimates = draw_estimates(estimator, objective, cell.n_estimates, cell.n_samples, hparams,
                                    cell.device, dtype)
-        timing = measure(lambda: estimate_chunk(estimator, objective, step, cell.n_samples, hparams,
-                                                cell.device, dtype), cell.device, memory=True)
+        seconds_per_row = (time.perf_counter() - start) / cell.n_estimates
+        # Slow cells are timed on fewer rows (about TIMING_SECONDS a call): per-estimate cost is
+        # amortised over the batch either way, and the sweep stays short.
+        rows = max(1, min(step, int(TIMING_SECONDS / max(seconds_per_row, 1e-12))))
+        timing = measure(lambda: estimate_chunk(estimator, objective, rows, cell.n_samples, hparams,
+                                                cell.device, dtype), cell.device, memory=True,
+                         warmup=0)  # the draw above was the warm-up
     row = {
         "estimator": cell.estimator,
         "tau": cell.tau,
@@ -111,16 +127,17 @@ def run_cell(cell: Cell, bootstrap_seed: int = 0) -> dict:
         "seed": cell.seed,
         "unbiased": spec.unbiased,
         "exact_value": objective.exact_value(),
-        **gradient_metrics(estimates, objective.exact_gradient(), seed=bootstrap_seed),
+        **gradient_metrics(estimates, objective.exact_gradient(), seed=bootstrap_seed,
+                           rounding=rounding_scale(objective, dtype)),
     }
-    time_per_estimate = timing.median_s / step
+    time_per_estimate = timing.median_s / rows
     row.update({
         "f_evals": spec.f_evals * cell.n_samples,
         "time_per_estimate_s": time_per_estimate,
-        "time_per_estimate_min_s": timing.min_s / step,
-        "time_per_estimate_max_s": timing.max_s / step,
+        "time_per_estimate_min_s": timing.min_s / rows,
+        "time_per_estimate_max_s": timing.max_s / rows,
         "timing_repeats": timing.repeats,
-        "estimates_per_call": step,
+        "estimates_per_call": rows,
         "peak_memory_bytes": timing.peak_memory_bytes,
         "memory_kind": timing.memory_kind,
         "estimates_per_s": 1.0 / time_per_estimate,

@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime
 import platform
 import subprocess
-import sys
 from pathlib import Path
 
 import torch
@@ -47,5 +46,4 @@ def machine_info() -> dict:
         "cuda_available": torch.cuda.is_available(),
         "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
         "git_commit": git_commit(),
-        "command_line": " ".join([Path(sys.executable).name, *sys.argv]),
     }

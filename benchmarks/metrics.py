@@ -39,14 +39,32 @@ BIAS_FLAG_LEVEL = 0.999
 BOOTSTRAP_METRICS = ("variance_trace", "mse", "snr")
 
 
-@functools.lru_cache(maxsize=8)
-def bootstrap_weights(n: int, resamples: int, seed: int) -> torch.Tensor:
-    """(resamples, n) float64 resampling weights: multinomial counts of n draws, divided by n."""
+BLOCK = 50  # resamples per block: bounds memory at BLOCK x N weights for large N
+CACHE_LIMIT = 2 ** 24  # weights kept in memory (128 MiB) and reused by the cells of a run
+
+
+def _weight_blocks(n: int, resamples: int, seed: int):
     generator = torch.Generator().manual_seed(seed)
-    indices = torch.randint(n, (resamples, n), generator=generator)
-    counts = torch.zeros(resamples, n, dtype=torch.float64)
-    counts.scatter_add_(1, indices, torch.ones_like(indices, dtype=torch.float64))
-    return counts / n
+    for start in range(0, resamples, BLOCK):
+        size = min(BLOCK, resamples - start)
+        indices = torch.randint(n, (size, n), generator=generator)
+        counts = torch.zeros(size, n, dtype=torch.float64)
+        counts.scatter_add_(1, indices, torch.ones_like(indices, dtype=torch.float64))
+        yield counts / n
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_weights(n: int, resamples: int, seed: int) -> torch.Tensor:
+    return torch.cat(list(_weight_blocks(n, resamples, seed)))
+
+
+def bootstrap_weights(n: int, resamples: int, seed: int):
+    """Blocks of float64 resampling weights (multinomial counts of n draws, / n), `resamples` rows in all.
+
+    Small problems reuse one cached matrix across cells; large ones stream blocks of BLOCK rows."""
+    if n * resamples <= CACHE_LIMIT:
+        return [_cached_weights(n, resamples, seed)]
+    return _weight_blocks(n, resamples, seed)
 
 
 def _statistics(weights: torch.Tensor, centred: torch.Tensor, shift: torch.Tensor,
@@ -75,10 +93,11 @@ def _statistics(weights: torch.Tensor, centred: torch.Tensor, shift: torch.Tenso
 
 def mean_error_radius(centred: torch.Tensor, confidence: float) -> float:
     """r with P(||mean - E g|| <= r) ~ confidence: Satterthwaite's scaled chi-square for ||mean - E g||^2."""
-    n = centred.shape[0]
-    covariance = centred.T @ centred / (n - 1)
-    mean = float(torch.trace(covariance)) / n
-    var = 2 * float(covariance.square().sum()) / n ** 2
+    n, p = centred.shape
+    # tr(S) and tr(S^2) from whichever Gram matrix is smaller: C'C (P x P) or CC' (N x N).
+    gram = centred.T @ centred if p <= n else centred @ centred.T
+    mean = float(torch.trace(gram)) / (n - 1) / n
+    var = 2 * float(gram.square().sum()) / (n - 1) ** 2 / n ** 2
     if mean <= 0 or var <= 0:
         return 0.0
     scale, dof = var / (2 * mean), 2 * mean ** 2 / var
@@ -86,8 +105,12 @@ def mean_error_radius(centred: torch.Tensor, confidence: float) -> float:
 
 
 def gradient_metrics(estimates: torch.Tensor, true_grad: torch.Tensor, *, seed: int = 0,
-                     resamples: int = BOOTSTRAP_RESAMPLES, confidence: float = CONFIDENCE) -> dict[str, float]:
-    """Every metric of DESIGN.md section 5, with `<name>_lo` / `<name>_hi` bootstrap bounds."""
+                     resamples: int = BOOTSTRAP_RESAMPLES, confidence: float = CONFIDENCE,
+                     rounding: float = 0.0) -> dict[str, float]:
+    """Every metric of DESIGN.md section 5, with `<name>_lo` / `<name>_hi` bounds.
+
+    `rounding`: the size of float rounding in the estimates; a zero-variance coordinate (the exact
+    estimator) counts as biased only when its error exceeds it."""
     estimates = estimates.detach().to("cpu", torch.float64).reshape(estimates.shape[0], -1)
     true_grad = true_grad.detach().to("cpu", torch.float64).reshape(-1)
     finite = torch.isfinite(estimates).all(-1)
@@ -101,7 +124,8 @@ def gradient_metrics(estimates: torch.Tensor, true_grad: torch.Tensor, *, seed: 
     centred = estimates - shift
     sq_err = (estimates - true_grad).square().sum(-1)
     point = _statistics(torch.full((1, n), 1.0 / n, dtype=torch.float64), centred, shift, true_grad, sq_err)
-    resampled = _statistics(bootstrap_weights(n, resamples, seed), centred, shift, true_grad, sq_err)
+    blocks = [_statistics(w, centred, shift, true_grad, sq_err) for w in bootstrap_weights(n, resamples, seed)]
+    resampled = {name: torch.cat([b[name] for b in blocks]) for name in BOOTSTRAP_METRICS}
     alpha = (1 - confidence) / 2
     for name in ("bias_norm", "cosine"):
         row[name] = float(point[name][0])
@@ -123,7 +147,7 @@ def gradient_metrics(estimates: torch.Tensor, true_grad: torch.Tensor, *, seed: 
     row["bias_sq_debiased"] = float(bias.square().sum()) - row["variance_trace"] / n
     standard_error = (variance / n).sqrt()
     # A zero-variance coordinate (the exact estimator) is biased only beyond float rounding.
-    rounding = 1e-6 * float(true_grad.abs().max()) + 1e-30
+    rounding = max(rounding, 1e-12 * float(true_grad.abs().max()), 1e-300)
     z = torch.where(standard_error > 0, bias.abs() / standard_error,
                     torch.where(bias.abs() > rounding, math.inf, 0.0))
     row["bias_z_max"] = float(z.max())

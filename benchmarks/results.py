@@ -29,6 +29,18 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
+class CorruptRunError(ValueError):
+    pass
+
+
+def read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CorruptRunError(f"{path} is not valid JSON ({error}); it was not written by a finished "
+                              "gradbench step: move it away, or start a new run with another --out") from None
+
+
 class RunFolder:
     """The rows of a run, kept in memory and on disk in step."""
 
@@ -36,7 +48,7 @@ class RunFolder:
         self.path = Path(path)
         self.rows: list[dict] = []
         if (self.path / RESULTS_JSON).exists():
-            self.rows = json.loads((self.path / RESULTS_JSON).read_text())
+            self.rows = read_json(self.path / RESULTS_JSON)
 
     @property
     def done(self) -> set[str]:
@@ -53,7 +65,7 @@ class RunFolder:
 
     def read_meta(self) -> dict:
         path = self.path / RUN_JSON
-        return json.loads(path.read_text()) if path.exists() else {}
+        return read_json(path) if path.exists() else {}
 
     def write_meta(self, meta: dict) -> None:
         self.path.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ Writes results.csv, results.json, run.json and the report (index.html with PNGs)
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections import Counter
 import time
@@ -21,7 +22,7 @@ from benchmarks.cli_common import UsageError, int_at_least, positive_finite, res
 from benchmarks.harness import enumerate_cells, run_cell
 from benchmarks.machine import machine_info, now
 from benchmarks.objectives import UnknownObjectiveError, list_objectives
-from benchmarks.results import RunFolder
+from benchmarks.results import CorruptRunError, RunFolder
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,7 +64,12 @@ def print_listing() -> None:
         print(f"  {objective.id:<16} {objective.family:<12} {objective.description}")
 
 
+RESUME_MUST_MATCH = {"n_estimates": "--estimates", "dtype": "--dtype", "seed": "--seed"}
+
+
 def prepare_folder(args) -> RunFolder:
+    if args.resume and args.out is None:
+        raise UsageError("--resume needs --out DIR, the folder of the run to continue")
     out = args.out or Path("runs") / time.strftime("variance-%Y%m%d-%H%M%S")
     folder = RunFolder(out)
     if out.exists() and not out.is_dir():
@@ -74,11 +80,18 @@ def prepare_folder(args) -> RunFolder:
                          "done); pass --resume to continue it, or choose another --out")
     if out.exists() and any(out.iterdir()) and not folder.holds_run():
         raise UsageError(f"{out} is not empty and holds no gradbench run; choose an empty or new --out")
+    if args.resume and folder.holds_run():
+        meta = folder.read_meta()
+        for key, option in RESUME_MUST_MATCH.items():
+            if key in meta and meta[key] != getattr(args, option.strip("-")):
+                raise UsageError(f"{out} was run with {option} {meta[key]}, not {getattr(args, option.strip('-'))}; "
+                                 f"resume with {option} {meta[key]}, or start another run with another --out")
     return folder
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv_used = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv_used)
     if args.list:
         print_listing()
         return 0
@@ -87,32 +100,35 @@ def main(argv: list[str] | None = None) -> int:
         objectives = list_objectives(args.objectives)
         devices, device_note = resolve_devices(args.device)
         folder = prepare_folder(args)
-    except (UsageError, estimators.UnknownEstimatorError, UnknownObjectiveError) as error:
+    except (UsageError, CorruptRunError, estimators.UnknownEstimatorError, UnknownObjectiveError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
     taus = args.tau or [1.0]
     cells, skipped = enumerate_cells(specs, objectives, taus, args.samples, args.estimates, devices,
                                      args.dtype, args.seed)
+    for why, count in Counter(why for _, why in skipped).items():
+        print(f"left out {count} cell{'s' if count > 1 else ''}: {why}")
     if not cells:
-        print("error: no estimator in --estimators supports any objective in --objectives "
-              "(see --list for families)", file=sys.stderr)
+        print("error: no (estimator, objective, S) combination can be measured: "
+              + ("see the reasons above" if skipped else "no estimator in --estimators supports a family of "
+                 "--objectives (see --list for families)"), file=sys.stderr)
         return 2
     meta = folder.read_meta()
     meta.setdefault("started", now())
-    meta.setdefault("commands", []).append(" ".join(sys.argv))
+    meta.setdefault("commands", []).append(shlex.join(["python", "-m", "benchmarks.variance", *argv_used]))
     meta.update(machine_info())
-    meta.update({"kind": "variance", "seed": args.seed, "taus": taus, "samples": args.samples,
-                 "n_estimates": args.estimates, "devices": devices, "device_note": device_note,
-                 "dtype": args.dtype, "skipped": [f"{what}: {why}" for what, why in skipped]})
+    meta.update({"kind": "variance", "seed": args.seed, "n_estimates": args.estimates, "dtype": args.dtype,
+                 "taus": sorted(set(meta.get("taus", [])) | set(taus)),
+                 "samples": sorted(set(meta.get("samples", [])) | set(args.samples)),
+                 "devices": sorted(set(meta.get("devices", [])) | set(devices)), "device_note": device_note,
+                 "skipped": sorted(set(meta.get("skipped", [])) | {f"{what}: {why}" for what, why in skipped})})
     folder.write_meta(meta)
 
     done = folder.done
     todo = [cell for cell in cells if cell.cell_id not in done]
     if args.resume and done:
         print(f"resuming {folder.path}: {len(cells) - len(todo)} of {len(cells)} cells already done")
-    for why, count in Counter(why for _, why in skipped).items():
-        print(f"left out {count} cell{'s' if count > 1 else ''}: {why}")
     not_applicable = []
     try:
         for cell in tqdm(todo, desc="cells", unit="cell", dynamic_ncols=True):
@@ -124,9 +140,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\ninterrupted: {len(folder.rows)} finished cells are kept in {folder.path}; "
               f"continue with --out {folder.path} --resume", file=sys.stderr)
         return 130
-    meta["skipped"] += not_applicable
+    for line in not_applicable:
+        print(f"left out {line}")
+    meta["skipped"] = sorted(set(meta["skipped"]) | set(not_applicable))
     meta["finished"] = now()
     folder.write_meta(meta)
+    if not folder.rows:
+        print("error: no cell could be measured (reasons above)", file=sys.stderr)
+        return 2
     print(f"{len(folder.rows)} cells in {folder.path / 'results.csv'}")
     if not args.no_report:
         from reports.html import render_report  # rendering reads the files just written

@@ -54,7 +54,7 @@ def muprop(f, dist, num_samples: int = 1) -> torch.Tensor:
     return cost + (cost.detach() - taylor) * magic_box_delta(dist.log_prob(z)) + analytic
 
 
-@register("reinforce_nvil", families=SCORE_FAMILIES, unbiased=True, hparams={"lr": 0.01}, warmup_calls=300,
+@register("reinforce_nvil", families=SCORE_FAMILIES, unbiased=True, hparams={"lr": 0.03}, warmup_calls=100, warmup_rows=100,
           summary="score function with an NVIL-style learned baseline b(context), trained on (f - b)^2",
           reference="Mnih & Gregor 2014, ICML (NVIL), without variance normalisation")
 class ReinforceNVIL:
@@ -76,7 +76,7 @@ class ReinforceNVIL:
         batch = dist.batch_shape
         return torch.cat([p.detach().expand(*batch, *p.shape[len(batch):]).reshape(*batch, -1) for p in params], -1)
 
-    def __call__(self, f, dist, num_samples: int = 1, *, lr: float = 0.01) -> torch.Tensor:
+    def __call__(self, f, dist, num_samples: int = 1, *, lr: float = 0.03) -> torch.Tensor:
         check_num_samples(num_samples, 1, "reinforce_nvil")
         context = self._context(dist)
         if self.network is None:

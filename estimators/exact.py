@@ -33,7 +33,7 @@ def joint_support(dist) -> torch.Tensor:
     count = values_per_site ** sites
     if count > MAX_CONFIGURATIONS:
         raise NotApplicableError(
-            f"exact would enumerate {values_per_site}^{sites} = {count} configurations, more than "
+            f"exact would enumerate {values_per_site}^{sites} configurations, more than 2^14 = "
             f"{MAX_CONFIGURATIONS}; use a sampling estimator")
     codes = torch.tensor(list(itertools.product(range(values_per_site), repeat=sites)),
                          device=base.logits.device).reshape(count, sites)

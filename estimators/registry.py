@@ -34,7 +34,9 @@ class EstimatorSpec:
     `factory` builds the callable `est(f, dist, num_samples=S, **hparams) -> surrogate`; for a
     stateless estimator it returns the function itself, for a stateful one a fresh instance with
     its state reset. `warmup_calls` is how many calls a stateful estimator needs before its state
-    (e.g. a moving-average baseline) reaches its steady state; the harness makes them untimed.
+    (e.g. a moving-average baseline) reaches its steady state; the harness makes them untimed, on
+    the measured rows when the state is per batch element (`warmup_rows` None), or on batches of
+    `warmup_rows` rows when the state is shared by all rows (a learned baseline network).
     """
 
     name: str
@@ -48,6 +50,7 @@ class EstimatorSpec:
     min_samples: int = 1
     stateful: bool = False
     warmup_calls: int = 0
+    warmup_rows: int | None = None
     is_reference: bool = False
 
     @property
@@ -86,6 +89,7 @@ def register(
     f_evals: int = 1,
     min_samples: int = 1,
     warmup_calls: int = 0,
+    warmup_rows: int | None = None,
     is_reference: bool = False,
 ):
     """Decorator that registers a function (stateless) or a class (stateful) as an estimator.
@@ -117,6 +121,7 @@ def register(
             min_samples=min_samples,
             stateful=stateful,
             warmup_calls=warmup_calls,
+            warmup_rows=warmup_rows,
             is_reference=is_reference,
         )
         return checked

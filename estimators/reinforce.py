@@ -42,11 +42,15 @@ def leave_one_out(cost: torch.Tensor) -> torch.Tensor:
 
 
 class MovingAverageBaseline:
-    """b = exponential moving average of past mean costs; state is explicit and resettable.
+    """b = exponential moving average of past costs, one average per batch element.
 
-    The value returned for a batch is the average *before* this batch's costs are folded in, so b
-    is independent of the current samples and the estimator stays unbiased (folding first would
-    correlate b with f(z) and shrink the gradient).
+    State is explicit and resettable. The value returned for a call is the average *before* this
+    call's costs are folded in, so b is independent of the current samples and the estimator stays
+    unbiased (folding first would correlate b with f(z) and shrink the gradient). The average is
+    bias-corrected as in Adam (divided by 1 - decay^t), so it is usable from the second call on.
+    Each batch element keeps its own average over calls (averaging over the S samples only), as
+    one training run would; when the batch shape changes between calls (a smaller last
+    minibatch), the mean of the averages serves instead.
     """
 
     def __init__(self, decay: float = 0.9):
@@ -56,12 +60,24 @@ class MovingAverageBaseline:
         self.reset()
 
     def reset(self) -> None:
-        self.value: torch.Tensor | None = None
+        self.total: torch.Tensor | None = None
+        self.calls = 0
+
+    @property
+    def value(self) -> torch.Tensor | None:
+        return None if self.total is None else self.total / (1 - self.decay ** self.calls)
 
     def __call__(self, cost: torch.Tensor) -> torch.Tensor | float:
-        current = cost.detach().mean()
-        baseline = 0.0 if self.value is None else self.value
-        self.value = current if self.value is None else self.decay * self.value + (1 - self.decay) * current
+        current = cost.detach().mean(0)
+        baseline = self.value
+        if baseline is None:
+            baseline = 0.0
+        elif baseline.shape != current.shape:
+            baseline = baseline.mean()
+        total = self.total if self.total is not None and self.total.shape == current.shape else \
+            (self.total.mean() if self.total is not None else 0.0)
+        self.total = self.decay * total + (1 - self.decay) * current
+        self.calls += 1
         return baseline
 
 
@@ -105,7 +121,7 @@ register(
     families=SCORE_FAMILIES,
     unbiased=True,
     hparams={"decay": 0.9},
-    warmup_calls=50,
+    warmup_calls=20,
     summary="score function, exponential-moving-average baseline (stateful)",
     reference="Williams 1992; Mnih & Gregor 2014 (NVIL), section 3.3",
 )

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup
 import matplotlib.pyplot as plt
 
 from reports.cost import cost_table
@@ -14,10 +15,8 @@ from reports.plots import objective_figure
 from reports.tables import fmt, objective_table
 from reports.throughput import from_sweep, load_benchmark_json, throughput_figure, throughput_table
 
-TEMPLATES = jinja2.Environment(
-    loader=jinja2.PackageLoader("reports", "templates"),
-    autoescape=jinja2.select_autoescape(disabled_extensions=("j2",), default=False),
-)
+# Everything from the run's files is escaped; the tables built here are marked safe (Markup).
+TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("reports", "templates"), autoescape=True)
 
 META_KEYS = ("started", "finished", "git_commit", "torch_version", "cpu", "cpu_threads", "cuda_devices",
              "device_note", "dtype", "seed", "n_estimates", "commands")
@@ -31,6 +30,9 @@ def render_report(run_dir: str | Path) -> Path:
     """Write index.html and one PNG per objective into run_dir; return the page's path."""
     run_dir = Path(run_dir)
     frame, meta = load_run(run_dir)
+    unmeasured = frame[frame["variance_trace"].isna()] if "variance_trace" in frame else frame.iloc[0:0]
+    left_out = [f"{row.cell_id}: {int(row.nonfinite)} of {int(row.n_estimates)} estimates not finite, none left to measure"
+                for row in unmeasured.itertuples()]
     frame = frame[frame["variance_trace"].notna()] if "variance_trace" in frame else frame
     sections = []
     for objective, rows in frame.groupby("objective", sort=False):
@@ -38,15 +40,14 @@ def render_report(run_dir: str | Path) -> Path:
         fig, _ = objective_figure(rows, objective)
         fig.savefig(run_dir / png, dpi=90)
         plt.close(fig)
-        tables = [{"n_samples": s, "n_estimates": int(part["n_estimates"].iloc[0]), "device": d,
-                   "html": objective_table(part)}
-                  for (s, d), part in rows.groupby(["n_samples", "device"], sort=True)]
+        tables = [{"n_samples": s, "n_estimates": n, "device": d, "html": Markup(objective_table(part))}
+                  for (s, n, d), part in rows.groupby(["n_samples", "n_estimates", "device"], sort=True)]
         params = json.loads(rows["objective_params"].iloc[0]) if "objective_params" in rows else {}
         sections.append({
             "objective": objective, "anchor": slug(objective), "png": png, "tables": tables,
             "description": ", ".join(f"{k} = {v}" for k, v in params.items() if k != "point"),
             "true_grad_norm": fmt(float(rows["true_grad_norm"].iloc[0])),
-            "cost": cost_table(rows) if "variance_x_time" in rows else "",
+            "cost": Markup(cost_table(rows)) if "variance_x_time" in rows else "",
         })
     throughput = None
     if len(frame) and (frame["n_samples"].nunique() > 1 or frame["device"].nunique() > 1):
@@ -55,14 +56,14 @@ def render_report(run_dir: str | Path) -> Path:
                                         "band and brackets: fastest to slowest timed call.")
     meta_rows = [(key, meta[key]) for key in META_KEYS if key in meta]
     return write_page(run_dir, f"gradient estimator variance ({run_dir.name})", meta_rows, sections, throughput,
-                      meta.get("skipped", []))
+                      meta.get("skipped", []) + left_out)
 
 
 def throughput_section(frame, out_dir: Path, note: str) -> dict:
     fig, _ = throughput_figure(frame)
     fig.savefig(out_dir / "throughput.png", dpi=90)
     plt.close(fig)
-    return {"png": "throughput.png", "table": throughput_table(frame), "note": note}
+    return {"png": "throughput.png", "table": Markup(throughput_table(frame)), "note": note}
 
 
 def write_page(out_dir: Path, title: str, meta_rows, sections, throughput, skipped) -> Path:

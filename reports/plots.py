@@ -1,5 +1,10 @@
 """Plots of a run: per objective, variance and bias against temperature, a bias-variance map, and
-cost against variance. Every function returns (fig, axes), in the manner of rliable."""
+cost against variance. Every function returns (fig, axes), in the manner of rliable.
+
+Colour = estimator; line style and marker = (S, device) setting. A bias that is not significant
+(bias_significant false) is drawn as a hollow marker with only its upper bound: the figure is then
+noise, and the bound is what the data say.
+"""
 from __future__ import annotations
 
 import matplotlib
@@ -10,15 +15,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 TAU_LABEL = "temperature tau"
-
-
-def _label(row, vary_samples: bool, vary_device: bool) -> str:
-    label = row["estimator"]
-    if vary_samples:
-        label += f" S={int(row['n_samples'])}"
-    if vary_device:
-        label += f" ({row['device']})"
-    return label
+STYLES = ["-", "--", ":", "-."]
+MARKERS = ["o", "s", "^", "D"]
 
 
 def log_floor(frame: pd.DataFrame, metric: str) -> float:
@@ -29,50 +27,113 @@ def log_floor(frame: pd.DataFrame, metric: str) -> float:
     return positive.min() / 3 if positive.size else 1e-12
 
 
-def _positive(values, floor: float = 1e-300) -> np.ndarray:
-    """Log axes cannot show 0: clip at the floor (an interval reaching 0 is drawn down to it)."""
+def _positive(values, floor: float) -> np.ndarray:
+    """Log axes cannot show 0: clip at the floor."""
     return np.clip(np.asarray(values, dtype=float), floor, None)
 
 
-def against_temperature(ax, frame: pd.DataFrame, metric: str, ylabel: str, labels: dict) -> None:
-    """metric vs tau on log axes with interval bands; tau-free estimators as horizontal lines."""
-    tau_range = frame["tau"].dropna()
+def _styles(frame: pd.DataFrame) -> pd.DataFrame:
+    """Series keys and their looks: colour per estimator, style per (S, device)."""
+    frame = frame.copy()
+    settings = sorted(frame[["n_samples", "device"]].drop_duplicates().itertuples(index=False, name=None))
+    several = len(settings) > 1
+    colours = {name: f"C{i % 10}" for i, name in enumerate(sorted(frame["estimator"].unique()))}
+    setting_index = {setting: i for i, setting in enumerate(settings)}
+    keys = list(zip(frame["n_samples"], frame["device"]))
+    frame["colour"] = frame["estimator"].map(colours)
+    frame["style"] = [STYLES[setting_index[k] % len(STYLES)] for k in keys]
+    frame["marker"] = [MARKERS[setting_index[k] % len(MARKERS)] for k in keys]
+    frame["series"] = [f"{e} S={s} {d}" if several else e for e, (s, d) in zip(frame["estimator"], keys)]
+    return frame
+
+
+def _bars(values, lo, hi) -> np.ndarray:
+    """Error-bar extents below and above; a percentile bound may sit beyond the estimate, shown as 0."""
+    return np.clip(np.vstack([values - lo, hi - values]), 0, None)
+
+
+def _significance(rows: pd.DataFrame, metric: str) -> np.ndarray:
+    if metric == "bias_norm" and "bias_significant" in rows:
+        return rows["bias_significant"].astype(bool).to_numpy()
+    return np.ones(len(rows), dtype=bool)
+
+
+def _points(ax, xs, ys, lo, hi, significant, row, label=None, line=True):
+    """Markers (hollow where not significant) with interval bars (upper bound only where not)."""
+    colour, style, marker = row["colour"], row["style"], row["marker"]
+    if line and len(xs) > 1:
+        ax.plot(xs, ys, style, color=colour, label=label)
+        label = None
+    lower = np.where(significant, ys - lo, 0.0)
+    ax.errorbar(xs, ys, yerr=_bars(ys, ys - lower, hi), fmt="none", ecolor=colour, capsize=2, alpha=0.7)
+    ax.scatter(xs[significant], ys[significant], marker=marker, color=colour, s=22, label=label, zorder=3)
+    ax.scatter(xs[~significant], ys[~significant], marker=marker, facecolors="none", edgecolors=colour, s=22,
+               label=label if not significant.any() else None, zorder=3)
+
+
+def against_temperature(ax, frame: pd.DataFrame, metric: str, ylabel: str) -> None:
+    """metric vs tau on log axes with interval bars; tau-free estimators as horizontal lines and bands."""
     floor = log_floor(frame, metric)
-    for key, rows in frame.groupby("series", sort=True):
-        colour = labels[key][1]
+    for series, rows in frame.groupby("series", sort=True):
         rows = rows.sort_values("tau")
+        first = rows.iloc[0]
+        values = _positive(rows[metric], floor)
+        lo, hi = _positive(rows[metric + "_lo"], floor), _positive(rows[metric + "_hi"], floor)
+        significant = _significance(rows, metric)
         if rows["tau"].isna().all():
-            row = rows.iloc[0]
-            ax.axhline(_positive([row[metric]], floor)[0], color=colour, linestyle="--", label=labels[key][0])
-            ax.axhspan(_positive([row[metric + "_lo"]], floor)[0], _positive([row[metric + "_hi"]], floor)[0],
-                       color=colour, alpha=0.12)
+            ax.axhline(values[0], color=first["colour"], linestyle=first["style"], label=series,
+                       alpha=1.0 if significant[0] else 0.5)
+            if significant[0]:
+                ax.axhspan(lo[0], hi[0], color=first["colour"], alpha=0.1)
         else:
-            ax.plot(rows["tau"], _positive(rows[metric], floor), marker="o", color=colour, label=labels[key][0])
-            ax.fill_between(rows["tau"], _positive(rows[metric + "_lo"], floor),
-                            _positive(rows[metric + "_hi"], floor), color=colour, alpha=0.2)
+            _points(ax, rows["tau"].to_numpy(float), values, lo, hi, significant, first, label=series)
     ax.set_yscale("log")
-    if not tau_range.empty:
+    taus = frame["tau"].dropna()
+    if not taus.empty:
         ax.set_xscale("log")
-        ax.set_xlim(tau_range.min() / 1.5, tau_range.max() * 1.5)
+        ax.set_xlim(taus.min() / 1.5, taus.max() * 1.5)
     ax.set_xlabel(TAU_LABEL)
     ax.set_ylabel(ylabel)
     ax.grid(True, which="both", alpha=0.3)
 
 
-def scatter_map(ax, frame: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str, labels: dict,
-                y_interval: bool = True) -> None:
+def per_estimator(ax, frame: pd.DataFrame, metric: str, xlabel: str) -> None:
+    """For objectives where no estimator takes a temperature: one interval per estimator setting."""
+    floor = log_floor(frame, metric)
+    rows = frame.sort_values("series").reset_index(drop=True)
+    for position, row in rows.iterrows():
+        significant = _significance(rows.iloc[[position]], metric)
+        value = _positive([row[metric]], floor)[0]
+        lo = _positive([row[metric + "_lo"]], floor)[0] if significant[0] else value
+        hi = _positive([row[metric + "_hi"]], floor)[0]
+        ax.errorbar([value], [position], xerr=_bars(np.array([value]), np.array([lo]), np.array([hi])), fmt="none", ecolor=row["colour"], capsize=3)
+        face = row["colour"] if significant[0] else "none"
+        ax.scatter([value], [position], marker=row["marker"], facecolors=face, edgecolors=row["colour"], s=30,
+                   label=row["series"], zorder=3)
+    ax.set_yticks(range(len(rows)), rows["series"], fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.grid(True, which="both", axis="x", alpha=0.3)
+
+
+def scatter_map(ax, frame: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str,
+                x_bounds: tuple[str, str] | None = None) -> None:
     """One point per cell with interval bars; points of one series joined in order of tau."""
     x_floor, y_floor = log_floor(frame, x), log_floor(frame, y)
-    for key, rows in frame.groupby("series", sort=True):
-        colour = labels[key][1]
+    for series, rows in frame.groupby("series", sort=True):
         rows = rows.sort_values("tau")
+        first = rows.iloc[0]
         xs, ys = _positive(rows[x], x_floor), _positive(rows[y], y_floor)
-        xerr = np.abs(np.vstack([xs - _positive(rows[x + "_lo"], x_floor), _positive(rows[x + "_hi"], x_floor) - xs])) \
-            if x + "_lo" in rows else None
-        yerr = np.abs(np.vstack([ys - _positive(rows[y + "_lo"], y_floor), _positive(rows[y + "_hi"], y_floor) - ys])) \
-            if y_interval and y + "_lo" in rows else None
-        ax.errorbar(xs, ys, xerr=xerr, yerr=yerr, fmt="o-" if len(rows) > 1 else "o", color=colour,
-                    label=labels[key][0], capsize=2, markersize=4)
+        if x_bounds:
+            x_lo, x_hi = _positive(rows[x_bounds[0]], x_floor), _positive(rows[x_bounds[1]], x_floor)
+            ax.errorbar(xs, ys, xerr=_bars(xs, x_lo, x_hi), fmt="none", ecolor=first["colour"],
+                        capsize=2, alpha=0.5)
+        elif x + "_lo" in rows:
+            x_lo = np.where(_significance(rows, x), _positive(rows[x + "_lo"], x_floor), xs)
+            ax.errorbar(xs, ys, xerr=_bars(xs, x_lo, _positive(rows[x + "_hi"], x_floor)), fmt="none",
+                        ecolor=first["colour"], capsize=2, alpha=0.5)
+        _points(ax, xs, ys, _positive(rows[y + "_lo"], y_floor), _positive(rows[y + "_hi"], y_floor),
+                _significance(rows, y), first, label=series)
         for xv, yv, tau in zip(xs, ys, rows["tau"]):
             if not pd.isna(tau):
                 ax.annotate(f"{tau:g}", (xv, yv), textcoords="offset points", xytext=(4, 3), fontsize=7)
@@ -84,26 +145,33 @@ def scatter_map(ax, frame: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: st
 
 
 def objective_figure(frame: pd.DataFrame, title: str):
-    """Four panels for one objective: variance and bias vs tau, bias-variance map, cost vs variance."""
-    frame = frame.copy()
-    vary_samples = frame["n_samples"].nunique() > 1
-    vary_device = frame["device"].nunique() > 1
-    frame["series"] = frame.apply(lambda r: _label(r, vary_samples, vary_device), axis=1)
-    # One colour per series across all panels.
-    labels = {key: (key, f"C{i % 10}") for i, key in enumerate(sorted(frame["series"].unique()))}
+    """Four panels for one objective: variance and bias vs tau (or per estimator when no estimator
+    takes a temperature), the bias-variance map, and cost vs variance."""
+    frame = _styles(frame)
     fig, grid = plt.subplots(2, 2, figsize=(13, 9))
     axes = grid.ravel()
-    against_temperature(axes[0], frame, "variance_trace", "gradient variance (trace)", labels)
-    axes[0].set_title("variance vs temperature")
-    against_temperature(axes[1], frame, "bias_norm", "bias  ||E g - g*||", labels)
-    axes[1].set_title("bias vs temperature")
-    scatter_map(axes[2], frame, "variance_trace", "bias_norm", "gradient variance (trace)", "bias ||E g - g*||", labels)
+    if frame["tau"].notna().any():
+        against_temperature(axes[0], frame, "variance_trace", "gradient variance (trace)")
+        axes[0].set_title("variance vs temperature")
+        against_temperature(axes[1], frame, "bias_norm", "bias ||E g - g*||")
+        axes[1].set_title("bias vs temperature (hollow: not significant)")
+    else:
+        per_estimator(axes[0], frame, "variance_trace", "gradient variance (trace)")
+        axes[0].set_title("variance (no estimator here takes a temperature)")
+        per_estimator(axes[1], frame, "bias_norm", "bias ||E g - g*||")
+        axes[1].set_title("bias (hollow: not significant, bar: upper bound)")
+    scatter_map(axes[2], frame, "variance_trace", "bias_norm", "gradient variance (trace)", "bias ||E g - g*||")
     axes[2].set_title("bias-variance map (labels: tau)")
-    scatter_map(axes[3], frame, "time_per_estimate_s", "variance_trace", "seconds per estimate",
-                "gradient variance (trace)", labels)
-    axes[3].set_title("cost vs variance (labels: tau)")
-    handles, names = axes[0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="center right", fontsize=9, frameon=False)
+    scatter_map(axes[3], frame, "time_per_estimate_s", "variance_trace",
+                "seconds per estimate (amortised over a vectorised batch)", "gradient variance (trace)",
+                x_bounds=("time_per_estimate_min_s", "time_per_estimate_max_s"))
+    axes[3].set_title("cost vs variance (bars: fastest to slowest call)")
+    handles = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    fig.legend(list(handles.values()), list(handles.keys()), loc="center right", fontsize=9, frameon=False)
     fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0, 0.83, 0.96))
+    # Fixed margins: tight_layout measured every log-axis tick label and took 1 s a figure.
+    fig.subplots_adjust(left=0.13, right=0.79, bottom=0.07, top=0.92, wspace=0.35, hspace=0.3)
     return fig, axes

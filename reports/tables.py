@@ -50,6 +50,9 @@ def objective_table(frame: pd.DataFrame) -> str:
     """HTML for one (objective, S, device) slice of the results."""
     frame = frame.copy()
     frame["column"] = frame.apply(column_of, axis=1)
+    duplicated = frame.duplicated(["estimator", "hparams", "column"], keep=False)
+    if duplicated.any():
+        raise ValueError("two results for one table cell: " + ", ".join(frame.loc[duplicated, "cell_id"]))
     taus = sorted({t for t in frame["tau"].dropna()})
     columns = ([NO_TAU] if (frame["column"] == NO_TAU).any() else []) + [f"{t:g}" for t in taus]
     best_variance = frame.loc[frame.groupby("column")["variance_trace"].idxmin()].index

@@ -28,7 +28,7 @@ def draw(spec_name: str, objective_id: str, n: int, n_samples: int, seed: int = 
     torch.manual_seed(seed)
     estimator = spec.make()
     for _ in range(spec.warmup_calls):
-        _chunk(estimator, objective, min(n, 1024), n_samples, hparams, device, dtype)
+        _chunk(estimator, objective, min(n, spec.warmup_rows or n), n_samples, hparams, device, dtype)
     return _chunk(estimator, objective, n, n_samples, hparams, device, dtype)
 
 

@@ -126,3 +126,32 @@ def test_module_entry_point_without_traceback(tmp_path):
     done = subprocess.run([sys.executable, "-m", "benchmarks.variance", "--estimators", "nope", "--out", str(tmp_path / "x")],
                           capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert done.returncode == 2 and "unknown estimator 'nope'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_resume_refuses_other_settings_and_needs_out(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run(SMALL + ["--estimators", "reinforce", "--out", out], capsys)[0] == 0
+    code, _, err = run(["--objectives", "tucker-0.45", "--estimates", "300", "--no-report", "--out", out, "--resume"], capsys)
+    assert code == 2 and "--estimates 200" in err
+    code, _, err = run(SMALL + ["--resume"], capsys)
+    assert code == 2 and "--resume needs --out" in err
+    # same settings, more estimators and temperatures: resumes and merges the run's metadata
+    code, _, _ = run(SMALL + ["--estimators", "reinforce", "gumbel_softmax", "--tau", "0.5", "--out", out, "--resume"], capsys)
+    meta = json.loads((out / "run.json").read_text())
+    assert code == 0 and meta["taus"] == [0.5, 1.0] and len(meta["commands"]) == 2
+    assert meta["commands"][0].startswith("python -m benchmarks.variance")
+
+
+def test_corrupt_result_files_get_a_message(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run(SMALL + ["--estimators", "reinforce", "--out", out], capsys)[0] == 0
+    (out / "results.json").write_text("{ truncated")
+    code, _, err = run(SMALL + ["--estimators", "reinforce", "--out", out, "--resume"], capsys)
+    assert code == 2 and "results.json is not valid JSON" in err
+
+
+def test_no_measurable_cell_is_an_error_with_reasons(tmp_path, capsys):
+    code, out, err = run(["--estimators", "exact", "--objectives", "poly-2", "--out", tmp_path / "x"], capsys)
+    assert code == 2 and "2^128 configurations" in out and "no cell could be measured" in err
+    code, out, err = run(["--estimators", "reinforce_loo", "--objectives", "tucker-0.45", "--out", tmp_path / "y"], capsys)
+    assert code == 2 and "needs S >= 2" in out and "see the reasons above" in err
