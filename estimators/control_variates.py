@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import torch
 
+from estimators import sampling
 from estimators.errors import check_num_samples
 from estimators.families import base_distribution
 from estimators.reinforce import SCORE_FAMILIES
@@ -47,11 +48,11 @@ def muprop(f, dist, num_samples: int = 1) -> torch.Tensor:
     with torch.enable_grad():
         cost_at_mean = f(at_mean.unsqueeze(0)).squeeze(0)
         slope, = torch.autograd.grad(cost_at_mean.sum(), at_mean)
-    z = dist.sample((num_samples,))
+    z = sampling.sample(dist, num_samples)
     cost = f(z)
     taylor = cost_at_mean.detach() + _event_sum(slope * (z - at_mean.detach()), dist)
     analytic = _event_sum(slope * (mean - mean.detach()), dist)
-    return cost + (cost.detach() - taylor) * magic_box_delta(dist.log_prob(z)) + analytic
+    return cost + (cost.detach() - taylor) * magic_box_delta(sampling.log_prob(dist, z)) + analytic
 
 
 @register("reinforce_nvil", families=SCORE_FAMILIES, unbiased=True, hparams={"lr": 0.03}, warmup_calls=100, warmup_rows=100,
@@ -85,9 +86,9 @@ class ReinforceNVIL:
             self.optimizer = torch.optim.Adam(self.network.parameters(), lr=lr)
         with torch.enable_grad():
             baseline = self.network(context).squeeze(-1)              # (*batch), before seeing the costs
-        z = dist.sample((num_samples,))
+        z = sampling.sample(dist, num_samples)
         cost = f(z)
-        surrogate = cost + (cost.detach() - baseline.detach()) * magic_box_delta(dist.log_prob(z))
+        surrogate = cost + (cost.detach() - baseline.detach()) * magic_box_delta(sampling.log_prob(dist, z))
         with torch.enable_grad():  # train the baseline on this call's costs, for the next call
             self.optimizer.zero_grad()
             (cost.detach() - baseline).square().mean().backward(inputs=list(self.network.parameters()))

@@ -17,6 +17,7 @@ from typing import Callable
 
 import torch
 
+from estimators import sampling
 from estimators.errors import check_num_samples
 from estimators.registry import register
 from estimators.surrogates import score_function_surrogate
@@ -88,9 +89,9 @@ def reinforce(f, dist, num_samples: int = 1, *, baseline: Baseline = no_baseline
     (1/S) sum_s (f(z_s) - b_s) grad log p(z_s), unbiased for any b_s independent of z_s.
     """
     check_num_samples(num_samples, 1, "reinforce")
-    z = dist.sample((num_samples,))
+    z = sampling.sample(dist, num_samples)
     cost = f(z)
-    return score_function_surrogate(cost, dist.log_prob(z), baseline(cost))
+    return score_function_surrogate(cost, sampling.log_prob(dist, z), baseline(cost))
 
 
 def with_baseline(baseline: Baseline) -> Callable[..., torch.Tensor]:

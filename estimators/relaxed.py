@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import torch
 
+from estimators import sampling
 from estimators.errors import NotApplicableError, check_num_samples, check_tau
 from estimators.families import base_distribution, family_of
 from estimators.registry import register
@@ -130,4 +131,4 @@ def straight_through_estimator(f, dist, num_samples: int = 1) -> torch.Tensor:
     check_num_samples(num_samples, 1, "straight_through")
     _logits(dist, "straight_through")
     probs = base_distribution(dist).probs
-    return f(straight_through(dist.sample((num_samples,)), probs.expand(num_samples, *probs.shape)))
+    return f(straight_through(sampling.sample(dist, num_samples), probs.expand(num_samples, *probs.shape)))

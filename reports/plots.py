@@ -10,6 +10,8 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.colors  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -37,7 +39,9 @@ def _styles(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     settings = sorted(frame[["n_samples", "device"]].drop_duplicates().itertuples(index=False, name=None))
     several = len(settings) > 1
-    colours = {name: f"C{i % 10}" for i, name in enumerate(sorted(frame["estimator"].unique()))}
+    names = sorted(frame["estimator"].unique())
+    palette = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    colours = {name: matplotlib.colors.to_hex(palette(i % palette.N)) for i, name in enumerate(names)}
     setting_index = {setting: i for i, setting in enumerate(settings)}
     keys = list(zip(frame["n_samples"], frame["device"]))
     frame["colour"] = frame["estimator"].map(colours)
@@ -139,6 +143,7 @@ def scatter_map(ax, frame: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: st
                 ax.annotate(f"{tau:g}", (xv, yv), textcoords="offset points", xytext=(4, 3), fontsize=7)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor labels collide on short ranges
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(True, which="both", alpha=0.3)

@@ -1,0 +1,64 @@
+"""Sampling with log-probabilities: torch.distributions' own, with fast paths for three families.
+
+The score-function estimators spend most of their time here, and torch's general code paths cost
+more than the estimator itself (measured on CPU, torch 2.13, tests/benchmarks/test_overhead.py):
+`Bernoulli.sample` (torch.bernoulli) was about 7x slower than comparing uniforms with the
+probabilities, and `log_prob` of Bernoulli, Normal and OneHotCategorical expand the parameters to
+the sample's shape. The fast paths draw from the same distributions and return the same
+log-densities (tests/test_registry.py checks both):
+
+    Bernoulli:          z = 1[u < p],                      log p(z) = z l - softplus(l)
+    Normal:             x = mu + sigma eps,                log p(x) = -((x - mu) / sigma)^2 / 2 - log sigma - log(2 pi) / 2
+    OneHotCategorical:  z from torch's sampler (multinomial),  log p(z) = sum_k z_k log softmax(l)_k
+
+Every other family goes through the distribution's `sample` and `log_prob`.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from estimators.families import base_distribution, family_of
+
+
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def _reinterpreted_dims(dist) -> int:
+    """How many trailing batch dims of the base distribution `Independent` turned into event dims."""
+    return len(dist.event_shape) - len(base_distribution(dist).event_shape)
+
+
+def _sum_reinterpreted(per_site: torch.Tensor, dist) -> torch.Tensor:
+    dims = _reinterpreted_dims(dist)
+    return per_site.sum(tuple(range(-dims, 0))) if dims else per_site
+
+
+def sample(dist, num_samples: int) -> torch.Tensor:
+    """num_samples draws, shaped (S, *batch_shape, *event_shape), without a gradient path."""
+    family, base = family_of(dist), base_distribution(dist)
+    with torch.no_grad():
+        if family == "bernoulli":
+            probs = base.probs
+            uniform = torch.rand((num_samples, *probs.shape), dtype=probs.dtype, device=probs.device)
+            return (uniform < probs).to(probs.dtype)
+        if family == "normal":
+            loc, scale = torch.broadcast_tensors(base.loc, base.scale)
+            return loc + scale * torch.randn((num_samples, *loc.shape), dtype=loc.dtype, device=loc.device)
+    return dist.sample((num_samples,))
+
+
+def log_prob(dist, value: torch.Tensor) -> torch.Tensor:
+    """log p(value), shaped like value without the event dims; differentiable in the parameters."""
+    family, base = family_of(dist), base_distribution(dist)
+    if family == "bernoulli":
+        logits = base.logits
+        return _sum_reinterpreted(value * logits - F.softplus(logits), dist)  # log sigmoid(+-l)
+    if family == "normal":
+        standard = (value - base.loc) / base.scale
+        return _sum_reinterpreted(-0.5 * standard.square() - base.scale.log() - HALF_LOG_2PI, dist)
+    if family == "categorical":
+        return _sum_reinterpreted((value * base.logits).sum(-1), dist)  # torch keeps logits normalised
+    return dist.log_prob(value)
