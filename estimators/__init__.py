@@ -21,7 +21,8 @@ from estimators.registry import (
 
 # Imported for their registrations.
 from estimators import (  # noqa: E402,F401
-    antithetic, control_variates, exact, gumbel_rao, implicit, measure_valued, pathwise, reinforce, reinmax, relaxed,
+    antithetic, control_variates, exact, gumbel_rao, implicit, measure_valued, pathwise, rebar, reinforce, reinmax,
+    relaxed,
 )
 
 __all__ = [

@@ -1,0 +1,131 @@
+"""REBAR and RELAX: score function with a control variate built on the Concrete relaxation,
+evaluated at the conditional noise z~ ~ p(z | b) so that its expectation is known.
+
+With z = logits + noise (logistic for a Bernoulli, Gumbel for a categorical), b = H(z) the exact
+discrete sample, z~ the conditional noise given b (estimators.conditional) and c(z) = f(sigma_tau(z))
+(or a learned c for RELAX):
+
+    g = [f(b) - eta c(z~)] grad log p(b) + eta grad c(z) - eta grad c(z~)
+
+unbiased for any eta and tau, since E[grad c(z)] = E[grad c(z~)] + E[c(z~) grad log p(b)].
+Three f-evaluations per sample: f(b), c(z), c(z~).
+
+RELAX replaces eta f(sigma_tau(z)) by eta f(sigma_tau(z)) + r_psi(sigma_tau(z)), r_psi a small
+network, and trains psi, eta and log tau to minimise the estimate's variance with the single-sample
+gradient of E||g||^2 (the mean of g does not depend on them). That gradient needs g as a function
+of psi, so each call differentiates its own surrogate once more (create_graph); the update is
+applied at the start of the next call, so that the surrogate handed back is not invalidated.
+
+References:
+    Tucker, G., Mnih, A., Maddison, C. J., Lawson, D., Sohl-Dickstein, J. (2017). REBAR: low-variance,
+    unbiased gradient estimates for discrete latent variable models. NeurIPS.
+    Grathwohl, W., Choi, D., Wu, Y., Roeder, G., Duvenaud, D. (2018). Backpropagation through the
+    void: optimizing control variates for black-box gradient estimation. ICLR.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from estimators import sampling
+from estimators.conditional import conditional_gumbel, conditional_logistic
+from estimators.errors import check_num_samples, check_tau
+from estimators.families import base_distribution, family_of
+from estimators.registry import register
+from estimators.relaxed import gumbel_noise, logistic_noise, softmax_last
+from estimators.surrogates import magic_box_delta
+
+
+def relaxation_pair(dist, num_samples: int):
+    """(b, z, z~, relax): hard sample, its noise, the conditional noise, and z -> sigma_tau(z)."""
+    logits = base_distribution(dist).logits
+    if family_of(dist) == "bernoulli":
+        z = logits + logistic_noise(num_samples, logits)
+        b = (z.detach() > 0).to(logits.dtype)
+        return b, z, conditional_logistic(logits, b), lambda x, tau: torch.sigmoid(x / tau)
+    z = logits + gumbel_noise(num_samples, logits)
+    classes = torch.arange(logits.shape[-1], device=logits.device)
+    b = (z.detach().argmax(-1, keepdim=True) == classes).to(logits.dtype)
+    return b, z, conditional_gumbel(logits, b), lambda x, tau: softmax_last(x / tau)
+
+
+def control_variate_surrogate(f, dist, b, control, control_tilde, eta):
+    """f(b) + stop(f(b) - eta c~) delta log p(b) + eta (c - c~) - stop(eta (c - c~)): value f(b)."""
+    cost = f(b)
+    correction = eta * (control - control_tilde)
+    return (cost + (cost.detach() - eta * control_tilde.detach()) * magic_box_delta(sampling.log_prob(dist, b))
+            + correction - correction.detach())
+
+
+@register("rebar", families=("bernoulli", "categorical"), unbiased=True, f_evals=3,
+          hparams={"tau": 0.5, "eta": 1.0},
+          summary="REBAR: score function with the Concrete relaxation at conditional noise as control variate",
+          reference="Tucker et al. 2017, NeurIPS")
+def rebar(f, dist, num_samples: int = 1, *, tau: float = 0.5, eta: float = 1.0) -> torch.Tensor:
+    """surrogate = f(b) + stop(f(b) - eta c(z~)) delta log p(b) + eta (c(z) - c(z~)) - stop(...)."""
+    check_num_samples(num_samples, 1, "rebar")
+    check_tau(tau, "rebar")
+    b, z, z_tilde, relax = relaxation_pair(dist, num_samples)
+    return control_variate_surrogate(f, dist, b, f(relax(z, tau)), f(relax(z_tilde, tau)), eta)
+
+
+@register("relax", families=("bernoulli", "categorical"), unbiased=True, f_evals=3,
+          hparams={"tau": 0.5, "lr": 0.01}, warmup_calls=100, warmup_rows=100,
+          summary="RELAX: REBAR's control variate plus a learned network, trained to minimise variance",
+          reference="Grathwohl et al. 2018, ICLR")
+class Relax:
+    """RELAX with c(z) = eta f(sigma_tau(z)) + r_psi(sigma_tau(z)); `reset()` forgets what was learned."""
+
+    hidden = 16
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self.network: torch.nn.Module | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.pending: list[torch.Tensor] | None = None
+
+    def _setup(self, features: int, like: torch.Tensor, tau: float, lr: float) -> None:
+        self.network = torch.nn.Sequential(torch.nn.Linear(features, self.hidden), torch.nn.Tanh(),
+                                           torch.nn.Linear(self.hidden, 1)).to(like)
+        torch.nn.init.zeros_(self.network[2].weight)  # start as REBAR with eta = 1
+        torch.nn.init.zeros_(self.network[2].bias)
+        self.eta = torch.ones((), dtype=like.dtype, device=like.device, requires_grad=True)
+        self.log_tau = torch.full((), math.log(tau), dtype=like.dtype, device=like.device, requires_grad=True)
+        self.parameters = [*self.network.parameters(), self.eta, self.log_tau]
+        self.optimizer = torch.optim.Adam(self.parameters, lr=lr)
+
+    def _apply_pending_update(self) -> None:
+        if self.pending is not None:
+            self.optimizer.zero_grad()
+            for parameter, grad in zip(self.parameters, self.pending):
+                parameter.grad = grad
+            self.optimizer.step()
+            self.pending = None
+
+    def __call__(self, f, dist, num_samples: int = 1, *, tau: float = 0.5, lr: float = 0.01) -> torch.Tensor:
+        check_num_samples(num_samples, 1, "relax")
+        check_tau(tau, "relax")
+        b, z, z_tilde, relax = relaxation_pair(dist, num_samples)
+        event_ndim = len(dist.event_shape)
+        features = math.prod(dist.event_shape) if event_ndim else 1
+        if self.network is None:
+            self._setup(features, z, tau, lr)
+        self._apply_pending_update()
+        temperature = self.log_tau.exp()
+
+        def control(noise):
+            relaxed = relax(noise, temperature)
+            flat = relaxed.reshape(*relaxed.shape[:relaxed.dim() - event_ndim], features)
+            return self.eta * f(relaxed) + self.network(flat).squeeze(-1)
+
+        surrogate = control_variate_surrogate(f, dist, b, control(z), control(z_tilde), 1.0)
+        logits = base_distribution(dist).logits
+        if logits.requires_grad and torch.is_grad_enabled():
+            # Single-sample gradient of E||g||^2 in (psi, eta, log tau), applied at the next call.
+            estimate, = torch.autograd.grad(surrogate.mean(0).sum(), logits, create_graph=True, retain_graph=True)
+            grads = torch.autograd.grad(estimate.square().sum(), self.parameters, retain_graph=True, allow_unused=True)
+            self.pending = [g.detach() if g is not None else torch.zeros_like(p) for g, p in zip(grads, self.parameters)]
+        return surrogate
