@@ -1,7 +1,9 @@
 """The static report: one HTML page with its PNGs beside it, readable from file://."""
 from __future__ import annotations
 
+import concurrent.futures
 import json
+import multiprocessing
 import re
 from pathlib import Path
 
@@ -34,12 +36,11 @@ def render_report(run_dir: str | Path) -> Path:
     left_out = [f"{row.cell_id}: {int(row.nonfinite)} of {int(row.n_estimates)} estimates not finite, none left to measure"
                 for row in unmeasured.itertuples()]
     frame = frame[frame["variance_trace"].notna()] if "variance_trace" in frame else frame
+    groups = list(frame.groupby("objective", sort=False))
+    draw_figures([(rows, objective, run_dir / f"{slug(objective)}.png") for objective, rows in groups])
     sections = []
-    for objective, rows in frame.groupby("objective", sort=False):
+    for objective, rows in groups:
         png = f"{slug(objective)}.png"
-        fig, _ = objective_figure(rows, objective)
-        fig.savefig(run_dir / png, dpi=90)
-        plt.close(fig)
         tables = [{"n_samples": s, "n_estimates": n, "device": d, "html": Markup(objective_table(part))}
                   for (s, n, d), part in rows.groupby(["n_samples", "n_estimates", "device"], sort=True)]
         params = json.loads(rows["objective_params"].iloc[0]) if "objective_params" in rows else {}
@@ -57,6 +58,24 @@ def render_report(run_dir: str | Path) -> Path:
     meta_rows = [(key, meta[key]) for key in META_KEYS if key in meta]
     return write_page(run_dir, f"gradient estimator variance ({run_dir.name})", meta_rows, sections, throughput,
                       meta.get("skipped", []) + left_out)
+
+
+def _save_objective_figure(job) -> None:
+    rows, title, path = job
+    fig, _ = objective_figure(rows, title)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def draw_figures(jobs) -> None:
+    """Render the per-objective PNGs, on two processes where the platform forks (matplotlib is
+    single-threaded and a figure takes about half a second)."""
+    if len(jobs) > 2 and "fork" in multiprocessing.get_all_start_methods():
+        with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
+            list(pool.map(_save_objective_figure, jobs))
+    else:
+        for job in jobs:
+            _save_objective_figure(job)
 
 
 def throughput_section(frame, out_dir: Path, note: str) -> dict:
