@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from reports.html import render_benchmark_report, render_report
-from reports.load import NotARunError
+from reports.load import NotARunError, load_run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.source.suffix == ".json" and args.source.is_file():
             page = render_benchmark_report(args.source, args.out)
+        elif load_run(args.source)[1].get("kind") == "vae":
+            from reports.vae import render_vae_report
+
+            page = render_vae_report(args.source)
         else:
             page = render_report(args.source)
     except (NotARunError, ValueError) as error:

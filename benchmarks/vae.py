@@ -1,0 +1,194 @@
+"""`python -m benchmarks.vae`: train VAEs with every compatible estimator and measure them on the way.
+
+    python -m benchmarks.vae --latent categorical:20x10 --estimators gumbel_softmax reinforce straight_through --steps 2000
+    python -m benchmarks.vae --dataset binarized_mnist --data-dir DIR --latent categorical:20x10 --epochs 100
+
+For each (estimator, tau, seed) a model is trained with Adam; at every evaluation point it records
+the test -ELBO of the discrete model (exact samples, analytic KL), the encoder's gradient variance
+and bias at frozen parameters on a fixed validation minibatch (benchmarks.vae_gradients), and the
+time per step; at the end an importance-weighted bound with --iw-samples samples.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import shlex
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+import estimators
+from benchmarks.cli_common import UsageError, int_at_least, positive_finite, resolve_devices
+from benchmarks.data import DataError, load_dataset
+from benchmarks.machine import machine_info, now
+from benchmarks.results import CorruptRunError, RunFolder
+from benchmarks.vae_gradients import encoder_gradient_metrics, reference_gradient
+from benchmarks.vae_model import VAE, Latent, LatentSpecError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.vae", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", default="digits", help="digits (embedded, default), mnist or binarized_mnist")
+    parser.add_argument("--data-dir", type=Path, help="folder with the MNIST files (or set GRADBENCH_DATA)")
+    parser.add_argument("--binarize", choices=["dynamic", "threshold"], default="dynamic",
+                        help="for intensity datasets: a fresh Bernoulli draw per epoch, or > 0.5")
+    parser.add_argument("--latent", default="categorical:20x10", help="gaussian:D, bernoulli:D or categorical:LxK")
+    parser.add_argument("--hidden", type=int_at_least(1, "--hidden"), nargs="+", default=[512, 256])
+    parser.add_argument("--estimators", nargs="+", metavar="NAME", help="names or globs (default: all compatible)")
+    parser.add_argument("--tau", type=positive_finite, nargs="+", default=None, help="initial temperatures")
+    parser.add_argument("--anneal", type=float, default=0.0, metavar="R",
+                        help="tau = max(tau_min, tau0 exp(-R step)), updated every --anneal-every steps (Jang et al.)")
+    parser.add_argument("--anneal-every", type=int_at_least(1, "--anneal-every"), default=1000, metavar="M")
+    parser.add_argument("--tau-min", type=positive_finite, default=0.5)
+    parser.add_argument("--epochs", type=int_at_least(1, "--epochs"))
+    parser.add_argument("--steps", type=int_at_least(1, "--steps"))
+    parser.add_argument("--batch-size", type=int_at_least(2, "--batch-size"), default=100)
+    parser.add_argument("--lr", type=positive_finite, default=1e-3)
+    parser.add_argument("--samples", type=int_at_least(1, "--samples"), default=1, help="samples per step")
+    parser.add_argument("--kl", choices=["analytic", "sampled"], default="analytic")
+    parser.add_argument("--evals", type=int_at_least(1, "--evals"), default=5, help="evaluation points (default 5)")
+    parser.add_argument("--grad-estimates", type=int_at_least(0, "--grad-estimates"), default=1000,
+                        help="N encoder-gradient estimates per evaluation point (0: skip)")
+    parser.add_argument("--iw-samples", type=int_at_least(1, "--iw-samples"), default=100,
+                        help="samples of the final importance-weighted bound (Jang et al. report 1000)")
+    parser.add_argument("--seed", type=int, nargs="+", default=[0])
+    parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="cpu")
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--resume", action="store_true", help="skip (estimator, tau, seed) runs already finished")
+    parser.add_argument("--no-report", action="store_true")
+    return parser
+
+
+def temperature(tau0: float | None, step: int, args) -> float | None:
+    if tau0 is None or args.anneal <= 0:
+        return tau0
+    return max(args.tau_min, tau0 * math.exp(-args.anneal * (step // args.anneal_every) * args.anneal_every))
+
+
+def train_one(spec, tau0, seed, data, latent, args, device, folder, progress) -> str:
+    """Train one model; every evaluation point becomes a row. Returns 'ok' or why it stopped."""
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    model = VAE(data.pixels, latent, tuple(args.hidden)).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    estimator = spec.make()
+    train, test = data.train.to(device), data.test.to(device)
+    batches_per_epoch = math.ceil(len(train) / args.batch_size)
+    total = args.steps or args.epochs * batches_per_epoch
+    eval_steps = sorted({max(1, round(total * (i + 1) / args.evals)) for i in range(args.evals)})
+    probe = data.binarize(data.valid[:args.batch_size], "threshold").to(device)  # fixed minibatch
+    test_x = data.binarize(data.test, "threshold").to(device) if not data.binary else test
+    hparams_base = {k: v for k, v in spec.hparams.items() if k != "tau"}
+    step, seconds, epoch_data = 0, 0.0, None
+    label = f"{spec.name}{'' if tau0 is None else f' tau={tau0:g}'} seed={seed}"
+    while step < total:
+        if step % batches_per_epoch == 0:
+            order = torch.randperm(len(train), generator=generator).to(device)
+            epoch_data = data.binarize(train, args.binarize, generator=None)[order]
+        batch = epoch_data[(step % batches_per_epoch) * args.batch_size:][:args.batch_size]
+        tau = temperature(tau0, step, args)
+        hparams = {**hparams_base, **({} if tau is None else {"tau": tau})}
+        start = time.perf_counter()
+        loss, value = model.loss(batch, estimator, hparams, args.samples, args.kl)
+        if not math.isfinite(value):
+            return f"stopped at step {step}: the loss is not finite ({value}); the other runs go on"
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        seconds += time.perf_counter() - start
+        step += 1
+        progress.update(1)
+        progress.set_postfix_str(f"{label} -ELBO {value:.2f}")
+        if step in eval_steps:
+            row = {"estimator": spec.name, "tau0": tau0, "tau": tau, "seed": seed, "step": step,
+                   "epoch": step / batches_per_epoch, "train_seconds": seconds, "time_per_step_s": seconds / step,
+                   "steps_per_s": step / seconds, "train_neg_elbo": value,
+                   "test_neg_elbo": float(model.negative_elbo(test_x).mean()),
+                   "dataset": data.name, "latent": str(latent), "kl": args.kl, "n_samples": args.samples,
+                   "batch_size": args.batch_size, "lr": args.lr, "device": device, "status": "ok"}
+            if args.grad_estimates:
+                reference = reference_gradient(model, probe, args.kl, max(100, args.grad_estimates // 5))
+                row.update(encoder_gradient_metrics(model, probe, spec.name, hparams, args.grad_estimates,
+                                                    args.samples, args.kl, reference))
+            if step == eval_steps[-1]:
+                row["test_iw_bound"] = float(model.importance_weighted_bound(test_x, args.iw_samples).mean())
+                row["iw_samples"] = args.iw_samples
+            row["cell_id"] = f"{spec.name}|tau0={tau0}|seed={seed}|step={step}|{device}"
+            folder.add(row)
+    return "ok"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv_used = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv_used)
+    try:
+        if args.epochs and args.steps:
+            raise UsageError("give --epochs or --steps, not both")
+        if not (args.epochs or args.steps):
+            args.steps = 1000
+        latent = Latent.parse(args.latent)
+        specs = [s for s in estimators.list_estimators(args.estimators, include_reference=False)
+                 if latent.family in s.families]
+        if not specs:
+            able = [s.name for s in estimators.list_estimators(include_reference=False) if latent.family in s.families]
+            raise UsageError(f"no chosen estimator supports the {latent.kind} latent ({latent.family}); "
+                             f"these do: {', '.join(able)}")
+        devices, _ = resolve_devices(args.device)
+        data = load_dataset(args.dataset, args.data_dir)
+        out = args.out or Path("runs") / time.strftime("vae-%Y%m%d-%H%M%S")
+        folder = RunFolder(out)
+        if folder.holds_run() and not args.resume:
+            raise UsageError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
+    except (UsageError, LatentSpecError, DataError, CorruptRunError, estimators.UnknownEstimatorError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    meta = folder.read_meta()
+    meta.setdefault("started", now())
+    meta.setdefault("commands", []).append(shlex.join(["python", "-m", "benchmarks.vae", *argv_used]))
+    meta.update(machine_info())
+    meta.update({"kind": "vae", "dataset": data.name, "data_source": data.source, "latent": str(latent),
+                 "hidden": args.hidden, "kl": args.kl, "batch_size": args.batch_size, "lr": args.lr,
+                 "anneal": args.anneal, "tau_min": args.tau_min, "seeds": args.seed})
+    folder.write_meta(meta)
+    runs = [(spec, tau, seed) for spec in specs
+            for tau in ((args.tau or [spec.hparams["tau"]]) if spec.takes_tau else [None]) for seed in args.seed]
+    finished = Counter((r["estimator"], r["tau0"], r["seed"]) for r in folder.rows if "test_iw_bound" in r)
+    todo = [(s, t, seed) for s, t, seed in runs if (s.name, t, seed) not in finished]
+    steps = args.steps or args.epochs * math.ceil(len(data.train) / args.batch_size)
+    problems = []
+    try:
+        with tqdm(total=steps * len(todo), desc="training", unit="step", dynamic_ncols=True) as progress:
+            for spec, tau, seed in todo:
+                try:
+                    status = train_one(spec, tau, seed, data, latent, args, devices[0], folder, progress)
+                except estimators.NotApplicableError as reason:
+                    status = str(reason)
+                if status != "ok":
+                    problems.append(f"{spec.name} tau={tau} seed={seed}: {status}")
+                    print(f"\n{problems[-1]}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished evaluation points are kept in {folder.path}; continue with "
+              f"--out {folder.path} --resume", file=sys.stderr)
+        return 130
+    meta["problems"] = problems
+    meta["finished"] = now()
+    folder.write_meta(meta)
+    if not folder.rows:
+        print("error: no run produced a result", file=sys.stderr)
+        return 2
+    print(f"{len(folder.rows)} evaluation points in {folder.path / 'results.csv'}")
+    if not args.no_report:
+        from reports.vae import render_vae_report
+
+        print(f"report: {render_vae_report(folder.path).resolve().as_uri()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""Bias and variance of a VAE's encoder gradient, at frozen parameters, on a fixed minibatch.
+
+For a fixed minibatch x the encoder's gradient is a fixed linear map of the gradient with respect to
+the latent's parameters eta = encoder(x): g_enc = J^T g_eta, J the encoder's Jacobian. So
+
+1. N estimates of g_eta are drawn at once, as on the toy objectives (eta expanded to an (N, ...)
+   leaf, one backward pass), in chunks;
+2. every figure needed is a squared norm ||J^T c||^2 of some cotangent c (g_i - mean, g_i - g_ref,
+   mean - g_ref), and for an MLP it is computed layer by layer without forming a parameter-sized
+   vector: the weight gradient of a Linear layer is sum_b delta_b h_b^T, whose squared norm is
+   sum_{b,b'} (delta_b . delta_b') (h_b . h_b'), two B x B Gram matrices. Backpropagating N
+   cotangents of width B x |eta| costs a few B x B x width products per layer instead of N
+   backward passes through the 784 x 512 layer.
+
+Reference gradient: exact by enumerating the latent when each data point has at most 2^14
+configurations; otherwise the mean of many estimates of an unbiased estimator (pathwise for the
+Gaussian, reinforce_loo otherwise), whose standard error is recorded beside it.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+import estimators
+from benchmarks.vae_model import VAE
+
+MAX_ENUMERATION = 2 ** 14
+REFERENCE_SAMPLES = 10
+
+
+def eta_gradients(model: VAE, x: torch.Tensor, estimator, hparams: dict, n: int, num_samples: int,
+                  kl: str = "analytic", rows_budget: int = 50_000) -> torch.Tensor:
+    """(n, B, |eta|) estimates of d(-ELBO averaged over the batch)/d eta, eta = encoder(x) frozen.
+
+    Chunks hold at most rows_budget decoder rows (estimates x samples x batch)."""
+    eta = model.encoder(x).detach()
+    chunk = max(1, rows_budget // (num_samples * len(x)))
+    parts = []
+    for start in range(0, n, chunk):
+        rows = min(chunk, n - start)
+        leaf = eta.expand(rows, *eta.shape).clone().requires_grad_()
+        shadow = _EncoderOutput(model, leaf)
+        loss, _ = shadow.loss(x, estimator, hparams, num_samples, kl)
+        grad, = torch.autograd.grad(loss * rows, leaf)  # loss is a mean over the rows: undo it
+        parts.append(grad)
+    return torch.cat(parts)
+
+
+class _EncoderOutput(VAE):
+    """The model with its encoder replaced by a fixed (rows, B, |eta|) output, decoder shared."""
+
+    def __init__(self, model: VAE, eta: torch.Tensor):
+        nn.Module.__init__(self)
+        self.latent, self.decoder = model.latent, model.decoder
+        self.encoder = lambda x: eta
+
+
+def encoder_layers(model: VAE, x: torch.Tensor):
+    """(weight, input, relu-mask-of-input) for each Linear layer of the encoder, in forward order."""
+    layers, h, mask = [], x, None
+    for module in model.encoder:
+        if isinstance(module, nn.Linear):
+            layers.append((module.weight.detach(), h.detach(), mask))
+            h = module(h)
+        elif isinstance(module, nn.ReLU):
+            mask = (h > 0).to(h.dtype).detach()
+            h = module(h)
+        else:
+            raise TypeError(f"the Gram-matrix method handles Linear and ReLU layers, got {type(module).__name__}")
+    return layers
+
+
+def squared_norms(layers, cotangents: torch.Tensor) -> torch.Tensor:
+    """||J^T c||^2 over all encoder parameters for each of the (n, B, |eta|) cotangents c."""
+    total = torch.zeros(cotangents.shape[0], dtype=cotangents.dtype, device=cotangents.device)
+    delta = cotangents
+    for index in range(len(layers) - 1, -1, -1):
+        weight, inputs, mask = layers[index]
+        inputs_gram = inputs @ inputs.T                                     # (B, B)
+        delta_gram = delta @ delta.transpose(1, 2)                           # (n, B, B)
+        total += (delta_gram * inputs_gram).sum((1, 2))                      # weight gradient
+        total += delta.sum(1).square().sum(-1)                               # bias gradient
+        if index > 0:
+            delta = (delta @ weight) * mask                                  # back through Linear, ReLU
+    return total
+
+
+def reference_gradient(model: VAE, x: torch.Tensor, kl: str, n_estimates: int) -> tuple[torch.Tensor, str, float]:
+    """(g_ref in eta space (B, |eta|), how it was made, norm of its standard error in eta space)."""
+    latent = model.latent
+    if latent.configurations <= MAX_ENUMERATION:
+        grad = eta_gradients(model, x, estimators.get("exact"), {}, 1, 1, "analytic")[0]
+        return grad, "exact (enumeration)", 0.0
+    name = "pathwise" if latent.kind == "gaussian" else "reinforce_loo"
+    spec = estimators.get_spec(name)
+    draws = eta_gradients(model, x, spec.make(), dict(spec.hparams), n_estimates, REFERENCE_SAMPLES, kl)
+    se = draws.std(0) / math.sqrt(n_estimates)
+    return draws.mean(0), f"{name}, {n_estimates} x {REFERENCE_SAMPLES} samples", float(se.norm())
+
+
+def encoder_gradient_metrics(model: VAE, x: torch.Tensor, spec_name: str, hparams: dict, n: int,
+                             num_samples: int, kl: str, reference) -> dict:
+    """variance_trace, bias_norm and mse of the encoder gradient (all encoder parameters), with intervals."""
+    spec = estimators.get_spec(spec_name)
+    estimator = spec.make()
+    for _ in range(spec.warmup_calls):
+        eta_gradients(model, x, estimator, hparams, min(n, spec.warmup_rows or 50), num_samples, kl)
+    draws = eta_gradients(model, x, estimator, hparams, n, num_samples, kl).double()
+    finite = torch.isfinite(draws).flatten(1).all(-1)
+    draws = draws[finite]
+    ref, how, ref_se = reference
+    layers = [(w.double(), h.double(), None if m is None else m.double()) for w, h, m in encoder_layers(model, x)]
+    mean = draws.mean(0)
+    spread = squared_norms(layers, draws - mean) * len(draws) / (len(draws) - 1)
+    errors = squared_norms(layers, draws - ref.double())
+    variance = float(spread.mean())
+    variance_se = float(spread.std() / math.sqrt(len(draws)))
+    bias = float(squared_norms(layers, (mean - ref.double()).unsqueeze(0))[0].sqrt())
+    # ||mean - E g|| <= sqrt(variance / (N alpha)) with probability >= 1 - alpha (Chebyshev), alpha = 0.05.
+    radius = math.sqrt(variance / (len(draws) * 0.05))
+    return {
+        "estimator": spec_name, "grad_n_estimates": len(draws), "grad_nonfinite": int((~finite).sum()),
+        "grad_variance_trace": variance, "grad_variance_trace_lo": variance - 1.96 * variance_se,
+        "grad_variance_trace_hi": variance + 1.96 * variance_se,
+        "grad_bias_norm": bias, "grad_bias_norm_lo": max(0.0, bias - radius), "grad_bias_norm_hi": bias + radius,
+        "grad_mse": float(errors.mean()), "grad_reference": how, "grad_reference_se_eta": ref_se,
+    }

@@ -1,0 +1,153 @@
+"""The VAE of the training task: an MLP encoder and decoder, a Bernoulli likelihood, and a Gaussian,
+Bernoulli or categorical latent, sampled through any registered estimator (the surrogate contract).
+
+    latent kinds:  gaussian:D      q = N(mu, sigma^2),  p = N(0, I)          (Kingma & Welling 2014)
+                   bernoulli:D     q = Bernoulli(logits), p = Bernoulli(1/2)
+                   categorical:LxK q = L one-hot categoricals over K classes, p uniform (Jang et al. 2017)
+
+    -ELBO(x) = E_q[-log p(x|z)] + KL(q(z|x) || p(z))
+
+With `kl="analytic"` the KL is exact (torch.distributions.kl_divergence) and only -log p(x|z) goes
+through the estimator (Kingma & Welling's SGVB form B); with `kl="sampled"` the estimator sees
+f(z) = -log p(x|z) + log q(z|x) - log p(z) (form A), which needs exact samples (not relaxed ones).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+
+import torch
+import torch.distributions as D
+import torch.nn.functional as F
+from torch import nn
+
+from estimators import NotApplicableError
+
+
+class LatentSpecError(ValueError):
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class Latent:
+    kind: str        # "gaussian" | "bernoulli" | "categorical"
+    size: int        # D, or L for categorical
+    classes: int = 1  # K for categorical
+
+    @classmethod
+    def parse(cls, text: str) -> "Latent":
+        match = re.fullmatch(r"(gaussian|bernoulli):(\d+)|categorical:(\d+)x(\d+)", text.strip())
+        if not match:
+            raise LatentSpecError(f"unknown latent {text!r}; use gaussian:D, bernoulli:D or categorical:LxK "
+                                  "(e.g. gaussian:20, bernoulli:200, categorical:20x10)")
+        if match.group(1):
+            return cls(match.group(1), int(match.group(2)))
+        return cls("categorical", int(match.group(3)), int(match.group(4)))
+
+    @property
+    def family(self) -> str:
+        return {"gaussian": "normal", "bernoulli": "bernoulli", "categorical": "categorical"}[self.kind]
+
+    @property
+    def code_size(self) -> int:
+        """Width of z as the decoder sees it."""
+        return self.size * self.classes
+
+    @property
+    def param_size(self) -> int:
+        """Width of the encoder's output."""
+        return 2 * self.size if self.kind == "gaussian" else self.code_size
+
+    @property
+    def configurations(self) -> float:
+        return {"gaussian": math.inf, "bernoulli": 2.0 ** self.size,
+                "categorical": float(self.classes) ** self.size}[self.kind]
+
+    def __str__(self) -> str:
+        return f"categorical:{self.size}x{self.classes}" if self.kind == "categorical" else f"{self.kind}:{self.size}"
+
+    def posterior(self, params: torch.Tensor, validate_args: bool | None = False) -> D.Distribution:
+        """q(z|x) from the encoder's output (..., param_size), one event per data point."""
+        if self.kind == "gaussian":
+            loc, pre_scale = params.chunk(2, dim=-1)
+            return D.Independent(D.Normal(loc, F.softplus(pre_scale) + 1e-4, validate_args=validate_args), 1)
+        if self.kind == "bernoulli":
+            return D.Independent(D.Bernoulli(logits=params, validate_args=validate_args), 1)
+        logits = params.reshape(*params.shape[:-1], self.size, self.classes)
+        return D.Independent(D.OneHotCategorical(logits=logits, validate_args=validate_args), 1)
+
+    def prior(self, like: torch.Tensor) -> D.Distribution:
+        zeros = torch.zeros((), dtype=like.dtype, device=like.device)
+        if self.kind == "gaussian":
+            return D.Independent(D.Normal(zeros.expand(self.size), 1.0 + zeros), 1)
+        if self.kind == "bernoulli":
+            return D.Independent(D.Bernoulli(logits=zeros.expand(self.size)), 1)
+        return D.Independent(D.OneHotCategorical(logits=zeros.expand(self.size, self.classes)), 1)
+
+    def flatten(self, z: torch.Tensor) -> torch.Tensor:
+        return z.reshape(*z.shape[:-2], self.code_size) if self.kind == "categorical" else z
+
+
+def mlp(sizes: list[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:])):
+        layers.append(nn.Linear(fan_in, fan_out))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class VAE(nn.Module):
+    """Encoder pixels -> hidden... -> latent params; decoder code -> reversed hidden... -> pixel logits."""
+
+    def __init__(self, pixels: int, latent: Latent, hidden: tuple[int, ...] = (512, 256)):
+        super().__init__()
+        self.latent = latent
+        self.encoder = mlp([pixels, *hidden, latent.param_size])
+        self.decoder = mlp([latent.code_size, *reversed(hidden), pixels])
+
+    def reconstruction_cost(self, x: torch.Tensor):
+        """f(z) = -log p(x|z), summed over pixels, for z of shape (S, B, *event)."""
+        def cost(z: torch.Tensor) -> torch.Tensor:
+            logits = self.decoder(self.latent.flatten(z))
+            return F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
+        return cost
+
+    def loss(self, x: torch.Tensor, estimator, hparams: dict, num_samples: int = 1, kl: str = "analytic"):
+        """(surrogate loss to minimise, -ELBO estimate per data point as a float): both mean over the batch."""
+        q = self.latent.posterior(self.encoder(x))
+        prior = self.latent.prior(x).expand(q.batch_shape)
+        reconstruction = self.reconstruction_cost(x)
+        if kl == "analytic":
+            surrogate = estimator(reconstruction, q, num_samples=num_samples, **hparams)
+            kl_term = D.kl_divergence(q, prior)
+            total = surrogate.mean(0) + kl_term
+        else:
+            def cost(z):
+                if self.latent.kind != "gaussian" and not ((z == 0) | (z == 1)).all():
+                    raise NotApplicableError("--kl sampled evaluates log q(z) at the estimator's samples, and this "
+                                             "estimator passes relaxed ones; use --kl analytic with it")
+                return reconstruction(z) + q.log_prob(z) - prior.log_prob(z)
+            surrogate = estimator(cost, q, num_samples=num_samples, **hparams)
+            total = surrogate.mean(0)
+        return total.mean(), float(total.detach().mean())
+
+    @torch.no_grad()
+    def negative_elbo(self, x: torch.Tensor, samples: int = 1) -> torch.Tensor:
+        """-ELBO per data point with exact (hard) samples from q and the analytic KL."""
+        q = self.latent.posterior(self.encoder(x))
+        z = q.sample((samples,))
+        return self.reconstruction_cost(x)(z).mean(0) + D.kl_divergence(q, self.latent.prior(x).expand(q.batch_shape))
+
+    @torch.no_grad()
+    def importance_weighted_bound(self, x: torch.Tensor, k: int, chunk: int = 100) -> torch.Tensor:
+        """-log (1/k) sum_j p(x, z_j) / q(z_j|x), z_j ~ q (Burda et al. 2016): a tighter bound on -log p(x)."""
+        q = self.latent.posterior(self.encoder(x))
+        prior = self.latent.prior(x).expand(q.batch_shape)
+        weights = []
+        for start in range(0, k, chunk):
+            z = q.sample((min(chunk, k - start),))
+            weights.append(-self.reconstruction_cost(x)(z) + prior.log_prob(z) - q.log_prob(z))
+        log_w = torch.cat(weights)
+        return -(torch.logsumexp(log_w, 0) - math.log(k))

@@ -1,0 +1,93 @@
+"""The VAE task's report: a table per run folder (one latent kind) and training curves."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from markupsafe import Markup  # noqa: E402
+
+from reports.html import TEMPLATES  # noqa: E402
+from reports.load import load_run  # noqa: E402
+from reports.tables import fmt  # noqa: E402
+
+META_KEYS = ("started", "finished", "git_commit", "torch_version", "cpu", "cpu_threads", "dataset", "latent",
+             "hidden", "kl", "batch_size", "lr", "anneal", "seeds", "commands")
+
+
+def run_label(row) -> str:
+    return row["estimator"] if pd.isna(row["tau0"]) else f"{row['estimator']} tau={row['tau0']:g}"
+
+
+def summary_table(frame: pd.DataFrame) -> str:
+    last = frame.loc[frame.groupby(["label", "seed"])["step"].idxmax()]
+    lines = ["<table><thead><tr><th>estimator</th><th>seeds</th><th>steps</th><th>test -ELBO</th>"
+             "<th>IW bound</th><th>time / step</th><th>grad variance</th><th>grad bias</th></tr></thead><tbody>"]
+    for label, rows in last.sort_values("test_neg_elbo").groupby("label", sort=False):
+        def spread(column):
+            if column not in rows or rows[column].isna().all():
+                return "-"
+            values = rows[column].dropna()
+            return fmt(values.mean()) + (f" &plusmn; {fmt(values.std())}" if len(values) > 1 else "")
+
+        def interval(column):
+            if column not in rows or rows[column].isna().all():
+                return "-"
+            row = rows.iloc[0]
+            return f"{fmt(row[column])} <span class=ci>[{fmt(row[column + '_lo'])}, {fmt(row[column + '_hi'])}]</span>"
+
+        lines.append(f"<tr><td>{label}</td><td>{len(rows)}</td><td>{int(rows['step'].max())}</td>"
+                     f"<td>{spread('test_neg_elbo')}</td><td>{spread('test_iw_bound')}</td>"
+                     f"<td>{spread('time_per_step_s')} s</td><td>{interval('grad_variance_trace')}</td>"
+                     f"<td>{interval('grad_bias_norm')}</td></tr>")
+    lines.append("</tbody></table>")
+    return "\n".join(lines)
+
+
+def curves_figure(frame: pd.DataFrame):
+    """Test -ELBO against step and against training seconds; log gradient variance against step."""
+    fig, axes = plt.subplots(1, 3, figsize=(18, 5))
+    labels = sorted(frame["label"].unique())
+    colours = {label: plt.get_cmap("tab20")(i % 20) for i, label in enumerate(labels)}
+    for (label, seed), rows in frame.groupby(["label", "seed"]):
+        rows = rows.sort_values("step")
+        first = seed == frame[frame["label"] == label]["seed"].min()
+        kwargs = {"color": colours[label], "marker": "o", "markersize": 3, "label": label if first else None}
+        axes[0].plot(rows["step"], rows["test_neg_elbo"], **kwargs)
+        axes[1].plot(rows["train_seconds"], rows["test_neg_elbo"], **kwargs)
+        if "grad_variance_trace" in rows and rows["grad_variance_trace"].notna().any():
+            axes[2].plot(rows["step"], rows["grad_variance_trace"], **kwargs)
+    axes[0].set(xlabel="training step", ylabel="test -ELBO (nats)", title="test -ELBO vs step")
+    axes[1].set(xlabel="training seconds", ylabel="test -ELBO (nats)", title="test -ELBO vs wall-clock")
+    axes[2].set(xlabel="training step", ylabel="encoder gradient variance (trace)", yscale="log",
+                title="gradient variance at frozen parameters")
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+    top = np.nanpercentile(frame["test_neg_elbo"], 90) if len(frame) else None
+    if top is not None and np.isfinite(top):
+        low = frame["test_neg_elbo"].min()
+        axes[0].set_ylim(low - 0.05 * (top - low + 1), top + 0.1 * (top - low + 1))
+        axes[1].set_ylim(axes[0].get_ylim())
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="center right", fontsize=9, frameon=False)
+    fig.subplots_adjust(left=0.05, right=0.86, bottom=0.12, top=0.9, wspace=0.28)
+    return fig, axes
+
+
+def render_vae_report(run_dir: str | Path) -> Path:
+    run_dir = Path(run_dir)
+    frame, meta = load_run(run_dir)
+    frame["label"] = frame.apply(run_label, axis=1)
+    fig, _ = curves_figure(frame)
+    fig.savefig(run_dir / "curves.png", dpi=90)
+    plt.close(fig)
+    page = TEMPLATES.get_template("vae.html.j2").render(
+        title=f"VAE training ({meta.get('dataset', '?')}, {meta.get('latent', '?')})",
+        meta=[(k, meta[k]) for k in META_KEYS if k in meta], table=Markup(summary_table(frame)), png="curves.png",
+        problems=meta.get("problems", []))
+    path = run_dir / "index.html"
+    path.write_text(page)
+    return path
