@@ -1,0 +1,92 @@
+"""Speed goals of the VAE task, measured side by side in one run (`pytest --benchmark-only -s`).
+
+1. A training step through the registry costs <= 1.1x the same step written as a plain PyTorch VAE
+   loop (the Gumbel-Softmax relaxation and the analytic categorical KL written inline).
+2. Encoder-gradient variance at a checkpoint (N = 1,000 estimates, the 784-512-256 encoder) costs
+   >= 3x less than a Python loop over N backward passes.
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+
+import estimators
+from benchmarks.timing import measure
+from benchmarks.vae_gradients import encoder_gradient_metrics
+from benchmarks.vae_model import VAE, Latent
+
+LATENT = Latent.parse("categorical:20x10")
+
+
+def mnist_like_batch(seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return (torch.rand(100, 784, generator=generator) < 0.13).float()
+
+
+def test_training_step_vs_plain_pytorch(benchmark):
+    torch.manual_seed(0)
+    x = mnist_like_batch()
+    model = VAE(784, LATENT)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    estimator, tau = estimators.get("gumbel_softmax"), 1.0
+
+    def registry_step():
+        loss, _ = model.loss(x, estimator, {"tau": tau})
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    def plain_step():
+        logits = model.encoder(x).reshape(100, 20, 10)
+        gumbel = -torch.log(-torch.log(torch.rand_like(logits)))
+        y = torch.softmax((logits + gumbel) / tau, -1)
+        reconstruction = F.binary_cross_entropy_with_logits(model.decoder(y.reshape(100, 200)), x, reduction="none").sum(-1)
+        log_q = torch.log_softmax(logits, -1)
+        kl = (log_q.exp() * (log_q + math.log(10))).sum((-1, -2))
+        loss = (reconstruction + kl).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    benchmark.group = "VAE training step, categorical 20x10, 784-512-256"
+    benchmark(registry_step)
+    ours, theirs = [], []
+    for _ in range(7):
+        ours.append(measure(registry_step, min_repeats=10).median_s)
+        theirs.append(measure(plain_step, min_repeats=10).median_s)
+    ratio = min(ours) / min(theirs)
+    benchmark.extra_info.update(registry_s=min(ours), plain_s=min(theirs), ratio=ratio)
+    print(f"\ntraining step: registry {min(ours) * 1e3:.2f} ms, plain {min(theirs) * 1e3:.2f} ms, ratio {ratio:.3f}")
+    assert ratio <= 1.1
+
+
+def test_gradient_variance_vs_python_loop(benchmark):
+    torch.manual_seed(0)
+    x = mnist_like_batch(1)
+    model = VAE(784, LATENT)
+    reference = (torch.zeros(100, LATENT.param_size), "zero (timing only)", 0.0)
+    n = 1000
+
+    def structured():
+        return encoder_gradient_metrics(model, x, "gumbel_softmax", {"tau": 1.0}, n, 1, "analytic", reference)
+
+    def loop():
+        estimator = estimators.get("gumbel_softmax")
+        params = list(model.encoder.parameters())
+        total = [torch.zeros_like(p, dtype=torch.float64) for p in params]
+        squares = [torch.zeros_like(p, dtype=torch.float64) for p in params]
+        for _ in range(n):
+            loss, _ = model.loss(x, estimator, {"tau": 1.0})
+            for t, s, g in zip(total, squares, torch.autograd.grad(loss, params)):
+                t += g
+                s += g.double().square()
+        return sum(float((s - t.square() / n).sum()) for t, s in zip(total, squares)) / (n - 1)
+
+    benchmark.group = "encoder gradient variance, N = 1000"
+    benchmark.pedantic(structured, rounds=1, iterations=1)
+    fast = measure(structured, warmup=0, min_repeats=1, min_time_s=0)
+    slow = measure(loop, warmup=0, min_repeats=1, min_time_s=0)
+    ratio = slow.median_s / fast.median_s
+    benchmark.extra_info.update(structured_s=fast.median_s, loop_s=slow.median_s, ratio=ratio)
+    print(f"\ngradient variance, N={n}: structured {fast.median_s:.2f} s, loop {slow.median_s:.2f} s, ratio {ratio:.1f}x")
+    assert ratio >= 3
