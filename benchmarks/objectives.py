@@ -18,14 +18,13 @@ References for the settings:
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import math
 from typing import Callable
 
 import torch
 import torch.distributions as D
 
-from estimators.registry import _unknown
+from estimators.registry import _unknown, matching_names
 
 Params = dict[str, torch.Tensor]
 
@@ -100,13 +99,7 @@ def get_objective(objective_id: str) -> Objective:
 def list_objectives(patterns: list[str] | None = None) -> list[Objective]:
     if not patterns:
         return list(OBJECTIVES.values())
-    chosen: dict[str, Objective] = {}
-    for pattern in patterns:
-        hits = [o for o in OBJECTIVES.values() if fnmatch.fnmatchcase(o.id, pattern)]
-        if not hits:
-            raise UnknownObjectiveError(_unknown("objective", pattern, list(OBJECTIVES)))
-        chosen.update((o.id, o) for o in hits)
-    return [o for o in OBJECTIVES.values() if o.id in chosen]
+    return [OBJECTIVES[i] for i in matching_names(patterns, list(OBJECTIVES), UnknownObjectiveError, "objective")]
 
 
 def _bits(params: Params, validate_args) -> D.Distribution:

@@ -175,15 +175,19 @@ def list_estimators(patterns: list[str] | None = None, include_reference: bool =
 
     A pattern that matches nothing is an error (a typo should not silently shrink a sweep).
     """
-    specs = sorted(REGISTRY.values(), key=lambda s: s.name)
-    if not include_reference:
-        specs = [s for s in specs if not s.is_reference]
     if not patterns:
-        return specs
-    chosen: dict[str, EstimatorSpec] = {}
+        return [s for s in sorted(REGISTRY.values(), key=lambda s: s.name) if include_reference or not s.is_reference]
+    names = matching_names(patterns, sorted(REGISTRY), lambda message: UnknownEstimatorError(message), "estimator")
+    return [REGISTRY[name] for name in names]
+
+
+def matching_names(patterns: list[str], known: list[str], error, kind: str) -> list[str]:
+    """The names in `known` (in its order) matched by any of the glob patterns; a pattern that
+    matches nothing raises error(message) with the closest names."""
+    chosen = set()
     for pattern in patterns:
-        hits = [s for s in REGISTRY.values() if fnmatch.fnmatchcase(s.name, pattern)]
+        hits = [name for name in known if fnmatch.fnmatchcase(name, pattern)]
         if not hits:
-            raise UnknownEstimatorError(_unknown("estimator", pattern, list(REGISTRY)))
-        chosen.update((s.name, s) for s in hits)
-    return sorted(chosen.values(), key=lambda s: s.name)
+            raise error(_unknown(kind, pattern, known))
+        chosen.update(hits)
+    return [name for name in known if name in chosen]
