@@ -3,7 +3,7 @@
 1. A training step through the registry costs <= 1.1x the same step written as a plain PyTorch VAE
    loop (the Gumbel-Softmax relaxation and the analytic categorical KL written inline).
 2. Encoder-gradient variance at a checkpoint (N = 1,000 estimates, the 784-512-256 encoder) costs
-   >= 3x less than a Python loop over N backward passes. Measured about 1.4x on 2 CPU cores: every
+   >= 3x less than a Python loop over N backward passes. Measured 1.0x-1.4x on 2 CPU cores: every
    estimate still needs the decoder run forward and backward on its own samples (100k rows of the
    200-256-512-784 decoder for N = 1000), about a third of the loop's arithmetic and, with the
    elementwise work on 100k x 784 logits, most of the structured method's time. The encoder's part,
