@@ -132,7 +132,7 @@ def run_cell(cell: Cell, bootstrap_seed: int = 0) -> dict:
     }
     time_per_estimate = timing.median_s / rows
     row.update({
-        "f_evals": spec.f_evals * cell.n_samples,
+        "f_evals": spec.f_evals_per_estimate(cell.n_samples, objective.sample_numel),
         "time_per_estimate_s": time_per_estimate,
         "time_per_estimate_min_s": timing.min_s / rows,
         "time_per_estimate_max_s": timing.max_s / rows,

@@ -56,7 +56,8 @@ def print_listing() -> None:
         hparams = ", ".join(f"{k}={v}" for k, v in spec.hparams.items()) or "-"
         flags = "unbiased" if spec.unbiased else "biased"
         print(f"  {spec.name:<20} {flags:<9} families={','.join(spec.families)}  hparams: {hparams}  "
-              f"f_evals/sample={spec.f_evals}  min S={spec.min_samples}"
+              f"f_evals/sample={spec.f_evals}{f'+{spec.f_evals_per_coordinate}/coordinate' if spec.f_evals_per_coordinate else ''}"
+              f"{f' (+{spec.f_evals_per_call}/call)' if spec.f_evals_per_call else ''}  min S={spec.min_samples}"
               f"{'  (reference)' if spec.is_reference else ''}")
         print(f"  {'':<20} {spec.summary}. {spec.reference}")
     print("\nObjectives:")

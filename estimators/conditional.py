@@ -5,6 +5,8 @@ u is uniform on (1 - theta, 1) if b = 1 and on (0, 1 - theta) if b = 0:
 
     u' = (1 - theta) + v theta   (b = 1),      u' = v (1 - theta)   (b = 0),      z~ = phi + logit(u')
 
+(computed in a cancellation-free form, see conditional_logistic).
+
 Categorical, probabilities theta = softmax(logits), b = argmax_k (log theta_k + g_k): with
 v ~ U(0, 1)^K the Gumbels given the argmax are (Tucker et al. 2017, appendix; Paulus et al. 2021)
 
@@ -21,6 +23,7 @@ References:
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
 def _uniform_like(shape, like):
@@ -32,12 +35,16 @@ def _uniform_like(shape, like):
 def conditional_logistic(logits: torch.Tensor, hard: torch.Tensor, extra: tuple = ()) -> torch.Tensor:
     """Logistic-perturbed logits z~ with sign(z~) matching the Bernoulli sample `hard`.
 
-    `extra` leading dimensions draw several independent z~ per sample (Gumbel-Rao's K)."""
+    `extra` leading dimensions draw several independent z~ per sample (Gumbel-Rao's K). Written in
+    the algebraically equal form that avoids 1 - u' and 1 - theta, which cancel badly in float32:
+
+        b = 1:  z~ = softplus(logit(v) + softplus(phi)),   b = 0:  z~ = -softplus(-logit(v) + softplus(-phi))
+    """
     v = _uniform_like((*extra, *hard.shape), logits)
-    theta = torch.sigmoid(logits)
-    u = torch.where(hard.bool(), (1 - theta) + v * theta, v * (1 - theta))
-    tiny = torch.finfo(logits.dtype).tiny
-    return logits + torch.log(u.clamp_min(tiny)) - torch.log((1 - u).clamp_min(tiny))
+    logit_v = torch.log(v) - torch.log1p(-v)
+    ones = F.softplus(logit_v + F.softplus(logits))
+    zeros = -F.softplus(-logit_v + F.softplus(-logits))
+    return torch.where(hard.bool(), ones, zeros)
 
 
 def conditional_gumbel(logits: torch.Tensor, hard: torch.Tensor, extra: tuple = ()) -> torch.Tensor:

@@ -37,7 +37,7 @@ def _event_sum(x, dist):
     return x.sum(dims) if dims else x
 
 
-@register("muprop", families=("bernoulli", "categorical", "normal"), unbiased=True, f_evals=2,
+@register("muprop", families=("bernoulli", "categorical", "normal"), unbiased=True, f_evals=1, f_evals_per_call=1,
           summary="MuProp: score function with a first-order Taylor control variate at the mean",
           reference="Gu et al. 2016, ICLR")
 def muprop(f, dist, num_samples: int = 1) -> torch.Tensor:

@@ -1,10 +1,13 @@
 """Gumbel-Rao: straight-through Gumbel-Softmax with its backward pass averaged over K conditional
 Gumbel samples, a Rao-Blackwellisation of ST Gumbel-Softmax.
 
-    D ~ p (the exact hard sample),   z~_k ~ p(z | argmax z = D), k = 1..K,
-    forward: D;   backward: d/dtheta of (1/K) sum_k softmax(z~_k / tau)
+    D ~ p (the exact hard sample),   z~_k ~ p(z | argmax z = D), k = 1..K,   G~_k = stop(z~_k - theta)
+    forward: D;   backward: d/dtheta of (1/K) sum_k softmax((theta + G~_k) / tau)
 
-Same expected gradient as ST Gumbel-Softmax (so the same bias), variance falling with K. One
+The noise G~_k is held fixed in the backward pass, as ST Gumbel-Softmax holds its Gumbels fixed;
+then the expected gradient is ST Gumbel-Softmax's (same bias) and the variance falls with K, down
+to that of the conditional expectation (differentiating through z~_k's reparameterisation would
+change the expectation). One
 f-evaluation per sample: the K relaxations only enter the backward pass. For a Bernoulli the
 conditional logistic noise plays the role of the Gumbels.
 
@@ -37,10 +40,15 @@ def gumbel_rao(f, dist, num_samples: int = 1, *, tau: float = 1.0, k: int = 10) 
     logits = base_distribution(dist).logits
     if family_of(dist) == "bernoulli":
         hard = (logits.detach() + logistic_noise(num_samples, logits) > 0).to(logits.dtype)
-        relaxed = torch.sigmoid(conditional_logistic(logits, hard, extra=(k,)) / tau)
+        # Noise G_k = z~_k - theta is held fixed (as in ST-GS, where dz/dtheta = 1); differentiating
+        # through the conditional reparameterisation changes the expectation.
+        noise = (conditional_logistic(logits.detach(), hard, extra=(k,)) - logits.detach())
+        relaxed = torch.sigmoid((logits + noise) / tau)
     else:
         classes = torch.arange(logits.shape[-1], device=logits.device)
         hard = ((logits.detach() + gumbel_noise(num_samples, logits)).argmax(-1, keepdim=True) == classes)
         hard = hard.to(logits.dtype)
-        relaxed = softmax_last(conditional_gumbel(logits, hard, extra=(k,)) / tau)
+        log_probs = torch.log_softmax(logits.detach(), -1)
+        noise = conditional_gumbel(log_probs, hard, extra=(k,)) - log_probs
+        relaxed = softmax_last((logits + noise) / tau)
     return f(straight_through(hard, relaxed.mean(0)))

@@ -7,7 +7,9 @@ For N(mu, sigma^2), per coordinate d (the others drawn from p as usual):
                  R ~ Rayleigh(1) (the same R on both sides, which couples them)
     d/dsigma_d = 1 / sigma_d (E f(x; x_d = mu_d + sigma_d M) - E f(x)),  M ~ double-sided Maxwell,
 
-the negative part of the sigma-derivative being N(mu, sigma^2) itself. f need not be
+the negative part of the sigma-derivative being N(mu, sigma^2) itself. The base sample is drawn as
+eps = M U with U ~ U(0, 1), which is exactly N(0, 1) and couples the sigma-derivative's two sides
+(about 3x less variance on the Gaussian toys). f need not be
 differentiable. Cost per sample: 1 + 3D f-evaluations for D coordinates (4 for a scalar): two per
 parameter, the base sample shared. Unbiased.
 """
@@ -36,7 +38,7 @@ def _with_coordinate(x: torch.Tensor, values: torch.Tensor, event_ndim: int) -> 
     return copies.reshape(size, *x.shape)
 
 
-@register("measure_valued", families=("normal",), unbiased=True, f_evals=4,
+@register("measure_valued", families=("normal",), unbiased=True, f_evals=1, f_evals_per_coordinate=3,
           summary="measure-valued (weak-derivative) gradient: Rayleigh and Maxwell couplings per coordinate",
           reference="Mohamed, Rosca, Figurnov & Mnih 2020, JMLR 21(132), section 6")
 def measure_valued(f, dist, num_samples: int = 1) -> torch.Tensor:
@@ -46,11 +48,12 @@ def measure_valued(f, dist, num_samples: int = 1) -> torch.Tensor:
     mu, sigma = base.loc, base.scale
     shape = (num_samples, *dist.batch_shape, *dist.event_shape)
     mu_b, sigma_b = mu.detach().expand(shape[1:]), sigma.detach().expand(shape[1:])
-    eps = torch.randn(shape, dtype=mu.dtype, device=mu.device)
-    x = mu_b + sigma_b * eps
     rayleigh = torch.randn((2, *shape), dtype=mu.dtype, device=mu.device).norm(dim=0)
     maxwell = torch.randn((3, *shape), dtype=mu.dtype, device=mu.device).norm(dim=0) \
         * torch.where(torch.rand(shape, device=mu.device) < 0.5, -1.0, 1.0).to(mu.dtype)
+    # M * U ~ N(0, 1) for M double-sided Maxwell, U ~ U(0, 1): couple the sigma-derivative's two sides.
+    eps = maxwell * torch.rand(shape, dtype=mu.dtype, device=mu.device)
+    x = mu_b + sigma_b * eps
     event_ndim = len(dist.event_shape)
     size = math.prod(dist.event_shape)
 

@@ -50,11 +50,12 @@ def relaxation_pair(dist, num_samples: int):
     return b, z, conditional_gumbel(logits, b), lambda x, tau: softmax_last(x / tau)
 
 
-def control_variate_surrogate(f, dist, b, control, control_tilde, eta):
+def control_variate_surrogate(f, dist, b, control, control_tilde, eta, keep_weight_graph=False):
     """f(b) + stop(f(b) - eta c~) delta log p(b) + eta (c - c~) - stop(eta (c - c~)): value f(b)."""
     cost = f(b)
     correction = eta * (control - control_tilde)
-    return (cost + (cost.detach() - eta * control_tilde.detach()) * magic_box_delta(sampling.log_prob(dist, b))
+    weight_tilde = control_tilde if keep_weight_graph else control_tilde.detach()
+    return (cost + (cost.detach() - eta * weight_tilde) * magic_box_delta(sampling.log_prob(dist, b))
             + correction - correction.detach())
 
 
@@ -121,7 +122,7 @@ class Relax:
             flat = relaxed.reshape(*relaxed.shape[:relaxed.dim() - event_ndim], features)
             return self.eta * f(relaxed) + self.network(flat).squeeze(-1)
 
-        surrogate = control_variate_surrogate(f, dist, b, control(z), control(z_tilde), 1.0)
+        surrogate = control_variate_surrogate(f, dist, b, control(z), control(z_tilde), 1.0, keep_weight_graph=True)
         logits = base_distribution(dist).logits
         if logits.requires_grad and torch.is_grad_enabled():
             # Single-sample gradient of E||g||^2 in (psi, eta, log tau), applied at the next call.

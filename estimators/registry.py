@@ -47,11 +47,18 @@ class EstimatorSpec:
     reference: str
     hparams: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     f_evals: int = 1
+    f_evals_per_call: int = 0
+    f_evals_per_coordinate: int = 0
     min_samples: int = 1
     stateful: bool = False
     warmup_calls: int = 0
     warmup_rows: int | None = None
     is_reference: bool = False
+
+    def f_evals_per_estimate(self, num_samples: int, coordinates: int = 1) -> int:
+        """Cost evaluations behind one estimate from num_samples samples of a `coordinates`-sized event:
+        (f_evals + f_evals_per_coordinate * coordinates) per sample, plus f_evals_per_call once."""
+        return (self.f_evals + self.f_evals_per_coordinate * coordinates) * num_samples + self.f_evals_per_call
 
     @property
     def takes_tau(self) -> bool:
@@ -87,6 +94,8 @@ def register(
     reference: str,
     hparams: Mapping[str, Any] | None = None,
     f_evals: int = 1,
+    f_evals_per_call: int = 0,
+    f_evals_per_coordinate: int = 0,
     min_samples: int = 1,
     warmup_calls: int = 0,
     warmup_rows: int | None = None,
@@ -118,6 +127,8 @@ def register(
             reference=reference,
             hparams=dict(hparams or {}),
             f_evals=f_evals,
+            f_evals_per_call=f_evals_per_call,
+            f_evals_per_coordinate=f_evals_per_coordinate,
             min_samples=min_samples,
             stateful=stateful,
             warmup_calls=warmup_calls,

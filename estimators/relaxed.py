@@ -44,7 +44,9 @@ def _logits(dist, who: str) -> tuple[str, torch.Tensor]:
 
 
 def _uniform(num_samples: int, logits: torch.Tensor) -> torch.Tensor:
-    return torch.rand((num_samples, *logits.shape), dtype=logits.dtype, device=logits.device)
+    # torch.rand can return exactly 0 (probability 2^-24 in float32); log(0) = -inf poisons d/dtau.
+    return torch.rand((num_samples, *logits.shape), dtype=logits.dtype, device=logits.device) \
+        .clamp_min_(torch.finfo(logits.dtype).tiny)
 
 
 def gumbel_noise(num_samples: int, logits: torch.Tensor) -> torch.Tensor:

@@ -60,5 +60,7 @@ def log_prob(dist, value: torch.Tensor) -> torch.Tensor:
         standard = (value - base.loc) / base.scale
         return _sum_reinterpreted(-0.5 * standard.square() - base.scale.log() - HALF_LOG_2PI, dist)
     if family == "categorical":
-        return _sum_reinterpreted((value * base.logits).sum(-1), dist)  # torch keeps logits normalised
+        # torch keeps logits normalised; `where` rather than a product, so a masked class (logit -inf)
+        # contributes 0 instead of 0 * -inf = nan.
+        return _sum_reinterpreted(torch.where(value != 0, base.logits, 0.0).sum(-1), dist)
     return dist.log_prob(value)

@@ -65,12 +65,22 @@ def test_disarm_variance_is_no_higher_than_arm():
 
 
 def test_gumbel_rao_variance_falls_as_k_grows():
-    """Averaging the backward pass over K conditional Gumbels lowers variance (Paulus et al. 2021)."""
+    """Averaging the backward pass over K conditional Gumbels lowers variance (Paulus et al. 2021), down
+    to the variance of the conditional expectation, so the drop is tested from K = 1 to K = 10."""
     for objective in ("quadratic-8", "tucker-0.45"):
-        variances = [variance_and_se(draw("gumbel_rao", objective, 10_000, 1, seed=3, hparams={"tau": 0.5, "k": k}))
-                     for k in (1, 10, 100)]
-        for (v_few, se_few), (v_many, se_many) in zip(variances, variances[1:]):
-            assert v_few - v_many > Z * (se_few ** 2 + se_many ** 2) ** 0.5, (objective, variances)
+        few, many = (variance_and_se(draw("gumbel_rao", objective, 10_000, 1, seed=3, hparams={"tau": 0.5, "k": k}))
+                     for k in (1, 10))
+        assert few[0] - many[0] > Z * (few[1] ** 2 + many[1] ** 2) ** 0.5, (objective, few, many)
+
+
+def test_gumbel_rao_has_the_expectation_of_st_gumbel_softmax():
+    """Rao-Blackwellisation keeps the mean: a two-sample z-test per coordinate against ST Gumbel-Softmax."""
+    for objective in ("quadratic-4", "tucker-0.45"):
+        rao = draw("gumbel_rao", objective, 40_000, 1, seed=6, hparams={"tau": 0.5, "k": 10})
+        st = draw("st_gumbel_softmax", objective, 40_000, 1, seed=7, hparams={"tau": 0.5})
+        se = (rao.var(0) / len(rao) + st.var(0) / len(st)).sqrt()
+        z_crit = float(stats.norm.ppf(1 - ALPHA / (2 * rao.shape[1])))
+        assert ((rao.mean(0) - st.mean(0)).abs() / se).max() < z_crit, objective
 
 
 def test_optimal_constant_baseline_has_zero_variance_on_tucker_at_zero():

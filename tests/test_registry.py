@@ -154,3 +154,36 @@ def test_fast_normal_and_categorical_sampling_match_torch_distributions():
         # mean within 4.5 standard errors per coordinate (false-failure rate < 1e-3 over the coordinates)
         se = dist.stddev.detach() / 20000 ** 0.5
         assert ((z.mean(0) - dist.mean.detach()).abs() < 4.5 * se + 1e-12).all(), type(dist)
+
+
+def test_f_evals_count_per_estimate():
+    assert estimators.get_spec("reinforce").f_evals_per_estimate(8) == 8
+    assert estimators.get_spec("disarm").f_evals_per_estimate(8) == 16
+    assert estimators.get_spec("muprop").f_evals_per_estimate(8) == 9          # f(mu) once per call
+    assert estimators.get_spec("measure_valued").f_evals_per_estimate(2, coordinates=3) == 2 * (1 + 3 * 3)
+
+
+def test_masked_categories_give_finite_log_probabilities():
+    from estimators import sampling
+
+    logits = torch.tensor([[0.0, float("-inf"), 1.0]], requires_grad=True)
+    dist = D.OneHotCategorical(logits=logits)
+    z = sampling.sample(dist, 100)
+    assert torch.isfinite(sampling.log_prob(dist, z)).all()
+    torch.testing.assert_close(sampling.log_prob(dist, z), dist.log_prob(z))
+
+
+def test_conditional_logistic_noise_is_accurate_at_extreme_logits(monkeypatch):
+    """z~ given b has the sign of b and matches phi + logit(u') evaluated in float64 at the same v."""
+    from estimators import conditional
+
+    v = torch.rand(20_000, dtype=torch.float64).clamp(1e-6, 1 - 1e-6)
+    monkeypatch.setattr(conditional, "_uniform_like", lambda shape, like: v.to(like.dtype).expand(shape))
+    for phi in (-20.0, -12.0, -3.0, 0.0, 3.0, 12.0, 20.0):
+        theta = torch.sigmoid(torch.tensor(phi, dtype=torch.float64))
+        for b in (0.0, 1.0):
+            z32 = conditional.conditional_logistic(torch.full((20_000,), phi), torch.full((20_000,), b))
+            u = (1 - theta) + v * theta if b else v * (1 - theta)
+            reference = phi + torch.log(u) - torch.log1p(-u)
+            assert ((z32 > 0) == bool(b)).all(), (phi, b)
+            torch.testing.assert_close(z32.double(), reference, rtol=1e-4, atol=1e-3)

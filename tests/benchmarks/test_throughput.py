@@ -31,7 +31,7 @@ def test_throughput(benchmark, case):
     benchmark.extra_info.update(
         estimator=case.estimator, objective=case.objective, device=case.device,
         device_name=torch.cuda.get_device_name(case.device) if case.device == "cuda" else "cpu",
-        n_samples=case.n_samples, f_evals=spec.f_evals * case.n_samples, hparams=dict(spec.hparams),
+        n_samples=case.n_samples, f_evals=spec.f_evals_per_estimate(case.n_samples, objective.sample_numel), hparams=dict(spec.hparams),
         estimates_per_call=per_call, torch_version=torch.__version__, threads=torch.get_num_threads(),
     )
     benchmark.pedantic(draw, rounds=rounds, iterations=1)
