@@ -6,7 +6,8 @@
 For each (estimator, tau, seed) a model is trained with Adam; at every evaluation point it records
 the test -ELBO of the discrete model (exact samples, analytic KL), the encoder's gradient variance
 and bias at frozen parameters on a fixed validation minibatch (benchmarks.vae_gradients), and the
-time per step; at the end an importance-weighted bound with --iw-samples samples.
+time per step; at the end an importance-weighted bound with --iw-samples samples. A checkpoint is
+written at every evaluation point, and --resume continues an interrupted run from it.
 """
 from __future__ import annotations
 
@@ -15,13 +16,13 @@ import math
 import shlex
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 import estimators
+from benchmarks.checkpoints import CheckpointError, checkpoint_path, load_checkpoint, save_checkpoint
 from benchmarks.cli_common import UsageError, int_at_least, positive_finite, resolve_devices
 from benchmarks.data import DataError, load_dataset
 from benchmarks.machine import machine_info, now
@@ -55,10 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="N encoder-gradient estimates per evaluation point (0: skip)")
     parser.add_argument("--iw-samples", type=int_at_least(1, "--iw-samples"), default=100,
                         help="samples of the final importance-weighted bound (Jang et al. report 1000)")
+    parser.add_argument("--iw-points", type=int_at_least(1, "--iw-points"), default=None,
+                        help="test points of the importance-weighted bound (default: the whole test set)")
     parser.add_argument("--seed", type=int, nargs="+", default=[0])
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="cpu")
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--resume", action="store_true", help="skip (estimator, tau, seed) runs already finished")
+    parser.add_argument("--resume", action="store_true",
+                        help="skip finished (estimator, tau, seed) runs and continue unfinished ones from their "
+                             "last evaluation point")
     parser.add_argument("--no-report", action="store_true")
     return parser
 
@@ -69,26 +74,45 @@ def temperature(tau0: float | None, step: int, args) -> float | None:
     return max(args.tau_min, tau0 * math.exp(-args.anneal * (step // args.anneal_every) * args.anneal_every))
 
 
+def epoch_batches(data, args, seed: int, epoch: int, device: str) -> torch.Tensor:
+    """The shuffled (and, for intensity data, freshly binarized) training set of one epoch.
+
+    Drawn from a generator seeded by (seed, epoch), so a resumed run sees the same data as an
+    uninterrupted one."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    order = torch.randperm(len(data.train), generator=generator)
+    return data.binarize(data.train, args.binarize, generator=generator)[order].to(device)
+
+
 def train_one(spec, tau0, seed, data, latent, args, device, folder, progress) -> str:
     """Train one model; every evaluation point becomes a row. Returns 'ok' or why it stopped."""
     torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
     model = VAE(data.pixels, latent, tuple(args.hidden)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     estimator = spec.make()
-    train, test = data.train.to(device), data.test.to(device)
-    batches_per_epoch = math.ceil(len(train) / args.batch_size)
+    batches_per_epoch = math.ceil(len(data.train) / args.batch_size)
     total = args.steps or args.epochs * batches_per_epoch
     eval_steps = sorted({max(1, round(total * (i + 1) / args.evals)) for i in range(args.evals)})
     probe = data.binarize(data.valid[:args.batch_size], "threshold").to(device)  # fixed minibatch
-    test_x = data.binarize(data.test, "threshold").to(device) if not data.binary else test
+    test_x = data.binarize(data.test, "threshold").to(device)
+    iw_x = test_x[:args.iw_points] if args.iw_points else test_x
     hparams_base = {k: v for k, v in spec.hparams.items() if k != "tau"}
     step, seconds, epoch_data = 0, 0.0, None
     label = f"{spec.name}{'' if tau0 is None else f' tau={tau0:g}'} seed={seed}"
+    cell = f"{spec.name}|tau0={tau0}|seed={seed}|{device}"
+    saved = load_checkpoint(checkpoint_path(folder.path, cell), device) if args.resume else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        estimator = saved["estimator"] if spec.stateful else estimator
+        step, seconds = saved["step"], saved["seconds"]
+        torch.set_rng_state(saved["rng"])
+        if device == "cuda":
+            torch.cuda.set_rng_state(saved["cuda_rng"])
+        progress.update(step)
     while step < total:
-        if step % batches_per_epoch == 0:
-            order = torch.randperm(len(train), generator=generator).to(device)
-            epoch_data = data.binarize(train, args.binarize, generator=None)[order]
+        if epoch_data is None or step % batches_per_epoch == 0:
+            epoch_data = epoch_batches(data, args, seed, step // batches_per_epoch, device)
         batch = epoch_data[(step % batches_per_epoch) * args.batch_size:][:args.batch_size]
         tau = temperature(tau0, step, args)
         hparams = {**hparams_base, **({} if tau is None else {"tau": tau})}
@@ -104,7 +128,8 @@ def train_one(spec, tau0, seed, data, latent, args, device, folder, progress) ->
         seconds += time.perf_counter() - start
         step += 1
         progress.update(1)
-        progress.set_postfix_str(f"{label} -ELBO {value:.2f}")
+        if step % 20 == 0 or step == total:  # a redraw per step would cost more than a small step
+            progress.set_postfix_str(f"{label} -ELBO {value:.2f}", refresh=False)
         if step in eval_steps:
             row = {"estimator": spec.name, "tau0": tau0, "tau": tau, "seed": seed, "step": step,
                    "epoch": step / batches_per_epoch, "train_seconds": seconds, "time_per_step_s": seconds / step,
@@ -117,10 +142,16 @@ def train_one(spec, tau0, seed, data, latent, args, device, folder, progress) ->
                 row.update(encoder_gradient_metrics(model, probe, spec.name, hparams, args.grad_estimates,
                                                     args.samples, args.kl, reference))
             if step == eval_steps[-1]:
-                row["test_iw_bound"] = float(model.importance_weighted_bound(test_x, args.iw_samples).mean())
-                row["iw_samples"] = args.iw_samples
+                bound = model.importance_weighted_bound(iw_x, args.iw_samples)
+                row["test_iw_bound"] = float(bound.mean())
+                row["test_iw_bound_se"] = float(bound.std() / math.sqrt(len(bound)))
+                row["iw_samples"], row["iw_points"] = args.iw_samples, len(bound)
             row["cell_id"] = f"{spec.name}|tau0={tau0}|seed={seed}|step={step}|{device}"
             folder.add(row)
+            save_checkpoint(checkpoint_path(folder.path, cell), {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "estimator": estimator if spec.stateful else None, "step": step, "seconds": seconds,
+                "rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state() if device == "cuda" else None})
     return "ok"
 
 
@@ -158,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     folder.write_meta(meta)
     runs = [(spec, tau, seed) for spec in specs
             for tau in ((args.tau or [spec.hparams["tau"]]) if spec.takes_tau else [None]) for seed in args.seed]
-    finished = Counter((r["estimator"], r["tau0"], r["seed"]) for r in folder.rows if "test_iw_bound" in r)
+    # A run is finished when its final row (the one with the importance-weighted bound) is written.
+    finished = {(r["estimator"], r["tau0"], r["seed"]) for r in folder.rows
+                if isinstance(r.get("test_iw_bound"), float) and math.isfinite(r["test_iw_bound"])}
     todo = [(s, t, seed) for s, t, seed in runs if (s.name, t, seed) not in finished]
     steps = args.steps or args.epochs * math.ceil(len(data.train) / args.batch_size)
     problems = []
@@ -167,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             for spec, tau, seed in todo:
                 try:
                     status = train_one(spec, tau, seed, data, latent, args, devices[0], folder, progress)
-                except estimators.NotApplicableError as reason:
+                except (estimators.NotApplicableError, CheckpointError) as reason:
                     status = str(reason)
                 if status != "ok":
                     problems.append(f"{spec.name} tau={tau} seed={seed}: {status}")

@@ -141,13 +141,22 @@ class VAE(nn.Module):
         return self.reconstruction_cost(x)(z).mean(0) + D.kl_divergence(q, self.latent.prior(x).expand(q.batch_shape))
 
     @torch.no_grad()
-    def importance_weighted_bound(self, x: torch.Tensor, k: int, chunk: int = 100) -> torch.Tensor:
-        """-log (1/k) sum_j p(x, z_j) / q(z_j|x), z_j ~ q (Burda et al. 2016): a tighter bound on -log p(x)."""
-        q = self.latent.posterior(self.encoder(x))
-        prior = self.latent.prior(x).expand(q.batch_shape)
-        weights = []
-        for start in range(0, k, chunk):
-            z = q.sample((min(chunk, k - start),))
-            weights.append(-self.reconstruction_cost(x)(z) + prior.log_prob(z) - q.log_prob(z))
-        log_w = torch.cat(weights)
-        return -(torch.logsumexp(log_w, 0) - math.log(k))
+    def importance_weighted_bound(self, x: torch.Tensor, k: int, rows_budget: int = 100_000) -> torch.Tensor:
+        """-log (1/k) sum_j p(x, z_j) / q(z_j|x), z_j ~ q (Burda et al. 2016): a tighter bound on -log p(x).
+
+        Computed in blocks of data points and samples holding at most rows_budget decoder rows, so a
+        1000-sample bound on a 10,000-image test set needs ~0.3 GB, not tens of GB."""
+        samples_per_chunk = max(1, min(k, rows_budget // max(1, len(x))))
+        points_per_block = max(1, rows_budget // samples_per_chunk)
+        bounds = []
+        for first in range(0, len(x), points_per_block):
+            block = x[first:first + points_per_block]
+            q = self.latent.posterior(self.encoder(block))
+            prior = self.latent.prior(block).expand(q.batch_shape)
+            cost = self.reconstruction_cost(block)
+            log_w = torch.cat([
+                -cost(z) + prior.log_prob(z) - q.log_prob(z)
+                for z in (q.sample((min(samples_per_chunk, k - start),)) for start in range(0, k, samples_per_chunk))
+            ])
+            bounds.append(-(torch.logsumexp(log_w, 0) - math.log(k)))
+        return torch.cat(bounds)

@@ -100,3 +100,45 @@ def test_latent_parsing():
     assert Latent.parse("gaussian:20").param_size == 40
     with pytest.raises(LatentSpecError):
         Latent.parse("categorical:20")
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint_and_matches_an_uninterrupted_one(tmp_path, monkeypatch):
+    """Interrupt at step 150 of 200 (checkpoint at step 100): --resume repeats steps 101-150 only and ends
+    bit-for-bit where a run that was never interrupted ends (same data order, RNG and optimizer state)."""
+    argv = ["--latent", "categorical:3x4", "--estimators", "gumbel_softmax", "--steps", "200", "--evals", "2",
+            "--grad-estimates", "20", "--iw-samples", "5", "--no-report"]
+    assert vae_cli.main(argv + ["--out", str(tmp_path / "straight")]) == 0
+
+    calls, original_loss = [], VAE.loss
+
+    def interrupted_loss(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 150:
+            raise KeyboardInterrupt
+        return original_loss(self, *args, **kwargs)
+
+    monkeypatch.setattr(VAE, "loss", interrupted_loss)
+    assert vae_cli.main(argv + ["--out", str(tmp_path / "broken")]) == 130
+    assert list(pd.read_csv(tmp_path / "broken" / "results.csv").step) == [100]
+    monkeypatch.setattr(VAE, "loss", original_loss)
+    assert vae_cli.main(argv + ["--out", str(tmp_path / "broken"), "--resume"]) == 0
+
+    straight = pd.read_csv(tmp_path / "straight" / "results.csv").set_index("step")
+    resumed = pd.read_csv(tmp_path / "broken" / "results.csv").set_index("step")
+    assert list(resumed.index) == [100, 200]
+    for column in ["train_neg_elbo", "test_neg_elbo", "grad_variance_trace", "test_iw_bound"]:
+        assert resumed.loc[200, column] == straight.loc[200, column], column
+
+
+def test_a_corrupt_checkpoint_is_a_message_and_the_other_runs_go_on(tmp_path, capsys):
+    common = ["--latent", "categorical:3x4", "--steps", "20", "--evals", "2", "--grad-estimates", "0",
+              "--iw-samples", "5", "--no-report", "--out", str(tmp_path / "r")]
+    assert vae_cli.main(["--estimators", "gumbel_softmax", *common]) == 0
+    unfinished = pd.read_csv(tmp_path / "r" / "results.csv").query("step < 20")  # as if killed after step 10
+    (tmp_path / "r" / "results.json").write_text(unfinished.to_json(orient="records"))
+    checkpoint = next((tmp_path / "r" / "checkpoints").glob("gumbel_softmax*.pt"))
+    checkpoint.write_bytes(checkpoint.read_bytes()[:100])  # truncated, as by a killed machine
+    assert vae_cli.main(["--estimators", "gumbel_softmax", "reinforce", *common, "--resume"]) == 0
+    assert "cannot be read" in capsys.readouterr().err
+    final = pd.read_csv(tmp_path / "r" / "results.csv")
+    assert set(final[final.step == 20].estimator) == {"reinforce"}

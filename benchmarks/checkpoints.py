@@ -1,0 +1,50 @@
+"""Training checkpoints of `python -m benchmarks.vae`, so an interrupted run continues where it stopped.
+
+One file per (estimator, tau0, seed, device) under RUN/checkpoints/, rewritten atomically (a temporary
+file renamed over the old one) at every evaluation point: the model, the optimizer, the step, the
+training seconds so far, the estimator's state (for stateful estimators such as NVIL or RELAX), and the
+random states. `--resume` loads it and goes on from that step; at most the steps since the last
+evaluation point are repeated.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+FOLDER = "checkpoints"
+
+
+class CheckpointError(ValueError):
+    pass
+
+
+def checkpoint_path(run_folder: Path, cell: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in cell)
+    return Path(run_folder) / FOLDER / f"{safe}.pt"
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        torch.save(state, temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: Path, device: str) -> dict | None:
+    """The saved state, or None when there is none. weights_only=False: a stateful estimator is a
+    pickled object, and the file is one this tool wrote into the user's own run folder."""
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location=device, weights_only=False)
+    except Exception as error:  # a truncated file from a killed machine: say so, never half-load it
+        raise CheckpointError(f"checkpoint {path} cannot be read ({type(error).__name__}: {error}); delete it to "
+                         "restart that run from step 0, or pass another --out") from None
