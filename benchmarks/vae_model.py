@@ -7,7 +7,7 @@ Bernoulli or categorical latent, sampled through any registered estimator (the s
 
     -ELBO(x) = E_q[-log p(x|z)] + KL(q(z|x) || p(z))
 
-With `kl="analytic"` the KL is exact (torch.distributions.kl_divergence) and only -log p(x|z) goes
+With `kl="analytic"` the KL is exact (Latent.kl_to_prior, closed form) and only -log p(x|z) goes
 through the estimator (Kingma & Welling's SGVB form B); with `kl="sampled"` the estimator sees
 f(z) = -log p(x|z) + log q(z|x) - log p(z) (form A), which needs exact samples (not relaxed ones).
 """
@@ -85,6 +85,26 @@ class Latent:
             return D.Independent(D.Bernoulli(logits=zeros.expand(self.size)), 1)
         return D.Independent(D.OneHotCategorical(logits=zeros.expand(self.size, self.classes)), 1)
 
+    def kl_to_prior(self, q: D.Distribution) -> torch.Tensor:
+        """KL(q(z|x) || p(z)) per data point, in closed form:
+
+            gaussian     sum_d  (mu^2 + sigma^2 - 1) / 2 - log sigma
+            bernoulli    sum_d  p log p + (1 - p) log(1 - p) + log 2,  log p = -softplus(-l)
+            categorical  sum_l sum_k  p_k (log p_k + log K)
+
+        Equal to torch.distributions.kl_divergence(q, prior) (tests/test_vae.py), written out because the
+        library's categorical and Bernoulli versions mask zero probabilities with boolean indexing, which
+        measured ~1 ms per training step on CPU: about 7% of a 784-512-256 step, against a 1.1x budget."""
+        base = q.base_dist
+        if self.kind == "gaussian":
+            return (0.5 * (base.loc.square() + base.scale.square() - 1.0) - base.scale.log()).sum(-1)
+        if self.kind == "bernoulli":
+            logits = base.logits
+            p = torch.sigmoid(logits)
+            return (-p * F.softplus(-logits) - (1.0 - p) * F.softplus(logits)).sum(-1) + self.size * math.log(2.0)
+        log_p = base.logits  # normalised by Categorical: log softmax
+        return (log_p.exp() * (log_p + math.log(self.classes))).sum((-1, -2))
+
     def flatten(self, z: torch.Tensor) -> torch.Tensor:
         return z.reshape(*z.shape[:-2], self.code_size) if self.kind == "categorical" else z
 
@@ -117,13 +137,14 @@ class VAE(nn.Module):
     def loss(self, x: torch.Tensor, estimator, hparams: dict, num_samples: int = 1, kl: str = "analytic"):
         """(surrogate loss to minimise, -ELBO estimate per data point as a float): both mean over the batch."""
         q = self.latent.posterior(self.encoder(x))
-        prior = self.latent.prior(x).expand(q.batch_shape)
         reconstruction = self.reconstruction_cost(x)
         if kl == "analytic":
             surrogate = estimator(reconstruction, q, num_samples=num_samples, **hparams)
-            kl_term = D.kl_divergence(q, prior)
+            kl_term = self.latent.kl_to_prior(q)
             total = surrogate.mean(0) + kl_term
         else:
+            prior = self.latent.prior(x).expand(q.batch_shape)
+
             def cost(z):
                 if self.latent.kind != "gaussian" and not ((z == 0) | (z == 1)).all():
                     raise NotApplicableError("--kl sampled evaluates log q(z) at the estimator's samples, and this "
@@ -138,7 +159,7 @@ class VAE(nn.Module):
         """-ELBO per data point with exact (hard) samples from q and the analytic KL."""
         q = self.latent.posterior(self.encoder(x))
         z = q.sample((samples,))
-        return self.reconstruction_cost(x)(z).mean(0) + D.kl_divergence(q, self.latent.prior(x).expand(q.batch_shape))
+        return self.reconstruction_cost(x)(z).mean(0) + self.latent.kl_to_prior(q)
 
     @torch.no_grad()
     def importance_weighted_bound(self, x: torch.Tensor, k: int, rows_budget: int = 100_000) -> torch.Tensor:
