@@ -12,6 +12,7 @@ written at every evaluation point, and --resume continues an interrupted run fro
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import shlex
 import sys
@@ -37,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", type=Path, help="folder with the MNIST files (or set GRADBENCH_DATA)")
     parser.add_argument("--binarize", choices=["dynamic", "threshold"], default="dynamic",
                         help="for intensity datasets: a fresh Bernoulli draw per epoch, or > 0.5")
-    parser.add_argument("--latent", default="categorical:20x10", help="gaussian:D, bernoulli:D or categorical:LxK")
+    parser.add_argument("--latent", nargs="+", default=["categorical:20x10"],
+                        help="one or more of gaussian:D, bernoulli:D, categorical:LxK (a table and curves each)")
     parser.add_argument("--hidden", type=int_at_least(1, "--hidden"), nargs="+", default=[512, 256])
     parser.add_argument("--estimators", nargs="+", metavar="NAME", help="names or globs (default: all compatible)")
     parser.add_argument("--tau", type=positive_finite, nargs="+", default=None, help="initial temperatures")
@@ -49,8 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int_at_least(1, "--steps"))
     parser.add_argument("--batch-size", type=int_at_least(2, "--batch-size"), default=100)
     parser.add_argument("--lr", type=positive_finite, default=1e-3)
-    parser.add_argument("--samples", type=int_at_least(1, "--samples"), default=1, help="samples per step")
-    parser.add_argument("--kl", choices=["analytic", "sampled"], default="analytic")
+    parser.add_argument("--samples", type=int_at_least(1, "--samples"), default=1, help="samples per data point and step (raised to an estimator's minimum, e.g. 2 for leave-one-out)")
+    parser.add_argument("--kl", choices=["analytic", "sampled"], nargs="+", default=["analytic"],
+                        help="KL(q||p) in closed form (SGVB B) or estimated from the samples (SGVB A); "
+                             "give both to compare their gradient variance")
     parser.add_argument("--evals", type=int_at_least(1, "--evals"), default=5, help="evaluation points (default 5)")
     parser.add_argument("--grad-estimates", type=int_at_least(0, "--grad-estimates"), default=1000,
                         help="N encoder-gradient estimates per evaluation point (0: skip)")
@@ -66,6 +70,25 @@ def build_parser() -> argparse.ArgumentParser:
                              "last evaluation point")
     parser.add_argument("--no-report", action="store_true")
     return parser
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One training run: everything that tells two runs of a sweep apart."""
+    latent: Latent
+    kl: str
+    spec: estimators.EstimatorSpec
+    tau0: float | None
+    seed: int
+    device: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.latent}|{self.kl}|{self.spec.name}|tau0={self.tau0}|seed={self.seed}|{self.device}"
+
+    def __str__(self) -> str:
+        tau = "" if self.tau0 is None else f" tau={self.tau0:g}"
+        return f"{self.latent} {self.spec.name}{tau} kl={self.kl} seed={self.seed} {self.device}"
 
 
 def temperature(tau0: float | None, step: int, args) -> float | None:
@@ -84,8 +107,10 @@ def epoch_batches(data, args, seed: int, epoch: int, device: str) -> torch.Tenso
     return data.binarize(data.train, args.binarize, generator=generator)[order].to(device)
 
 
-def train_one(spec, tau0, seed, data, latent, args, device, folder, progress) -> str:
+def train_one(run: Run, data, args, folder, progress) -> str:
     """Train one model; every evaluation point becomes a row. Returns 'ok' or why it stopped."""
+    spec, tau0, seed, latent, device, kl = run.spec, run.tau0, run.seed, run.latent, run.device, run.kl
+    samples = max(args.samples, spec.min_samples)  # e.g. leave-one-out needs two; the report shows S
     torch.manual_seed(seed)
     model = VAE(data.pixels, latent, tuple(args.hidden)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
@@ -98,9 +123,7 @@ def train_one(spec, tau0, seed, data, latent, args, device, folder, progress) ->
     iw_x = test_x[:args.iw_points] if args.iw_points else test_x
     hparams_base = {k: v for k, v in spec.hparams.items() if k != "tau"}
     step, seconds, epoch_data = 0, 0.0, None
-    label = f"{spec.name}{'' if tau0 is None else f' tau={tau0:g}'} seed={seed}"
-    cell = f"{spec.name}|tau0={tau0}|seed={seed}|{device}"
-    saved = load_checkpoint(checkpoint_path(folder.path, cell), device) if args.resume else None
+    saved = load_checkpoint(checkpoint_path(folder.path, run.key), device) if args.resume else None
     if saved is not None:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
@@ -117,7 +140,7 @@ def train_one(spec, tau0, seed, data, latent, args, device, folder, progress) ->
         tau = temperature(tau0, step, args)
         hparams = {**hparams_base, **({} if tau is None else {"tau": tau})}
         start = time.perf_counter()
-        loss, value = model.loss(batch, estimator, hparams, args.samples, args.kl)
+        loss, value = model.loss(batch, estimator, hparams, samples, kl)
         if not math.isfinite(value):
             return f"stopped at step {step}: the loss is not finite ({value}); the other runs go on"
         optimizer.zero_grad()
@@ -129,26 +152,26 @@ def train_one(spec, tau0, seed, data, latent, args, device, folder, progress) ->
         step += 1
         progress.update(1)
         if step % 20 == 0 or step == total:  # a redraw per step would cost more than a small step
-            progress.set_postfix_str(f"{label} -ELBO {value:.2f}", refresh=False)
+            progress.set_postfix_str(f"{run} -ELBO {value:.2f}", refresh=False)
         if step in eval_steps:
             row = {"estimator": spec.name, "tau0": tau0, "tau": tau, "seed": seed, "step": step,
                    "epoch": step / batches_per_epoch, "train_seconds": seconds, "time_per_step_s": seconds / step,
                    "steps_per_s": step / seconds, "train_neg_elbo": value,
                    "test_neg_elbo": float(model.negative_elbo(test_x).mean()),
-                   "dataset": data.name, "latent": str(latent), "kl": args.kl, "n_samples": args.samples,
+                   "dataset": data.name, "latent": str(latent), "kl": kl, "n_samples": samples,
                    "batch_size": args.batch_size, "lr": args.lr, "device": device, "status": "ok"}
             if args.grad_estimates:
-                reference = reference_gradient(model, probe, args.kl, max(100, args.grad_estimates // 5))
+                reference = reference_gradient(model, probe, kl, max(100, args.grad_estimates // 5))
                 row.update(encoder_gradient_metrics(model, probe, spec.name, hparams, args.grad_estimates,
-                                                    args.samples, args.kl, reference))
+                                                    samples, kl, reference))
             if step == eval_steps[-1]:
                 bound = model.importance_weighted_bound(iw_x, args.iw_samples)
                 row["test_iw_bound"] = float(bound.mean())
                 row["test_iw_bound_se"] = float(bound.std() / math.sqrt(len(bound)))
                 row["iw_samples"], row["iw_points"] = args.iw_samples, len(bound)
-            row["cell_id"] = f"{spec.name}|tau0={tau0}|seed={seed}|step={step}|{device}"
+            row["run_id"], row["cell_id"] = run.key, f"{run.key}|step={step}"
             folder.add(row)
-            save_checkpoint(checkpoint_path(folder.path, cell), {
+            save_checkpoint(checkpoint_path(folder.path, run.key), {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "estimator": estimator if spec.stateful else None, "step": step, "seconds": seconds,
                 "rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state() if device == "cuda" else None})
@@ -163,13 +186,14 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError("give --epochs or --steps, not both")
         if not (args.epochs or args.steps):
             args.steps = 1000
-        latent = Latent.parse(args.latent)
-        specs = [s for s in estimators.list_estimators(args.estimators, include_reference=False)
-                 if latent.family in s.families]
-        if not specs:
-            able = [s.name for s in estimators.list_estimators(include_reference=False) if latent.family in s.families]
-            raise UsageError(f"no chosen estimator supports the {latent.kind} latent ({latent.family}); "
-                             f"these do: {', '.join(able)}")
+        latents = [Latent.parse(text) for text in args.latent]
+        chosen = estimators.list_estimators(args.estimators, include_reference=False)
+        for latent in latents:
+            if not any(latent.family in s.families for s in chosen):
+                able = [s.name for s in estimators.list_estimators(include_reference=False)
+                        if latent.family in s.families]
+                raise UsageError(f"no chosen estimator supports the {latent.kind} latent ({latent.family}); "
+                                 f"these do: {', '.join(able)}")
         devices, _ = resolve_devices(args.device)
         data = load_dataset(args.dataset, args.data_dir)
         out = args.out or Path("runs") / time.strftime("vae-%Y%m%d-%H%M%S")
@@ -183,27 +207,29 @@ def main(argv: list[str] | None = None) -> int:
     meta.setdefault("started", now())
     meta.setdefault("commands", []).append(shlex.join(["python", "-m", "benchmarks.vae", *argv_used]))
     meta.update(machine_info())
-    meta.update({"kind": "vae", "dataset": data.name, "data_source": data.source, "latent": str(latent),
+    meta.update({"kind": "vae", "dataset": data.name, "data_source": data.source, "latent": args.latent,
                  "hidden": args.hidden, "kl": args.kl, "batch_size": args.batch_size, "lr": args.lr,
                  "anneal": args.anneal, "tau_min": args.tau_min, "seeds": args.seed})
     folder.write_meta(meta)
-    runs = [(spec, tau, seed) for spec in specs
-            for tau in ((args.tau or [spec.hparams["tau"]]) if spec.takes_tau else [None]) for seed in args.seed]
+    runs = [Run(latent, kl, spec, tau, seed, device)
+            for latent in latents for kl in args.kl for spec in chosen if latent.family in spec.families
+            for tau in ((args.tau or [spec.hparams["tau"]]) if spec.takes_tau else [None])
+            for seed in args.seed for device in devices]
     # A run is finished when its final row (the one with the importance-weighted bound) is written.
-    finished = {(r["estimator"], r["tau0"], r["seed"]) for r in folder.rows
+    finished = {r.get("run_id") for r in folder.rows
                 if isinstance(r.get("test_iw_bound"), float) and math.isfinite(r["test_iw_bound"])}
-    todo = [(s, t, seed) for s, t, seed in runs if (s.name, t, seed) not in finished]
+    todo = [run for run in runs if run.key not in finished]
     steps = args.steps or args.epochs * math.ceil(len(data.train) / args.batch_size)
     problems = []
     try:
         with tqdm(total=steps * len(todo), desc="training", unit="step", dynamic_ncols=True) as progress:
-            for spec, tau, seed in todo:
+            for run in todo:
                 try:
-                    status = train_one(spec, tau, seed, data, latent, args, devices[0], folder, progress)
+                    status = train_one(run, data, args, folder, progress)
                 except (estimators.NotApplicableError, CheckpointError) as reason:
                     status = str(reason)
                 if status != "ok":
-                    problems.append(f"{spec.name} tau={tau} seed={seed}: {status}")
+                    problems.append(f"{run}: {status}")
                     print(f"\n{problems[-1]}", file=sys.stderr)
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished evaluation points are kept in {folder.path}; continue with "

@@ -1,4 +1,4 @@
-"""The VAE task's report: a table per run folder (one latent kind) and training curves."""
+"""The VAE task's report: per latent kind a table and training curves."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,14 +19,30 @@ META_KEYS = ("started", "finished", "git_commit", "torch_version", "cpu", "cpu_t
              "hidden", "kl", "batch_size", "lr", "anneal", "seeds", "commands")
 
 
-def run_label(row) -> str:
-    return row["estimator"] if pd.isna(row["tau0"]) else f"{row['estimator']} tau={row['tau0']:g}"
+def run_labels(frame: pd.DataFrame) -> pd.Series:
+    """estimator [tau=..] [S=..] [kl=..] [device]: samples per data point when more than one; the KL form
+    and the device only where a latent has several."""
+    def label(row) -> str:
+        text = row["estimator"] if pd.isna(row["tau0"]) else f"{row['estimator']} tau={row['tau0']:g}"
+        if row.get("n_samples", 1) > 1:
+            text += f" S={int(row['n_samples'])}"
+        if frame.loc[frame["latent"] == row["latent"], "kl"].nunique() > 1:
+            text += f" kl={row['kl']}"
+        if frame.loc[frame["latent"] == row["latent"], "device"].nunique() > 1:
+            text += f" {row['device']}"
+        return text
+    return frame.apply(label, axis=1)
 
 
 def summary_table(frame: pd.DataFrame) -> str:
     last = frame.loc[frame.groupby(["label", "seed"])["step"].idxmax()]
+    iw = "IW bound"
+    if "iw_samples" in last and last["iw_samples"].notna().any():
+        iw = f"IW-{int(last['iw_samples'].max())} bound"
+        if "iw_points" in last and last["iw_points"].notna().any():
+            iw += f" ({int(last['iw_points'].max())} test points)"
     lines = ["<table><thead><tr><th>estimator</th><th>seeds</th><th>steps</th><th>test -ELBO</th>"
-             "<th>IW bound</th><th>time / step</th><th>grad variance</th><th>grad bias</th></tr></thead><tbody>"]
+             f"<th>{iw}</th><th>time / step</th><th>grad variance</th><th>grad bias</th></tr></thead><tbody>"]
     for label, rows in last.sort_values("test_neg_elbo").groupby("label", sort=False):
         def spread(column):
             if column not in rows or rows[column].isna().all():
@@ -80,14 +96,21 @@ def curves_figure(frame: pd.DataFrame):
 def render_vae_report(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     frame, meta = load_run(run_dir)
-    frame["label"] = frame.apply(run_label, axis=1)
-    fig, _ = curves_figure(frame)
-    fig.savefig(run_dir / "curves.png", dpi=90)
-    plt.close(fig)
+    for column, default in (("latent", meta.get("latent", "?")), ("kl", "analytic"), ("device", "cpu")):
+        if column not in frame:
+            frame[column] = default if isinstance(default, str) else str(default)
+    frame["label"] = run_labels(frame)
+    sections = []
+    for latent, rows in frame.groupby("latent", sort=False):
+        png = "curves.png" if frame["latent"].nunique() == 1 else f"curves-{latent.replace(':', '-')}.png"
+        fig, _ = curves_figure(rows)
+        fig.suptitle(f"{latent} latent")
+        fig.savefig(run_dir / png, dpi=90)
+        plt.close(fig)
+        sections.append({"latent": latent, "table": Markup(summary_table(rows)), "png": png})
     page = TEMPLATES.get_template("vae.html.j2").render(
-        title=f"VAE training ({meta.get('dataset', '?')}, {meta.get('latent', '?')})",
-        meta=[(k, meta[k]) for k in META_KEYS if k in meta], table=Markup(summary_table(frame)), png="curves.png",
-        problems=meta.get("problems", []))
+        title=f"VAE training ({meta.get('dataset', '?')})",
+        meta=[(k, meta[k]) for k in META_KEYS if k in meta], sections=sections, problems=meta.get("problems", []))
     path = run_dir / "index.html"
     path.write_text(page)
     return path

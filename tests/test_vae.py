@@ -136,7 +136,7 @@ def test_a_corrupt_checkpoint_is_a_message_and_the_other_runs_go_on(tmp_path, ca
     assert vae_cli.main(["--estimators", "gumbel_softmax", *common]) == 0
     unfinished = pd.read_csv(tmp_path / "r" / "results.csv").query("step < 20")  # as if killed after step 10
     (tmp_path / "r" / "results.json").write_text(unfinished.to_json(orient="records"))
-    checkpoint = next((tmp_path / "r" / "checkpoints").glob("gumbel_softmax*.pt"))
+    checkpoint = next((tmp_path / "r" / "checkpoints").glob("*gumbel_softmax*.pt"))
     checkpoint.write_bytes(checkpoint.read_bytes()[:100])  # truncated, as by a killed machine
     assert vae_cli.main(["--estimators", "gumbel_softmax", "reinforce", *common, "--resume"]) == 0
     assert "cannot be read" in capsys.readouterr().err
@@ -166,3 +166,20 @@ def test_float32_gram_pass_on_centred_draws_matches_float64():
     double = squared_norms([(w.double(), h.double(), None if m is None else m.double()) for w, h, m in layers],
                            centred.double())
     torch.testing.assert_close(single, double, rtol=1e-4, atol=0.0)
+
+
+def test_several_latents_and_both_kl_forms_in_one_run_get_a_table_and_curves_each(tmp_path):
+    out = tmp_path / "run"
+    assert vae_cli.main(["--latent", "gaussian:4", "categorical:3x4", "--kl", "analytic", "sampled",
+                         "--estimators", "pathwise", "reinforce", "--steps", "30", "--evals", "1",
+                         "--grad-estimates", "50", "--iw-samples", "5", "--out", str(out)]) == 0
+    frame = pd.read_csv(out / "results.csv")
+    runs = set(zip(frame.latent, frame.kl, frame.estimator))
+    assert runs == {(latent, kl, name) for kl in ("analytic", "sampled")
+                    for latent, name in [("gaussian:4", "pathwise"), ("gaussian:4", "reinforce"),
+                                         ("categorical:3x4", "reinforce")]}
+    assert frame.grad_variance_trace.notna().all()
+    page = (out / "index.html").read_text()
+    assert "gaussian:4 latent" in page and "categorical:3x4 latent" in page
+    assert "pathwise kl=sampled" in page and "reinforce kl=analytic" in page
+    assert (out / "curves-gaussian-4.png").exists() and (out / "curves-categorical-3x4.png").exists()
