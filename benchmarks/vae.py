@@ -51,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int_at_least(1, "--steps"))
     parser.add_argument("--batch-size", type=int_at_least(2, "--batch-size"), default=100)
     parser.add_argument("--lr", type=positive_finite, default=1e-3)
-    parser.add_argument("--samples", type=int_at_least(1, "--samples"), default=1, help="samples per data point and step (raised to an estimator's minimum, e.g. 2 for leave-one-out)")
+    parser.add_argument("--samples", type=int_at_least(1, "--samples"), default=1,
+                        help="samples per data point and step (raised to an estimator's minimum, e.g. 2 for "
+                             "leave-one-out)")
     parser.add_argument("--kl", choices=["analytic", "sampled"], nargs="+", default=["analytic"],
                         help="KL(q||p) in closed form (SGVB B) or estimated from the samples (SGVB A); "
                              "give both to compare their gradient variance")
@@ -70,6 +72,21 @@ def build_parser() -> argparse.ArgumentParser:
                              "last evaluation point")
     parser.add_argument("--no-report", action="store_true")
     return parser
+
+
+# Settings every run of a folder shares; --resume refuses to mix runs made with different ones. The
+# latents, KL forms, estimators, temperatures and seeds may change: they only name more runs.
+RESUME_MUST_MATCH = ("dataset", "binarize", "hidden", "epochs", "steps", "batch_size", "lr", "samples", "anneal",
+                     "anneal_every", "tau_min", "evals", "grad_estimates", "iw_samples", "iw_points")
+
+
+def check_resumable(folder: RunFolder, args) -> None:
+    saved = folder.read_meta().get("settings", {})
+    for key in RESUME_MUST_MATCH:
+        if key in saved and saved[key] != getattr(args, key):
+            option = "--" + key.replace("_", "-")
+            raise UsageError(f"{folder.path} was run with {option} {saved[key]}, not {getattr(args, key)}; resume "
+                             f"with {option} {saved[key]}, or start another run with another --out")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,8 +215,12 @@ def main(argv: list[str] | None = None) -> int:
         data = load_dataset(args.dataset, args.data_dir)
         out = args.out or Path("runs") / time.strftime("vae-%Y%m%d-%H%M%S")
         folder = RunFolder(out)
+        if args.resume and args.out is None:
+            raise UsageError("--resume needs --out DIR, the folder of the run to continue")
         if folder.holds_run() and not args.resume:
             raise UsageError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
+        if args.resume:
+            check_resumable(folder, args)
     except (UsageError, LatentSpecError, DataError, CorruptRunError, estimators.UnknownEstimatorError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -209,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     meta.update(machine_info())
     meta.update({"kind": "vae", "dataset": data.name, "data_source": data.source, "latent": args.latent,
                  "hidden": args.hidden, "kl": args.kl, "batch_size": args.batch_size, "lr": args.lr,
-                 "anneal": args.anneal, "tau_min": args.tau_min, "seeds": args.seed})
+                 "anneal": args.anneal, "tau_min": args.tau_min, "seeds": args.seed,
+                 "settings": {key: getattr(args, key) for key in RESUME_MUST_MATCH}})
     folder.write_meta(meta)
     runs = [Run(latent, kl, spec, tau, seed, device)
             for latent in latents for kl in args.kl for spec in chosen if latent.family in spec.families

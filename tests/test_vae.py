@@ -211,3 +211,13 @@ def test_a_non_finite_loss_stops_that_run_with_a_message_and_keeps_its_earlier_p
     assert list(frame[frame.estimator == estimator_that_diverges].step) == [10]
     assert list(frame[frame.estimator == "reinforce"].step) == [10, 20]
     assert "test_diverging" in (out / "index.html").read_text()  # listed among the stopped runs
+
+
+def test_resume_refuses_changed_training_settings(tmp_path, capsys):
+    common = ["--latent", "categorical:3x4", "--estimators", "reinforce", "--evals", "1", "--grad-estimates", "0",
+              "--iw-samples", "5", "--no-report", "--out", str(tmp_path / "r")]
+    assert vae_cli.main([*common, "--steps", "10"]) == 0
+    assert vae_cli.main([*common, "--steps", "20", "--resume"]) == 2
+    assert "was run with --steps 10, not 20" in capsys.readouterr().err
+    assert vae_cli.main(["--resume", "--steps", "10"]) == 2
+    assert "--resume needs --out" in capsys.readouterr().err
