@@ -3,11 +3,12 @@
     python -m benchmarks.vae --latent categorical:20x10 --estimators gumbel_softmax reinforce straight_through --steps 2000
     python -m benchmarks.vae --dataset binarized_mnist --data-dir DIR --latent categorical:20x10 --epochs 100
 
-For each (estimator, tau, seed) a model is trained with Adam; at every evaluation point it records
-the test -ELBO of the discrete model (exact samples, analytic KL), the encoder's gradient variance
-and bias at frozen parameters on a fixed validation minibatch (benchmarks.vae_gradients), and the
-time per step; at the end an importance-weighted bound with --iw-samples samples. A checkpoint is
-written at every evaluation point, and --resume continues an interrupted run from it.
+For each latent, KL form, estimator, tau, seed and device a model is trained with Adam; at every
+evaluation point it records the test -ELBO of the discrete model (exact samples, analytic KL), the
+encoder's gradient variance and bias at frozen parameters on a fixed validation minibatch
+(benchmarks.vae_gradients), and the time per step; at the end an importance-weighted bound with
+--iw-samples samples. A checkpoint is written at every evaluation point, and --resume continues an
+interrupted run from it.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import torch
 from tqdm import tqdm
 
@@ -68,10 +70,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="cpu")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--resume", action="store_true",
-                        help="skip finished (estimator, tau, seed) runs and continue unfinished ones from their "
-                             "last evaluation point")
+                        help="skip finished runs and continue unfinished ones from their last evaluation point")
     parser.add_argument("--no-report", action="store_true")
     return parser
+
+
+def run_key(latent: str, kl: str, estimator: str, tau0, seed: int, device: str) -> str:
+    tau0 = None if tau0 is None or (isinstance(tau0, float) and math.isnan(tau0)) else float(tau0)
+    return f"{latent}|{kl}|{estimator}|tau0={tau0}|seed={seed}|{device}"
+
+
+def finished_runs(rows: list[dict]) -> set[str]:
+    """Keys of the runs whose final row (the one with the importance-weighted bound) is written; built
+    from the row's own columns, which rows written before run keys existed have too."""
+    return {run_key(r["latent"], r.get("kl", "analytic"), r["estimator"], r.get("tau0"), r["seed"],
+                    r.get("device", "cpu"))
+            for r in rows if r.get("iw_samples") is not None and not pd.isna(r.get("iw_samples"))}
 
 
 # Settings every run of a folder shares; --resume refuses to mix runs made with different ones. The
@@ -81,12 +95,18 @@ RESUME_MUST_MATCH = ("dataset", "binarize", "hidden", "epochs", "steps", "batch_
 
 
 def check_resumable(folder: RunFolder, args) -> None:
-    saved = folder.read_meta().get("settings", {})
-    for key in RESUME_MUST_MATCH:
-        if key in saved and saved[key] != getattr(args, key):
+    meta = folder.read_meta()
+    if "settings" not in meta:
+        raise UsageError(f"{folder.path} was written by an older gradbench that kept no settings to check a resume "
+                         "against; start a new run with another --out")
+    def shown(value) -> str:
+        return "(not given)" if value is None else " ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+    for key, saved in meta["settings"].items():
+        if key in RESUME_MUST_MATCH and saved != getattr(args, key):
             option = "--" + key.replace("_", "-")
-            raise UsageError(f"{folder.path} was run with {option} {saved[key]}, not {getattr(args, key)}; resume "
-                             f"with {option} {saved[key]}, or start another run with another --out")
+            raise UsageError(f"{folder.path} was run with {option} {shown(saved)}, not {shown(getattr(args, key))}; "
+                             f"resume with the same settings, or start another run with another --out")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,7 +121,7 @@ class Run:
 
     @property
     def key(self) -> str:
-        return f"{self.latent}|{self.kl}|{self.spec.name}|tau0={self.tau0}|seed={self.seed}|{self.device}"
+        return run_key(str(self.latent), self.kl, self.spec.name, self.tau0, self.seed, self.device)
 
     def __str__(self) -> str:
         tau = "" if self.tau0 is None else f" tau={self.tau0:g}"
@@ -142,13 +162,18 @@ def train_one(run: Run, data, args, folder, progress) -> str:
     step, seconds, epoch_data = 0, 0.0, None
     saved = load_checkpoint(checkpoint_path(folder.path, run.key), device) if args.resume else None
     if saved is not None:
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        estimator = saved["estimator"] if spec.stateful else estimator
-        step, seconds = saved["step"], saved["seconds"]
-        torch.set_rng_state(saved["rng"])
-        if device == "cuda":
-            torch.cuda.set_rng_state(saved["cuda_rng"])
+        try:
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            estimator = saved["estimator"] if spec.stateful else estimator
+            step, seconds = saved["step"], saved["seconds"]
+            torch.set_rng_state(saved["rng"])
+            if device == "cuda":
+                torch.cuda.set_rng_state(saved["cuda_rng"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as error:
+            raise CheckpointError(f"checkpoint {checkpoint_path(folder.path, run.key)} does not fit this run "
+                                  f"({type(error).__name__}: {error}); delete it to restart that run from step 0, "
+                                  "or pass another --out") from None
         progress.update(step)
     while step < total:
         if epoch_data is None or step % batches_per_epoch == 0:
@@ -199,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     argv_used = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv_used)
     try:
+        if args.resume and args.out is None:
+            raise UsageError("--resume needs --out DIR, the folder of the run to continue")
         if args.epochs and args.steps:
             raise UsageError("give --epochs or --steps, not both")
         if not (args.epochs or args.steps):
@@ -215,8 +242,6 @@ def main(argv: list[str] | None = None) -> int:
         data = load_dataset(args.dataset, args.data_dir)
         out = args.out or Path("runs") / time.strftime("vae-%Y%m%d-%H%M%S")
         folder = RunFolder(out)
-        if args.resume and args.out is None:
-            raise UsageError("--resume needs --out DIR, the folder of the run to continue")
         if folder.holds_run() and not args.resume:
             raise UsageError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
         if args.resume:
@@ -228,18 +253,19 @@ def main(argv: list[str] | None = None) -> int:
     meta.setdefault("started", now())
     meta.setdefault("commands", []).append(shlex.join(["python", "-m", "benchmarks.vae", *argv_used]))
     meta.update(machine_info())
-    meta.update({"kind": "vae", "dataset": data.name, "data_source": data.source, "latent": args.latent,
-                 "hidden": args.hidden, "kl": args.kl, "batch_size": args.batch_size, "lr": args.lr,
-                 "anneal": args.anneal, "tau_min": args.tau_min, "seeds": args.seed,
-                 "settings": {key: getattr(args, key) for key in RESUME_MUST_MATCH}})
+    def union(key, new):  # a resumed folder lists every latent, KL form and seed it holds
+        return list(dict.fromkeys([*meta.get(key, []), *new]))
+
+    meta.update({"kind": "vae", "dataset": data.name, "data_source": data.source,
+                 "latent": union("latent", args.latent), "kl": union("kl", args.kl), "seeds": union("seeds", args.seed),
+                 "hidden": args.hidden, "batch_size": args.batch_size, "lr": args.lr, "anneal": args.anneal,
+                 "tau_min": args.tau_min, "settings": {key: getattr(args, key) for key in RESUME_MUST_MATCH}})
     folder.write_meta(meta)
     runs = [Run(latent, kl, spec, tau, seed, device)
             for latent in latents for kl in args.kl for spec in chosen if latent.family in spec.families
             for tau in ((args.tau or [spec.hparams["tau"]]) if spec.takes_tau else [None])
             for seed in args.seed for device in devices]
-    # A run is finished when its final row (the one with the importance-weighted bound) is written.
-    finished = {r.get("run_id") for r in folder.rows
-                if isinstance(r.get("test_iw_bound"), float) and math.isfinite(r["test_iw_bound"])}
+    finished = finished_runs(folder.rows)
     todo = [run for run in runs if run.key not in finished]
     steps = args.steps or args.epochs * math.ceil(len(data.train) / args.batch_size)
     problems = []
@@ -257,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\ninterrupted: finished evaluation points are kept in {folder.path}; continue with "
               f"--out {folder.path} --resume", file=sys.stderr)
         return 130
-    meta["problems"] = problems
+    retried = {str(run) for run in todo}
+    meta["problems"] = [line for line in meta.get("problems", []) if line.split(": ")[0] not in retried] + problems
     meta["finished"] = now()
     folder.write_meta(meta)
     if not folder.rows:

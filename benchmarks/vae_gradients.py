@@ -136,6 +136,11 @@ def encoder_gradient_metrics(model: VAE, x: torch.Tensor, spec_name: str, hparam
     draws = draws[finite]
     count = len(draws)
     ref, how, ref_se = reference
+    if count < 2:  # no spread to measure: say so in the row rather than stop the run
+        nan = float("nan")
+        return {"estimator": spec_name, "grad_n_estimates": count, "grad_nonfinite": int((~finite).sum()),
+                **{f"grad_{name}{end}": nan for name in ("variance_trace", "bias_norm") for end in ("", "_lo", "_hi")},
+                "grad_mse": nan, "grad_reference": how, "grad_reference_se_eta": ref_se}
     layers = encoder_layers(model, x)
     mean = draws.double().mean(0)
     spread = squared_norms(layers, draws - mean.to(draws.dtype)).double() * count / (count - 1)

@@ -1,4 +1,4 @@
-"""The VAE task's report: per latent kind a table and training curves."""
+"""The VAE task's report: per latent (e.g. gaussian:20, categorical:20x10) a table and training curves."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,16 +22,15 @@ META_KEYS = ("started", "finished", "git_commit", "torch_version", "cpu", "cpu_t
 def run_labels(frame: pd.DataFrame) -> pd.Series:
     """estimator [tau=..] [S=..] [kl=..] [device]: samples per data point when more than one; the KL form
     and the device only where a latent has several."""
-    def label(row) -> str:
-        text = row["estimator"] if pd.isna(row["tau0"]) else f"{row['estimator']} tau={row['tau0']:g}"
-        if row.get("n_samples", 1) > 1:
-            text += f" S={int(row['n_samples'])}"
-        if frame.loc[frame["latent"] == row["latent"], "kl"].nunique() > 1:
-            text += f" kl={row['kl']}"
-        if frame.loc[frame["latent"] == row["latent"], "device"].nunique() > 1:
-            text += f" {row['device']}"
-        return text
-    return frame.apply(label, axis=1)
+    several_kl = frame.groupby("latent")["kl"].transform("nunique") > 1
+    several_devices = frame.groupby("latent")["device"].transform("nunique") > 1
+    labels = frame["estimator"].astype(str)
+    labels = labels.where(frame["tau0"].isna(), labels + " tau=" + frame["tau0"].map(lambda t: f"{t:g}"))
+    if "n_samples" in frame:
+        labels = labels.where(frame["n_samples"].fillna(1) <= 1, labels + " S=" + frame["n_samples"].map(
+            lambda s: f"{s:.0f}"))
+    labels = labels.where(~several_kl, labels + " kl=" + frame["kl"])
+    return labels.where(~several_devices, labels + " " + frame["device"])
 
 
 def summary_table(frame: pd.DataFrame) -> str:
@@ -44,11 +43,17 @@ def summary_table(frame: pd.DataFrame) -> str:
     lines = ["<table><thead><tr><th>estimator</th><th>seeds</th><th>steps</th><th>test -ELBO</th>"
              f"<th>{iw}</th><th>time / step</th><th>grad variance</th><th>grad bias</th></tr></thead><tbody>"]
     for label, rows in last.sort_values("test_neg_elbo").groupby("label", sort=False):
-        def spread(column):
+        def spread(column, standard_error=None):
+            """mean +- sd over seeds; with one seed, +- the standard error where the row has one."""
             if column not in rows or rows[column].isna().all():
                 return "-"
             values = rows[column].dropna()
-            return fmt(values.mean()) + (f" &plusmn; {fmt(values.std())}" if len(values) > 1 else "")
+            if len(values) > 1:
+                return f"{fmt(values.mean())} &plusmn; {fmt(values.std())}"
+            if standard_error in rows and rows[standard_error].notna().any():
+                error = rows[standard_error].dropna().iloc[0]
+                return f"{fmt(values.iloc[0])} <span class=ci>&plusmn; {fmt(error)}</span>"
+            return fmt(values.iloc[0])
 
         def interval(column):
             if column not in rows or rows[column].isna().all():
@@ -57,7 +62,7 @@ def summary_table(frame: pd.DataFrame) -> str:
             return f"{fmt(row[column])} <span class=ci>[{fmt(row[column + '_lo'])}, {fmt(row[column + '_hi'])}]</span>"
 
         lines.append(f"<tr><td>{label}</td><td>{len(rows)}</td><td>{int(rows['step'].max())}</td>"
-                     f"<td>{spread('test_neg_elbo')}</td><td>{spread('test_iw_bound')}</td>"
+                     f"<td>{spread('test_neg_elbo')}</td><td>{spread('test_iw_bound', 'test_iw_bound_se')}</td>"
                      f"<td>{spread('time_per_step_s')} s</td><td>{interval('grad_variance_trace')}</td>"
                      f"<td>{interval('grad_bias_norm')}</td></tr>")
     lines.append("</tbody></table>")
@@ -96,9 +101,9 @@ def curves_figure(frame: pd.DataFrame):
 def render_vae_report(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     frame, meta = load_run(run_dir)
-    for column, default in (("latent", meta.get("latent", "?")), ("kl", "analytic"), ("device", "cpu")):
+    for column, default in (("kl", "analytic"), ("device", "cpu")):
         if column not in frame:
-            frame[column] = default if isinstance(default, str) else str(default)
+            frame[column] = default
     frame["label"] = run_labels(frame)
     sections = []
     for latent, rows in frame.groupby("latent", sort=False):

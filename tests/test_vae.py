@@ -1,4 +1,6 @@
 """The VAE task on the embedded digits, on a budget of seconds."""
+import json
+
 import pandas as pd
 import pytest
 import torch
@@ -103,8 +105,9 @@ def test_latent_parsing():
 
 
 def test_an_interrupted_run_resumes_from_its_checkpoint_and_matches_an_uninterrupted_one(tmp_path, monkeypatch):
-    """Interrupt at step 150 of 200 (checkpoint at step 100): --resume repeats steps 101-150 only and ends
-    bit-for-bit where a run that was never interrupted ends (same data order, RNG and optimizer state)."""
+    """Interrupt between the checkpoint at step 100 and the end at step 200 (at the 150th call of VAE.loss,
+    evaluation calls included): --resume repeats the steps since step 100 only and ends bit-for-bit where a
+    run that was never interrupted ends (same data order, RNG and optimizer state)."""
     argv = ["--latent", "categorical:3x4", "--estimators", "gumbel_softmax", "--steps", "200", "--evals", "2",
             "--grad-estimates", "20", "--iw-samples", "5", "--no-report"]
     assert vae_cli.main(argv + ["--out", str(tmp_path / "straight")]) == 0
@@ -221,3 +224,25 @@ def test_resume_refuses_changed_training_settings(tmp_path, capsys):
     assert "was run with --steps 10, not 20" in capsys.readouterr().err
     assert vae_cli.main(["--resume", "--steps", "10"]) == 2
     assert "--resume needs --out" in capsys.readouterr().err
+
+
+def test_resume_refuses_a_folder_without_recorded_settings(tmp_path, capsys):
+    common = ["--latent", "categorical:3x4", "--estimators", "reinforce", "--steps", "10", "--evals", "1",
+              "--grad-estimates", "0", "--iw-samples", "5", "--no-report", "--out", str(tmp_path / "r")]
+    assert vae_cli.main(common) == 0
+    meta_path = tmp_path / "r" / "run.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["settings"]  # as written before settings were recorded
+    meta_path.write_text(json.dumps(meta))
+    assert vae_cli.main([*common, "--resume"]) == 2
+    assert "older gradbench" in capsys.readouterr().err
+
+
+def test_finished_runs_are_recognised_from_row_columns():
+    rows = [{"latent": "categorical:3x4", "kl": "analytic", "estimator": "gumbel_softmax", "tau0": 1.0, "seed": 0,
+             "device": "cpu", "iw_samples": 5},
+            {"latent": "categorical:3x4", "estimator": "reinforce", "tau0": None, "seed": 0, "step": 10},
+            {"latent": "categorical:3x4", "estimator": "reinforce_loo", "tau0": float("nan"), "seed": 1,
+             "iw_samples": 5}]
+    assert vae_cli.finished_runs(rows) == {"categorical:3x4|analytic|gumbel_softmax|tau0=1.0|seed=0|cpu",
+                                           "categorical:3x4|analytic|reinforce_loo|tau0=None|seed=1|cpu"}

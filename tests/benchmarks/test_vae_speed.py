@@ -10,7 +10,7 @@
    on a 2-core AVX2 CPU (~100 GFLOPS in a large GEMM) that and the elementwise work on 100k x 784
    logits take ~3.7 s of the ~4.9 s, against ~14 s for the loop, so the ratio measures 2.3x-2.8x
    here. Reported as xfail with the measured ratio when under 3x; on a GPU the loop's 1,000 small
-   launches should dominate instead (not measured: no GPU was lent to this task).
+   launches should dominate instead (GPU not measured).
 """
 import pytest
 import math
