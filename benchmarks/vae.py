@@ -159,14 +159,16 @@ def train_one(run: Run, data, args, folder, progress) -> str:
     test_x = data.binarize(data.test, "threshold").to(device)
     iw_x = test_x[:args.iw_points] if args.iw_points else test_x
     hparams_base = {k: v for k, v in spec.hparams.items() if k != "tau"}
-    step, seconds, epoch_data = 0, 0.0, None
+    # seconds: the training steps only (what the estimators cost); wall: since the run began, with the
+    # evaluations, checkpoints and data shuffles in between.
+    step, seconds, wall_before, epoch_data = 0, 0.0, 0.0, None
     saved = load_checkpoint(checkpoint_path(folder.path, run.key), device) if args.resume else None
     if saved is not None:
         try:
             model.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
             estimator = saved["estimator"] if spec.stateful else estimator
-            step, seconds = saved["step"], saved["seconds"]
+            step, seconds, wall_before = saved["step"], saved["seconds"], saved.get("wall_seconds", 0.0)
             torch.set_rng_state(saved["rng"])
             if device == "cuda":
                 torch.cuda.set_rng_state(saved["cuda_rng"])
@@ -175,6 +177,7 @@ def train_one(run: Run, data, args, folder, progress) -> str:
                                   f"({type(error).__name__}: {error}); delete it to restart that run from step 0, "
                                   "or pass another --out") from None
         progress.update(step)
+    wall_start = time.perf_counter()
     while step < total:
         if epoch_data is None or step % batches_per_epoch == 0:
             epoch_data = epoch_batches(data, args, seed, step // batches_per_epoch, device)
@@ -197,7 +200,8 @@ def train_one(run: Run, data, args, folder, progress) -> str:
             progress.set_postfix_str(f"{run} -ELBO {value:.2f}", refresh=False)
         if step in eval_steps:
             row = {"estimator": spec.name, "tau0": tau0, "tau": tau, "seed": seed, "step": step,
-                   "epoch": step / batches_per_epoch, "train_seconds": seconds, "time_per_step_s": seconds / step,
+                   "epoch": step / batches_per_epoch, "train_seconds": seconds,
+                   "wall_seconds": wall_before + time.perf_counter() - wall_start, "time_per_step_s": seconds / step,
                    "steps_per_s": step / seconds, "train_neg_elbo": value,
                    "test_neg_elbo": float(model.negative_elbo(test_x).mean()),
                    "dataset": data.name, "latent": str(latent), "kl": kl, "n_samples": samples,
@@ -216,6 +220,7 @@ def train_one(run: Run, data, args, folder, progress) -> str:
             save_checkpoint(checkpoint_path(folder.path, run.key), {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "estimator": estimator if spec.stateful else None, "step": step, "seconds": seconds,
+                "wall_seconds": wall_before + time.perf_counter() - wall_start,
                 "rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state() if device == "cuda" else None})
     return "ok"
 
