@@ -269,3 +269,9 @@ def test_estimated_reference_standard_error_matches_its_actual_error(monkeypatch
     assert how.startswith("reinforce_loo")
     errors, ses = torch.tensor(errors), torch.tensor(ses)
     assert abs(errors.mean() - ses.mean()) < 4 * errors.std() / 30 ** 0.5, (errors.mean(), ses.mean())
+
+
+def test_iw_points_are_a_random_subset_the_same_for_every_run():
+    first = vae_cli.iw_subset(10_000, 2000)
+    assert torch.equal(first, vae_cli.iw_subset(10_000, 2000)) and len(set(first.tolist())) == 2000
+    assert first.max() > 9000 and first.min() < 1000  # spread over the whole (possibly ordered) test set
