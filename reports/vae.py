@@ -109,7 +109,8 @@ def render_vae_report(run_dir: str | Path) -> Path:
     for latent, rows in frame.groupby("latent", sort=False):
         png = "curves.png" if frame["latent"].nunique() == 1 else f"curves-{latent.replace(':', '-')}.png"
         fig, _ = curves_figure(rows)
-        fig.suptitle(f"{latent} latent")
+        fig.suptitle(f"{latent} latent", fontweight="bold")
+        fig.subplots_adjust(top=0.84)
         fig.savefig(run_dir / png, dpi=90)
         plt.close(fig)
         sections.append({"latent": latent, "table": Markup(summary_table(rows)), "png": png})
