@@ -152,7 +152,8 @@ class VAE(nn.Module):
                 return reconstruction(z) + q.log_prob(z) - prior.log_prob(z)
             surrogate = estimator(cost, q, num_samples=num_samples, **hparams)
             total = surrogate.mean(0)
-        return total.mean(), float(total.detach().mean())
+        loss = total.mean()
+        return loss, float(loss.detach())
 
     @torch.no_grad()
     def negative_elbo(self, x: torch.Tensor, samples: int = 1) -> torch.Tensor:
