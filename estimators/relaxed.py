@@ -11,8 +11,8 @@ For a Bernoulli with logit l the binary Concrete uses logistic noise L = log u -
 
 The cost is evaluated at the relaxed y, so the gradient is biased for tau > 0 (the bias vanishes
 as tau -> 0 while the variance grows). Noise comes from `torch.rand` and two in-place logs (3x
-faster than `F.gumbel_softmax`'s `exponential_().log()` on CPU, torch 2.13), and the softmax is
-written out (torch.softmax over a short last axis measured 5x slower on CPU), so the estimator runs
+faster than `F.gumbel_softmax`'s `exponential_().log()` on CPU, torch 2.13), and the softmax over
+fewer than 8 classes is written out (torch.softmax there measured 2-5x slower on CPU), so the estimator runs
 about 1.7x faster than one built on `F.gumbel_softmax` at 10^4 samples (tests/benchmarks).
 
 References:
@@ -61,10 +61,15 @@ def logistic_noise(num_samples: int, logits: torch.Tensor) -> torch.Tensor:
 
 
 def softmax_last(x: torch.Tensor) -> torch.Tensor:
-    """softmax over the last axis as exp(x - max) / sum.
+    """softmax over the last axis; on CPU with fewer than 8 classes written out as exp(x - max) / sum.
 
-    The max is detached: softmax is shift-invariant, so this changes neither value nor gradient.
+    torch's CPU softmax kernel vectorises along the last axis in 8-float lanes: from K = 8 classes on
+    it is 1.5-4x faster than the written-out form (forward and backward), below it 1.5-2.5x slower
+    (measured, torch 2.13, AVX2). The max is detached: softmax is shift-invariant, so this changes
+    neither value nor gradient.
     """
+    if x.shape[-1] >= 8 or x.device.type != "cpu":
+        return torch.softmax(x, -1)
     e = (x - x.detach().amax(-1, keepdim=True)).exp()
     return e * e.sum(-1, keepdim=True).reciprocal()  # a multiply differentiates faster than a divide
 
