@@ -82,7 +82,8 @@ def test_training_step_vs_plain_pytorch(benchmark):
     assert ratio <= 1.1
 
 
-def test_gradient_variance_vs_python_loop(benchmark):
+@pytest.mark.parametrize("name, hparams", [("gumbel_softmax", {"tau": 1.0}), ("reinforce", {})])
+def test_gradient_variance_vs_python_loop(benchmark, name, hparams):
     torch.manual_seed(0)
     x = mnist_like_batch(1)
     model = VAE(784, LATENT)
@@ -90,27 +91,28 @@ def test_gradient_variance_vs_python_loop(benchmark):
     n = 1000
 
     def structured():
-        return encoder_gradient_metrics(model, x, "gumbel_softmax", {"tau": 1.0}, n, 1, "analytic", reference)
+        return encoder_gradient_metrics(model, x, name, hparams, n, 1, "analytic", reference)
 
     def loop():
-        estimator = estimators.get("gumbel_softmax")
+        estimator = estimators.get(name)
         params = list(model.encoder.parameters())
         total = [torch.zeros_like(p, dtype=torch.float64) for p in params]
         squares = [torch.zeros_like(p, dtype=torch.float64) for p in params]
         for _ in range(n):
-            loss, _ = model.loss(x, estimator, {"tau": 1.0})
+            loss, _ = model.loss(x, estimator, hparams)
             for t, s, g in zip(total, squares, torch.autograd.grad(loss, params)):
                 t += g
                 s += g.double().square()
         return sum(float((s - t.square() / n).sum()) for t, s in zip(total, squares)) / (n - 1)
 
-    benchmark.group = "encoder gradient variance, N = 1000"
+    benchmark.group = f"encoder gradient variance, N = 1000, {name}"
     benchmark.pedantic(structured, rounds=1, iterations=1)
     fast = measure(structured, warmup=0, min_repeats=1, min_time_s=0)
     slow = measure(loop, warmup=0, min_repeats=1, min_time_s=0)
     ratio = slow.median_s / fast.median_s
     benchmark.extra_info.update(structured_s=fast.median_s, loop_s=slow.median_s, ratio=ratio)
-    print(f"\ngradient variance, N={n}: structured {fast.median_s:.2f} s, loop {slow.median_s:.2f} s, ratio {ratio:.1f}x")
+    print(f"\ngradient variance, {name}, N={n}: structured {fast.median_s:.2f} s, loop {slow.median_s:.2f} s, "
+          f"ratio {ratio:.1f}x")
     if ratio < 3:
         pytest.xfail(f"ratio {ratio:.1f}x < 3: the decoder's forward and backward pass on every estimate's "
-                    "samples, which no method can skip, dominates on this CPU")
+                     "samples, which no method can skip, dominates on this CPU")
