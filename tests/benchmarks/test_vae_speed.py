@@ -18,7 +18,6 @@
 """
 import copy
 import math
-import statistics
 
 import pytest
 
@@ -26,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 import estimators
-from benchmarks.timing import measure
+from benchmarks.timing import interleaved_medians, measure
 from benchmarks.vae_gradients import encoder_gradient_metrics
 from benchmarks.vae_model import VAE, Latent
 
@@ -72,17 +71,11 @@ def test_training_step_vs_plain_pytorch(benchmark):
     benchmark(registry_step)
     for _ in range(20):
         plain_step()
-    # Alternate single steps (swapping which goes first): this machine's speed drifts by +-20% over
-    # seconds, and per-step alternation lets that drift hit both paths alike; blocks of steps did not.
-    ours, theirs = [], []
-    for pair in range(STEP_PAIRS):
-        order = ((registry_step, ours), (plain_step, theirs))
-        for step, times in order if pair % 2 else order[::-1]:
-            times.append(measure(step, warmup=0, min_repeats=1, min_time_s=0).median_s)
-    ratio = statistics.median(ours) / statistics.median(theirs)
-    benchmark.extra_info.update(registry_s=statistics.median(ours), plain_s=statistics.median(theirs), ratio=ratio)
-    print(f"\ntraining step (medians of {STEP_PAIRS} alternating pairs): registry {statistics.median(ours) * 1e3:.2f} ms, "
-          f"plain {statistics.median(theirs) * 1e3:.2f} ms, ratio {ratio:.3f}")
+    ours, theirs = interleaved_medians(registry_step, plain_step, STEP_PAIRS)
+    ratio = ours / theirs
+    benchmark.extra_info.update(registry_s=ours, plain_s=theirs, ratio=ratio)
+    print(f"\ntraining step (medians of {STEP_PAIRS} alternating pairs): registry {ours * 1e3:.2f} ms, "
+          f"plain {theirs * 1e3:.2f} ms, ratio {ratio:.3f}")
     assert ratio <= 1.1
 
 
