@@ -12,8 +12,9 @@ For a Bernoulli with logit l the binary Concrete uses logistic noise L = log u -
 The cost is evaluated at the relaxed y, so the gradient is biased for tau > 0 (the bias vanishes
 as tau -> 0 while the variance grows). Noise comes from `torch.rand` and two in-place logs (3x
 faster than `F.gumbel_softmax`'s `exponential_().log()` on CPU, torch 2.13), and the softmax over
-fewer than 8 classes is written out (torch.softmax there measured 2-5x slower on CPU), so the estimator runs
-about 1.7x faster than one built on `F.gumbel_softmax` at 10^4 samples (tests/benchmarks).
+fewer than 8 classes is written out (torch.softmax there measured 1.5-2.5x slower on CPU), so the
+estimator runs 1.2x-1.9x faster than one built on `F.gumbel_softmax` at 10^4 samples
+(tests/benchmarks/test_speed_claims.py).
 
 References:
     Jang, E., Gu, S., Poole, B. (2017). Categorical reparameterization with Gumbel-Softmax. ICLR.

@@ -69,8 +69,9 @@ def log_prob(dist, value: torch.Tensor) -> torch.Tensor:
     """log p(value), shaped like value without the event dims; differentiable in the parameters."""
     family, base = family_of(dist), base_distribution(dist)
     if family == "bernoulli":
-        # Terms that do not depend on the sample are reduced at the parameters' shape and added once
-        # per sample, not broadcast to the (S, ...) shape first: two fewer passes over the samples.
+        # Here and for the Normal, terms that do not depend on the sample are reduced at the
+        # parameters' shape and added once per sample rather than broadcast to the (S, ...) shape
+        # first: one (Bernoulli) or three (Normal) fewer passes over the samples.
         logits = base.logits
         return _sum_reinterpreted(value * logits, dist) - _sum_reinterpreted(F.softplus(logits), dist)
     if family == "normal":
@@ -78,9 +79,10 @@ def log_prob(dist, value: torch.Tensor) -> torch.Tensor:
         normaliser = (base.scale.log() + HALF_LOG_2PI).expand(base.batch_shape)
         return _sum_reinterpreted(standard.square(), dist).mul(-0.5) - _sum_reinterpreted(normaliser, dist)
     if family == "categorical":
-        # torch keeps logits normalised. A masked class (logit -inf) is clamped to the most negative
-        # float, at the parameters' shape, so that it contributes 0 * -3e38 = 0 rather than 0 * -inf = nan;
-        # its gradient is 0 either way. (A `where` on the (S, ...) samples cost one more pass over them.)
+        # torch keeps logits normalised. A masked class (logit -inf, never drawn) is clamped to the
+        # most negative float at the parameters' shape, so that it contributes 0 * -3e38 = 0, not
+        # 0 * -inf = nan; its gradient is 0 either way. A `where` over the (S, ...) samples did the
+        # same with one more pass over them.
         logits = base.logits.clamp_min(torch.finfo(base.logits.dtype).min)
         return _sum_reinterpreted((value * logits).sum(-1), dist)
     return dist.log_prob(value)
