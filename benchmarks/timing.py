@@ -97,17 +97,22 @@ def measure(fn: Callable[[], object], device: str | torch.device = "cpu", *, war
     return Timing(statistics.median(times), min(times), max(times), len(times), peak, kind)
 
 
-def interleaved_medians(first: Callable[[], object], second: Callable[[], object], pairs: int,
-                        device: str | torch.device = "cpu") -> tuple[float, float]:
-    """Median seconds of a call to each of two functions, timed one call of each at a time.
+def interleaved_medians(first: Callable[[], object], second: Callable[[], object], turns: int,
+                        calls_per_turn: int = 3, device: str | torch.device = "cpu") -> tuple[float, float]:
+    """Median seconds of a call to each of two functions, measured in alternating turns.
 
-    The order within a pair alternates. On a shared machine whose speed drifts over seconds, single
-    alternating calls let the drift hit both sides alike; blocks of calls of one, then the other, do
-    not (measured: the same VAE step timed 12-19 ms in consecutive blocks)."""
+    Each turn makes one untimed call (so caches and the allocator hold that function's data, not the
+    other's) and then times calls_per_turn calls; the sides alternate turns, and which goes first
+    alternates too. On a shared machine whose speed drifts over seconds, short alternating turns let
+    the drift hit both sides alike (measured: the same VAE step timed 12-19 ms in consecutive blocks
+    of seconds); timing the first call after the other function would charge it with a cold cache
+    (measured: a 3 ms Gumbel-Softmax call ~20% slower)."""
     times: tuple[list[float], list[float]] = ([], [])
-    for pair in range(pairs):
-        for side in ((0, 1) if pair % 2 == 0 else (1, 0)):
-            fn = (first, second)[side]
+    for turn in range(2 * turns):
+        side = (turn + turn // 2) % 2  # sides 0, 1, 1, 0, 0, 1, 1, 0, ...: each leads half the pairs
+        fn = (first, second)[side]
+        fn()
+        for _ in range(calls_per_turn):
             synchronize(device)
             start = time.perf_counter()
             fn()

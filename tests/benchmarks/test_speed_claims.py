@@ -16,7 +16,7 @@ import torch.nn.functional as F
 import estimators
 from benchmarks.harness import estimate_chunk
 from benchmarks.objectives import get_objective
-from benchmarks.timing import measure
+from benchmarks.timing import interleaved_medians, measure
 
 N = 10_000
 LOOP_CASES = [("reinforce", "tucker-0.45"), ("gumbel_softmax", "quadratic-8"), ("pathwise", "gauss-square-3")]
@@ -62,13 +62,9 @@ def test_gumbel_softmax_vs_functional_gumbel_softmax(benchmark, objective_id):
 
     benchmark.group = "Gumbel-Softmax at S = 10,000"
     benchmark(registry_version)
-    # Interleave the two so that machine noise hits both alike.
-    ours_times, theirs_times = [], []
-    for _ in range(5):
-        ours_times.append(measure(registry_version, min_repeats=5).median_s)
-        theirs_times.append(measure(functional_version, min_repeats=5).median_s)
-    ratio = sorted(theirs_times)[2] / sorted(ours_times)[2]
-    benchmark.extra_info.update(registry_s=sorted(ours_times)[2], functional_s=sorted(theirs_times)[2], ratio=ratio)
+    ours, theirs = interleaved_medians(registry_version, functional_version, turns=30)
+    ratio = theirs / ours
+    benchmark.extra_info.update(registry_s=ours, functional_s=theirs, ratio=ratio)
     print(f"\n{objective_id}: F.gumbel_softmax / registry = {ratio:.2f}x")
     assert ratio >= 1.5
 
