@@ -101,12 +101,15 @@ def interleaved_medians(first: Callable[[], object], second: Callable[[], object
                         calls_per_turn: int = 3, device: str | torch.device = "cpu") -> tuple[float, float]:
     """Median seconds of a call to each of two functions, measured in alternating turns.
 
-    Each turn makes one untimed call (so caches and the allocator hold that function's data, not the
-    other's) and then times calls_per_turn calls; the sides alternate turns, and which goes first
-    alternates too. On a shared machine whose speed drifts over seconds, short alternating turns let
-    the drift hit both sides alike (measured: the same VAE step timed 12-19 ms in consecutive blocks
-    of seconds); timing the first call after the other function would charge it with a cold cache
-    (measured: a 3 ms Gumbel-Softmax call ~20% slower)."""
+    Each function gets `turns` turns. A turn makes one untimed call (so caches and the allocator hold
+    that function's data, not the other's) and then times calls_per_turn calls. Turns go in the
+    order first, second, second, first, first, ...: each function leads half the pairs of turns
+    (for an even number of turns). On a shared machine whose speed drifts over seconds, short turns
+    let the drift hit both sides alike (measured: the same VAE step timed 12-19 ms in consecutive
+    blocks of seconds), and the untimed call keeps either side from being timed on a cache the other
+    just filled."""
+    if turns < 1 or calls_per_turn < 1:
+        raise ValueError(f"interleaved_medians needs turns >= 1 and calls_per_turn >= 1, got {turns}, {calls_per_turn}")
     times: tuple[list[float], list[float]] = ([], [])
     for turn in range(2 * turns):
         side = (turn + turn // 2) % 2  # sides 0, 1, 1, 0, 0, 1, 1, 0, ...: each leads half the pairs

@@ -57,9 +57,11 @@ def _one_hot_by_inverse_cdf(probs: torch.Tensor, num_samples: int) -> torch.Tens
     """One-hot draws: class k where c_(k-1) <= u < c_k, c the cumulative probabilities, u ~ U(0, c_K).
 
     u is scaled by the computed total c_K rather than 1, so rounding in the cumulative sum cannot push
-    u past the last positive-probability class; a zero-probability class has an empty interval
-    (adding 0 leaves c unchanged), so it is never drawn."""
-    cumulative = probs.cumsum(-1)
+    u past the last positive-probability class. A zero-probability class gets c_k = c_(k-1) exactly
+    (its entry masked to 0 before a running max: a parallel scan, as on CUDA, need not reproduce
+    c_(k-1) + 0 bit for bit), so its interval is empty and it is never drawn. Like torch's own
+    samplers with validation off, NaN probabilities are not caught here: the draw is then arbitrary."""
+    cumulative = probs.cumsum(-1).masked_fill(probs == 0, 0.0).cummax(-1).values
     uniform = torch.rand((num_samples, *probs.shape[:-1], 1), dtype=probs.dtype, device=probs.device)
     index = (uniform * cumulative[..., -1:] >= cumulative[..., :-1]).sum(-1, keepdim=True)
     return (index == torch.arange(probs.shape[-1], device=probs.device)).to(probs.dtype)
@@ -69,12 +71,13 @@ def log_prob(dist, value: torch.Tensor) -> torch.Tensor:
     """log p(value), shaped like value without the event dims; differentiable in the parameters."""
     family, base = family_of(dist), base_distribution(dist)
     if family == "bernoulli":
-        # Here and for the Normal, terms that do not depend on the sample are reduced at the
-        # parameters' shape and added once per sample rather than broadcast to the (S, ...) shape
-        # first: one (Bernoulli) or three (Normal) fewer passes over the samples.
+        # Per site, not as sum(z l) - sum(softplus(l)): over 784 sites that difference of two large
+        # sums lost about 4e-4 nats in float32 (measured), against 3e-5 per site.
         logits = base.logits
-        return _sum_reinterpreted(value * logits, dist) - _sum_reinterpreted(F.softplus(logits), dist)
+        return _sum_reinterpreted(value * logits - F.softplus(logits), dist)  # log sigmoid(+-l)
     if family == "normal":
+        # -log sigma - log(2 pi) / 2 does not depend on the sample: reduced at the parameters' shape
+        # and added once per sample, not broadcast to the (S, ...) shape first (three fewer passes).
         standard = (value - base.loc) / base.scale
         normaliser = (base.scale.log() + HALF_LOG_2PI).expand(base.batch_shape)
         return _sum_reinterpreted(standard.square(), dist).mul(-0.5) - _sum_reinterpreted(normaliser, dist)
@@ -82,7 +85,7 @@ def log_prob(dist, value: torch.Tensor) -> torch.Tensor:
         # torch keeps logits normalised. A masked class (logit -inf, never drawn) is clamped to the
         # most negative float at the parameters' shape, so that it contributes 0 * -3e38 = 0, not
         # 0 * -inf = nan; its gradient is 0 either way. A `where` over the (S, ...) samples did the
-        # same with one more pass over them.
+        # same with one more pass over them. (A value on a masked class gets -3e38, not -inf.)
         logits = base.logits.clamp_min(torch.finfo(base.logits.dtype).min)
         return _sum_reinterpreted((value * logits).sum(-1), dist)
     return dist.log_prob(value)

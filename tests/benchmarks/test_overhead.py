@@ -1,8 +1,8 @@
 """The registry adds no measurable cost: each built-in estimator against a minimal hand-written
 PyTorch version of itself (tests/benchmarks/handwritten.py), at S = 1 and S = 10,000, on one
 objective per family, interleaved in one run. Goal: registry time <= 1.15 x hand-written time.
-Each side's figure is the median of 90 calls timed in 30 alternating turns
-(benchmarks.timing.interleaved_medians).
+Each side's figure is the median of 90 calls timed in 30 turns of its own, alternating with the
+other's (benchmarks.timing.interleaved_medians).
 At S = 1 a call lasts a few hundred microseconds and the fixed cost of building torch.distributions
 objects (logit normalisation, broadcasting) and the surrogate's extra elementwise ops can exceed
 15%: such cases are reported as xfail with their ratio, not hidden. At S = 10,000 the goal is asserted.
