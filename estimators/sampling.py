@@ -57,14 +57,21 @@ def _one_hot_by_inverse_cdf(probs: torch.Tensor, num_samples: int) -> torch.Tens
     """One-hot draws: class k where c_(k-1) <= u < c_k, c the cumulative probabilities, u ~ U(0, c_K).
 
     u is scaled by the computed total c_K rather than 1, so rounding in the cumulative sum cannot push
-    u past the last positive-probability class. A zero-probability class gets c_k = c_(k-1) exactly
-    (its entry masked to 0 before a running max: a parallel scan, as on CUDA, need not reproduce
-    c_(k-1) + 0 bit for bit), so its interval is empty and it is never drawn. Like torch's own
+    u past the last positive-probability class. A zero-probability class must get c_k = c_(k-1)
+    exactly, so that its interval is empty and it is never drawn: CPU's sequential scan gives that
+    (c_(k-1) + 0); a parallel scan, as on CUDA, need not, so there its entry is masked to 0 before
+    a running max (on CPU that running max would cost 3x the whole draw, measured). Like torch's own
     samplers with validation off, NaN probabilities are not caught here: the draw is then arbitrary."""
-    cumulative = probs.cumsum(-1).masked_fill(probs == 0, 0.0).cummax(-1).values
+    cumulative = _cumulative(probs, sequential_scan=probs.device.type == "cpu")
     uniform = torch.rand((num_samples, *probs.shape[:-1], 1), dtype=probs.dtype, device=probs.device)
     index = (uniform * cumulative[..., -1:] >= cumulative[..., :-1]).sum(-1, keepdim=True)
     return (index == torch.arange(probs.shape[-1], device=probs.device)).to(probs.dtype)
+
+
+def _cumulative(probs: torch.Tensor, sequential_scan: bool) -> torch.Tensor:
+    """Cumulative probabilities over the last axis, with c_k = c_(k-1) exactly where p_k = 0."""
+    cumulative = probs.cumsum(-1)
+    return cumulative if sequential_scan else cumulative.masked_fill(probs == 0, 0.0).cummax(-1).values
 
 
 def log_prob(dist, value: torch.Tensor) -> torch.Tensor:

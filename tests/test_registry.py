@@ -177,6 +177,20 @@ def test_inverse_cdf_categorical_at_the_ends_of_the_uniform(monkeypatch):
         assert (z.argmax(-1) == expected).all() and (z.sum(-1) == 1).all(), (u, z)
 
 
+def test_cumulative_probabilities_repeat_exactly_at_zero_probability_classes():
+    """The running-max form used where the scan may be parallel (CUDA) gives c_k = c_(k-1) bit for bit
+    at p_k = 0, also for runs of zeros, and the plain cumulative sum elsewhere."""
+    from estimators.sampling import _cumulative
+
+    probs = torch.softmax(torch.randn(200, 9), -1)
+    probs[:, [0, 3, 4, 8]] = 0.0
+    masked = _cumulative(probs, sequential_scan=False)
+    zero = probs == 0
+    previous = torch.nn.functional.pad(masked[:, :-1], (1, 0))
+    assert (masked[zero] == previous[zero]).all()
+    assert torch.equal(masked[~zero], probs.cumsum(-1)[~zero])
+
+
 def test_inverse_cdf_categorical_never_draws_a_zero_probability_class():
     """Classes with probability 0 first, in the middle and last are never drawn, in float32 (where
     the cumulative sum rounds), and the drawn frequencies match the probabilities (within 4.5 standard
