@@ -10,9 +10,9 @@
    5,000-row chunks and gets every figure from one float32 Gram-matrix pass, with no backward pass
    through the encoder. What no method can skip is the decoder on each estimate's own samples: 100k
    rows of the 200-256-512-784 decoder, forward (~1.2e11 flops) for reinforce, forward and backward
-   (~2.3e11) for gumbel_softmax. On a 2-core AVX2 CPU (~110 GFLOPS in these GEMMs) that is ~2.6 s of
-   gumbel_softmax's ~4.7 s against ~12-13 s for the loop, which does the same decoder work plus the
-   mirrored encoder's: measured 2.4x-2.9x for gumbel_softmax, 3.4x-4.0x for reinforce. Under 3x is
+   (~2.3e11) for gumbel_softmax. On a 2-core AVX2 CPU (75-90 GFLOPS achieved here, ~120 at peak) that
+   is 2.6-3.2 s of gumbel_softmax's ~4.7 s against ~12-13 s for the loop, which does the same decoder
+   work plus the mirrored encoder's: measured 2.4x-2.9x for gumbel_softmax, 2.9x-4.0x for reinforce. Under 3x is
    reported as xfail with the measured ratio; on a GPU the loop's 1,000 sequential small launches
    should dominate instead (GPU not measured).
 """
