@@ -1,9 +1,11 @@
 """The measuring harness: a grid of independent cells, each drawing N gradient estimates at once.
 
-A cell is (estimator, hparams, objective, S, N, device, dtype, seed): a small picklable unit whose
-`run_cell` returns one tidy result row, so any executor (in process, a pool, Ray) can run it.
+A cell is (estimator, hparams, problem, S, N, device, dtype, seed): a small picklable unit whose
+`run_cell` returns one tidy result row, so any executor (in process, a pool, Ray) can run it. Every
+task measures through the same functions: a gradient problem (benchmarks.tasks) in, N estimates and
+`gradient_metrics` out.
 
-Vectorisation: the objective's parameters are expanded to an (n, ...) leaf, the distribution gets
+Vectorisation: the problem's parameters are expanded to an (n, ...) leaf, the distribution gets
 batch shape (n,), and one backward pass through `surrogate.mean(0).sum()` gives n independent
 estimates (row i of the gradient depends only on row i's samples). Work is chunked so that one
 chunk holds at most ELEMENT_BUDGET sample elements (S * n * event size); chunks are looped only
@@ -12,16 +14,14 @@ when S is large.
 from __future__ import annotations
 
 import dataclasses
-import json
-import time
+import math
 import zlib
 
 import torch
 
-import estimators
+from benchmarks.embedding import isometric_embedding
 from benchmarks.metrics import gradient_metrics
-from benchmarks.objectives import Objective, get_objective
-from benchmarks.timing import measure
+from benchmarks.tasks import GradientProblem, get_problem
 
 ELEMENT_BUDGET = 2 ** 22
 TIMING_SECONDS = 0.02
@@ -54,108 +54,102 @@ class Cell:
         return (self.seed * 1_000_003 + zlib.crc32(self.cell_id.encode())) % 2 ** 63
 
 
-def chunk_size(objective: Objective, n_samples: int, n_estimates: int) -> int:
-    return max(1, min(n_estimates, ELEMENT_BUDGET // (n_samples * objective.sample_numel)))
+def chunk_size(problem: GradientProblem, n_samples: int, n_estimates: int, device: str = "cpu") -> int:
+    per_chunk = problem.estimates_per_chunk(n_samples, device)
+    if per_chunk is None:
+        per_chunk = ELEMENT_BUDGET // (n_samples * problem.sample_numel)
+    return max(1, min(n_estimates, per_chunk))
 
 
-def estimate_chunk(estimator, objective: Objective, n: int, n_samples: int, hparams: dict,
-                   device: str, dtype: torch.dtype) -> torch.Tensor:
-    """n independent gradient estimates, each from n_samples samples, as an (n, P) tensor."""
-    params = objective.batched_point(n, device, dtype)
-    # Argument validation costs tens of microseconds a call; it is on in the tests, off here.
-    dist = objective.distribution(params, validate_args=False)
-    surrogate = estimator(objective.cost, dist, num_samples=n_samples, **hparams)
+def surrogate_and_gradients(estimator, problem: GradientProblem, n: int, n_samples: int, hparams: dict,
+                            device: str = "cpu", dtype: torch.dtype = torch.float32,
+                            validate_args: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(surrogate (S, n, ...), gradient estimates (n, P)): n independent estimates from n_samples samples each.
+
+    The surrogate's forward value is the per-sample cost estimate; the problem's deterministic term (if
+    any) is added to it before differentiating."""
+    params = problem.batched_point(n, device, dtype)
+    # Argument validation costs tens of microseconds a call: the tests turn it on, the sweep leaves it off.
+    dist = problem.distribution(params, validate_args=validate_args)
+    surrogate = estimator(problem.cost_for(dist), dist, num_samples=n_samples, **hparams)
+    objective = surrogate.mean(0).sum()
+    deterministic = problem.deterministic_cost(params)
+    if deterministic is not None:
+        objective = objective + deterministic.sum()
     leaves = list(params.values())
-    grads = torch.autograd.grad(surrogate.mean(0).sum(), leaves, allow_unused=True)
-    return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(n, -1)
-                      for g, p in zip(grads, leaves)], dim=1)
+    grads = torch.autograd.grad(objective, leaves, allow_unused=True)
+    return surrogate, torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(n, -1)
+                                 for g, p in zip(grads, leaves)], dim=1)
 
 
-def draw_estimates(estimator, objective: Objective, n_estimates: int, n_samples: int, hparams: dict,
-                   device: str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """(N, P) gradient estimates, drawn in vectorised chunks."""
-    step = chunk_size(objective, n_samples, n_estimates)
-    parts = [estimate_chunk(estimator, objective, min(step, n_estimates - start), n_samples, hparams, device, dtype)
+def estimate_chunk(estimator, problem: GradientProblem, n: int, n_samples: int, hparams: dict,
+                   device: str = "cpu", dtype: torch.dtype = torch.float32, validate_args: bool = False) -> torch.Tensor:
+    """n independent gradient estimates, each from n_samples samples, as an (n, P) tensor."""
+    return surrogate_and_gradients(estimator, problem, n, n_samples, hparams, device, dtype, validate_args)[1]
+
+
+def draw_estimates(estimator, problem: GradientProblem, n_estimates: int, n_samples: int, hparams: dict,
+                   device: str = "cpu", dtype: torch.dtype = torch.float32, validate_args: bool = False) -> torch.Tensor:
+    """(N, P) gradient estimates, drawn in vectorised chunks. The only estimate drawer: the sweep, the
+    VAE, the public `benchmarks.measure` and the tests (with validate_args on) all draw through it."""
+    step = chunk_size(problem, n_samples, n_estimates, device)
+    parts = [estimate_chunk(estimator, problem, min(step, n_estimates - start), n_samples, hparams, device, dtype,
+                            validate_args)
              for start in range(0, n_estimates, step)]
     return torch.cat(parts)
 
 
-def rounding_scale(objective: Objective, dtype: torch.dtype) -> float:
+def warm_up(spec, estimator, problem: GradientProblem, n_samples: int, hparams: dict, device: str, dtype,
+            rows: int, validate_args: bool = False) -> None:
+    """Let a stateful estimator's state settle, untimed. Each of the rows is an independent run of the
+    estimator, with state of its own where the estimator keeps it per batch element; a state shared by
+    all rows (a learned baseline network) is trained on batches of spec.warmup_rows rows."""
+    for _ in range(spec.warmup_calls):
+        estimate_chunk(estimator, problem, min(rows, spec.warmup_rows or rows), n_samples, hparams, device, dtype,
+                       validate_args)
+
+
+def rounding_scale(problem: GradientProblem, dtype: torch.dtype) -> float:
     """Float rounding in an estimate: machine epsilon times the scale of the cost and gradient,
     times a margin for the sums that build it."""
-    scale = max(abs(objective.exact_value()), float(objective.exact_gradient().abs().max()))
+    value = problem.exact_value()
+    scale = max(abs(value) if math.isfinite(value) else 0.0, float(problem.exact_gradient().abs().max()))
     return 64 * torch.finfo(dtype).eps * scale
+
+
+def problem_metrics(estimates: torch.Tensor, problem: GradientProblem, dtype: torch.dtype,
+                    seed: int = 0) -> dict:
+    """gradient_metrics of the estimates against the problem's reference, in the parameters the problem
+    reports (through its gradient map, if it has one), with the reference's standard error."""
+    reference = problem.reference()
+    row = {"reference": reference.method, "reference_se": reference.standard_error}
+    if problem.gradient_map is None:
+        return {**row, **gradient_metrics(estimates, reference.gradient, seed=seed,
+                                          rounding=rounding_scale(problem, dtype),
+                                          reference_se=reference.standard_error)}
+    embedded, target = isometric_embedding(problem.gradient_map, estimates, reference.gradient)
+    return {**row, **gradient_metrics(embedded, target, seed=seed, reference_se=reference.standard_error,
+                                      coordinates=False)}
 
 
 def run_cell(cell: Cell, bootstrap_seed: int = 0) -> dict:
     """Measure one cell: metrics of N estimates against the exact gradient, and their cost."""
-    spec = estimators.get_spec(cell.estimator)
-    objective = get_objective(cell.objective)
-    dtype = getattr(torch, cell.dtype)
-    hparams = dict(cell.hparams)
-    estimator = spec.make()
-    fork_devices = [torch.device(cell.device)] if torch.device(cell.device).type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices):
-        torch.manual_seed(cell.rng_seed)
-        step = chunk_size(objective, cell.n_samples, cell.n_estimates)
-        # Let a stateful estimator's state settle, untimed. Each of the n rows is an independent run
-        # of the estimator, with state of its own where the estimator keeps it per batch element.
-        for _ in range(spec.warmup_calls):
-            estimate_chunk(estimator, objective, min(step, spec.warmup_rows or step), cell.n_samples, hparams,
-                           cell.device, dtype)
-        start = time.perf_counter()
-        estimates = draw_estimates(estimator, objective, cell.n_estimates, cell.n_samples, hparams,
-                                   cell.device, dtype)
-        seconds_per_row = (time.perf_counter() - start) / cell.n_estimates
-        # Slow cells are timed on fewer rows (about TIMING_SECONDS a call): per-estimate cost is
-        # amortised over the batch either way, and the sweep stays short.
-        rows = max(1, min(step, int(TIMING_SECONDS / max(seconds_per_row, 1e-12))))
-        timing = measure(lambda: estimate_chunk(estimator, objective, rows, cell.n_samples, hparams,
-                                                cell.device, dtype), cell.device, memory=True,
-                         warmup=0, min_repeats=3, min_time_s=0.03)  # the draw above was the warm-up
-    row = {
-        "estimator": cell.estimator,
-        "tau": cell.tau,
-        "hparams": json.dumps(hparams, sort_keys=True),
-        "objective": cell.objective,
-        "family": objective.family,
-        "objective_params": json.dumps(objective.record(), sort_keys=True),
-        "n_samples": cell.n_samples,
-        "n_estimates": cell.n_estimates,
-        "device": cell.device,
-        "dtype": cell.dtype,
-        "seed": cell.seed,
-        "unbiased": spec.unbiased,
-        "exact_value": objective.exact_value(),
-        **gradient_metrics(estimates, objective.exact_gradient(), seed=bootstrap_seed,
-                           rounding=rounding_scale(objective, dtype)),
-    }
-    time_per_estimate = timing.median_s / rows
-    row.update({
-        "f_evals": spec.f_evals_per_estimate(cell.n_samples, objective.sample_numel),
-        "time_per_estimate_s": time_per_estimate,
-        "time_per_estimate_min_s": timing.min_s / rows,
-        "time_per_estimate_max_s": timing.max_s / rows,
-        "timing_repeats": timing.repeats,
-        "estimates_per_call": rows,
-        "peak_memory_bytes": timing.peak_memory_bytes,
-        "memory_kind": timing.memory_kind,
-        "estimates_per_s": 1.0 / time_per_estimate,
-    })
-    if "variance_trace" in row:
-        row["variance_x_time"] = row["variance_trace"] * time_per_estimate
-        row["variance_x_fevals"] = row["variance_trace"] * row["f_evals"]
-    row["cell_id"] = cell.cell_id
+    from benchmarks.measurement import measure  # measure builds on this module
+
+    row = measure(cell.estimator, get_problem(cell.objective), n_estimates=cell.n_estimates, n_samples=cell.n_samples,
+                  hparams=dict(cell.hparams), device=cell.device, dtype=getattr(torch, cell.dtype),
+                  seed=cell.rng_seed, bootstrap_seed=bootstrap_seed)
+    row.update({"tau": cell.tau, "seed": cell.seed, "dtype": cell.dtype, "cell_id": cell.cell_id})
     return row
 
 
-def enumerate_cells(specs, objectives, taus, samples, n_estimates, devices, dtype="float32", seed=0):
+def enumerate_cells(specs, problems, taus, samples, n_estimates, devices, dtype="float32", seed=0):
     """Every compatible cell, and (cell description, reason) for the combinations left out.
 
     Estimators without a temperature are measured once per (objective, S), not once per tau.
     """
     cells, skipped = [], []
-    for objective in objectives:
+    for objective in problems:
         for spec in specs:
             if objective.family not in spec.families:
                 continue

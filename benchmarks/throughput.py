@@ -13,7 +13,7 @@ import torch
 
 import estimators
 from benchmarks.harness import estimate_chunk
-from benchmarks.objectives import Objective, list_objectives
+from benchmarks.tasks import GradientProblem, list_problems
 from benchmarks.timing import synchronize
 
 THROUGHPUT_SAMPLES = (1, 100, 10_000)
@@ -38,16 +38,18 @@ def available_devices() -> list[str]:
 
 
 def all_cases(samples=THROUGHPUT_SAMPLES, devices=None) -> list[ThroughputCase]:
-    """Every registered (non-reference) estimator on every compatible objective, S and device."""
+    """Every registered (non-reference) estimator on every compatible objective, S and device.
+
+    Throughput does not depend on the evaluation point, so only the symmetric points are timed."""
     devices = devices or available_devices()
     return [ThroughputCase(spec.name, objective.id, s, device)
             for spec in estimators.list_estimators(include_reference=False)
-            for objective in list_objectives() if objective.family in spec.families
+            for objective in list_problems() if "@" not in objective.id and objective.family in spec.families
             for s in samples if s >= spec.min_samples
             for device in devices]
 
 
-def prepare(case: ThroughputCase, objective: Objective) -> tuple[Callable[[], torch.Tensor], int]:
+def prepare(case: ThroughputCase, objective: GradientProblem) -> tuple[Callable[[], torch.Tensor], int]:
     """A zero-argument function drawing one batch of estimates (synchronized), and the batch size."""
     spec = estimators.get_spec(case.estimator)
     estimator, hparams = spec.make(), dict(spec.hparams)

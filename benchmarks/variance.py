@@ -21,8 +21,8 @@ import estimators
 from benchmarks.cli_common import UsageError, int_at_least, positive_finite, resolve_devices
 from benchmarks.harness import enumerate_cells, run_cell
 from benchmarks.machine import machine_info, now
-from benchmarks.objectives import UnknownObjectiveError, list_objectives
 from benchmarks.results import CorruptRunError, RunFolder
+from benchmarks.tasks import InvalidPointError, UnknownProblemError, list_problems
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,8 +61,20 @@ def print_listing() -> None:
               f"{'  (reference)' if spec.is_reference else ''}")
         print(f"  {'':<20} {spec.summary}. {spec.reference}")
     print("\nObjectives:")
-    for objective in list_objectives():
-        print(f"  {objective.id:<16} {objective.family:<12} {objective.description}")
+    for problem in list_problems():
+        print(f"  {problem.id:<40} {problem.family:<12} {problem.description}")
+
+
+def unsupported_message(specs, problems) -> str:
+    """Which chosen estimator fails which problem's family, and which estimators would serve it."""
+    lines = []
+    for family in dict.fromkeys(p.family for p in problems):
+        first = next(p.id for p in problems if p.family == family)
+        able = [s.name for s in estimators.list_estimators(include_reference=False) if family in s.families]
+        names = ", ".join(s.name for s in specs)
+        lines.append(f"{names} {'does' if len(specs) == 1 else 'do'} not support the {family} family of {first}; "
+                     f"estimators that do: {', '.join(able)}")
+    return "; ".join(lines)
 
 
 RESUME_MUST_MATCH = {"n_estimates": "--estimates", "dtype": "--dtype", "seed": "--seed"}
@@ -98,10 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         specs = estimators.list_estimators(args.estimators, include_reference=bool(args.estimators))
-        objectives = list_objectives(args.objectives)
+        objectives = list_problems(args.objectives)
         devices, device_note = resolve_devices(args.device)
         folder = prepare_folder(args)
-    except (UsageError, CorruptRunError, estimators.UnknownEstimatorError, UnknownObjectiveError) as error:
+    except (UsageError, CorruptRunError, estimators.UnknownEstimatorError, UnknownProblemError,
+            InvalidPointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
@@ -112,8 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"left out {count} cell{'s' if count > 1 else ''}: {why}")
     if not cells:
         print("error: no (estimator, objective, S) combination can be measured: "
-              + ("see the reasons above" if skipped else "no estimator in --estimators supports a family of "
-                 "--objectives (see --list for families)"), file=sys.stderr)
+              + ("see the reasons above" if skipped else unsupported_message(specs, objectives)), file=sys.stderr)
         return 2
     meta = folder.read_meta()
     meta.setdefault("started", now())

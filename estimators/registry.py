@@ -163,7 +163,8 @@ def unregister(name: str) -> None:
     del REGISTRY[name]
 
 
-def _unknown(kind: str, name: str, known: list[str]) -> str:
+def unknown_name_message(kind: str, name: str, known: list[str]) -> str:
+    """'unknown <kind> <name>. Did you mean ...? Known: ...': the one message for every registry."""
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.4)
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     return f"unknown {kind} {name!r}.{hint} Known: {', '.join(sorted(known))}"
@@ -173,7 +174,7 @@ def get_spec(name: str) -> EstimatorSpec:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise UnknownEstimatorError(_unknown("estimator", name, list(REGISTRY))) from None
+        raise UnknownEstimatorError(unknown_name_message("estimator", name, list(REGISTRY))) from None
 
 
 def get(name: str) -> Callable[..., Any]:
@@ -199,6 +200,6 @@ def matching_names(patterns: list[str], known: list[str], error, kind: str) -> l
     for pattern in patterns:
         hits = [name for name in known if fnmatch.fnmatchcase(name, pattern)]
         if not hits:
-            raise error(_unknown(kind, pattern, known))
+            raise error(unknown_name_message(kind, pattern, known))
         chosen.update(hits)
     return [name for name in known if name in chosen]

@@ -1,14 +1,34 @@
-"""Shared helpers for the tests: drawing estimates with argument validation on, and z-tests."""
+"""Fixtures and collection hooks of the tests (helpers live in tests/helpers.py)."""
 from __future__ import annotations
 
 import pytest
 import torch
-from scipy import stats
 
-import estimators
-from benchmarks.objectives import get_objective
+from tests.helpers import ALPHA, DEVICES, MAX_CHECKS, SUITE_FALSE_FAILURE_RATE
 
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "statistical(checks=1): makes `checks` statistical checks at level "
+                                       "tests.helpers.ALPHA each")
+
+
+def statistical_checks(items) -> int:
+    return sum(marker.kwargs.get("checks", 1) for item in items for marker in item.iter_markers("statistical"))
+
+
+def pytest_collection_modifyitems(config, items):
+    checks = statistical_checks(items)
+    if checks > MAX_CHECKS:
+        raise pytest.UsageError(
+            f"{checks} statistical checks at level {ALPHA:g} each exceed the suite's false-failure budget of "
+            f"{SUITE_FALSE_FAILURE_RATE:g} ({MAX_CHECKS} checks); lower tests.helpers.ALPHA (and raise N to keep "
+            "the power) rather than add checks beyond it")
+    config._statistical_checks = checks
+
+
+def pytest_report_header(config):
+    return (f"statistical checks: level {ALPHA:g} each, at most {MAX_CHECKS} in all, so the suite's false-failure "
+            f"rate is <= {SUITE_FALSE_FAILURE_RATE:g}")
 
 
 @pytest.fixture(autouse=True)
@@ -16,49 +36,6 @@ def _seeded_global_rng():
     """Every test starts from the same global RNG state, so a test that draws without its own
     generator gets the same numbers whichever tests ran before it (or whether it runs alone)."""
     torch.manual_seed(0)
-
-
-def default_hparams(spec) -> dict:
-    return dict(spec.hparams)
-
-
-def samples_for(spec, wanted: int = 1) -> int:
-    return max(wanted, spec.min_samples)
-
-
-def draw(spec_name: str, objective_id: str, n: int, n_samples: int, seed: int = 0, device: str = "cpu",
-         dtype=torch.float64, hparams: dict | None = None) -> torch.Tensor:
-    """(n, P) estimates with torch.distributions' argument validation on (it is off in the harness)."""
-    spec = estimators.get_spec(spec_name)
-    objective = get_objective(objective_id)
-    hparams = {**spec.hparams, **(hparams or {})}
-    torch.manual_seed(seed)
-    estimator = spec.make()
-    for _ in range(spec.warmup_calls):
-        _chunk(estimator, objective, min(n, spec.warmup_rows or n), n_samples, hparams, device, dtype)
-    return _chunk(estimator, objective, n, n_samples, hparams, device, dtype)
-
-
-def _chunk(estimator, objective, n, n_samples, hparams, device, dtype):
-    params = objective.batched_point(n, device, dtype)
-    surrogate = estimator(objective.cost, objective.distribution(params, validate_args=True),
-                          num_samples=n_samples, **hparams)
-    grads = torch.autograd.grad(surrogate.mean(0).sum(), list(params.values()), allow_unused=True)
-    return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(n, -1)
-                      for g, p in zip(grads, params.values())], dim=1)
-
-
-def max_abs_z(estimates: torch.Tensor, target: torch.Tensor) -> float:
-    """Largest |mean - target| / standard error over coordinates."""
-    estimates = estimates.double()
-    mean = estimates.mean(0)
-    se = estimates.std(0) / estimates.shape[0] ** 0.5
-    return float(((mean - target.double()).abs() / se.clamp_min(1e-300)).max())
-
-
-def bonferroni_z(alpha: float, coordinates: int) -> float:
-    """Critical |z| for a two-sided test at family-wise false-failure rate alpha over P coordinates."""
-    return float(stats.norm.ppf(1 - alpha / (2 * coordinates)))
 
 
 @pytest.fixture(params=DEVICES)

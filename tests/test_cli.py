@@ -55,14 +55,16 @@ def test_same_seed_same_numbers(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv,message", [
     (["--estimators", "reinfroce"], "Did you mean 'reinforce'"),
-    (["--objectives", "tuker-*"], "unknown objective"),
+    (["--objectives", "tuker-*"], "unknown problem 'tuker-*'. Did you mean"),
+        (["--objectives", "gauss-square-3@mu=0,sigma=-1"], "its scale must satisfy GreaterThan(lower_bound=0.0)"),
+        (["--objectives", "tuker-0.45@theta=1"], "unknown problem family"),
     (["--tau", "0"], "temperature must be finite and > 0"),
     (["--tau", "-1"], "temperature must be finite and > 0"),
     (["--tau", "nan"], "temperature must be finite and > 0"),
     (["--tau", "inf"], "temperature must be finite and > 0"),
     (["--samples", "0"], "--samples"),
     (["--estimates", "1"], "--estimates"),
-    (["--estimators", "pathwise", "--objectives", "tucker-*"], "no estimator"),
+    (["--estimators", "pathwise", "--objectives", "tucker-*"], "pathwise does not support the bernoulli family of tucker-0.45; estimators that do: arm, disarm"),
 ])
 def test_bad_input_is_a_message_and_nonzero_exit(tmp_path, capsys, argv, message):
     try:

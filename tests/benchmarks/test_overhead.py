@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import estimators
-from benchmarks.objectives import get_objective
+from benchmarks.tasks import get_problem as get_objective
 from benchmarks.throughput import ThroughputCase, prepare
 from benchmarks.timing import interleaved_medians
 from tests.benchmarks.handwritten import HANDWRITTEN

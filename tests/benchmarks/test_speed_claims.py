@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 import estimators
 from benchmarks.harness import estimate_chunk
-from benchmarks.objectives import get_objective
+from benchmarks.tasks import get_problem as get_objective
 from benchmarks.timing import interleaved_medians, measure
 
 N = 10_000

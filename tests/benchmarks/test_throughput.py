@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import estimators
-from benchmarks.objectives import get_objective
+from benchmarks.tasks import get_problem as get_objective
 from benchmarks.throughput import all_cases, prepare
 from benchmarks.timing import peak_memory
 

@@ -1,0 +1,110 @@
+"""`benchmarks.measure`: bias, variance and cost of one estimator on one gradient problem, as a tidy row.
+
+    from benchmarks import measure
+    row = measure("reinforce_loo", problem, n_estimates=10_000, n_samples=4)
+    row["variance_trace"], row["bias_norm_lo"], row["bias_norm_hi"], row["time_per_estimate_s"]
+
+`problem` is a registered id (`'tucker-0.45@theta=-2'`) or any object that follows the protocol of
+benchmarks.tasks.protocol (a user's own cost and distribution, with a closed-form or estimated
+reference). The sweep's cells, the VAE's evaluation points and a user's model are all measured here.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import torch
+
+import estimators
+from benchmarks.harness import chunk_size, draw_estimates, estimate_chunk, problem_metrics, warm_up
+from benchmarks.tasks import GradientProblem, get_problem
+from benchmarks.timing import measure as time_calls
+
+TIMING_SECONDS = 0.02
+
+
+def _estimator_and_spec(estimator, spec):
+    if isinstance(estimator, str):
+        spec = estimators.get_spec(estimator)
+        return spec.make(), spec
+    if isinstance(estimator, estimators.EstimatorSpec):
+        return estimator.make(), estimator
+    if spec is None:  # a bare callable: measured with no registry metadata (one f-evaluation per sample)
+        spec = estimators.EstimatorSpec(name=getattr(estimator, "__name__", type(estimator).__name__),
+                                        factory=lambda: estimator, families=(), unbiased=False, summary="", reference="")
+    return estimator, spec
+
+
+def measure(estimator, problem: GradientProblem | str, *, n_estimates: int = 10_000, n_samples: int = 1,
+            hparams: dict | None = None, device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0,
+            bootstrap_seed: int = 0, warmup: bool = True, timing: bool = True, validate_args: bool = False,
+            spec: estimators.EstimatorSpec | None = None) -> dict:
+    """Draw n_estimates independent gradient estimates (each from n_samples samples) and return their
+    metrics against the problem's reference, with intervals, and (with `timing`) their cost.
+
+    `estimator`: a registered name, an EstimatorSpec, or a ready instance (e.g. a stateful estimator
+    with the state it learned in training; pass its `spec` for the metadata, and `warmup=False` to
+    measure that state rather than a settled fresh one). `hparams` default to the spec's. The global RNG
+    is left as it was: the draws use a fork seeded with `seed`."""
+    problem = get_problem(problem) if isinstance(problem, str) else problem
+    estimator, spec = _estimator_and_spec(estimator, spec)
+    if spec.families and problem.family not in spec.families:
+        able = [s.name for s in estimators.list_estimators() if problem.family in s.families]
+        raise estimators.UnsupportedFamilyError(
+            f"estimator {spec.name!r} does not support problem {problem.id!r} (family {problem.family!r}); it "
+            f"supports {list(spec.families)}. Estimators that support {problem.family!r}: {', '.join(able) or 'none'}")
+    if n_estimates < 2 or n_samples < 1:
+        raise ValueError(f"measure needs n_estimates >= 2 and n_samples >= 1, got {n_estimates} and {n_samples}")
+    hparams = {**spec.hparams, **(hparams or {})}
+    fork_devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=fork_devices):
+        torch.manual_seed(seed)
+        step = chunk_size(problem, n_samples, n_estimates, device)
+        if warmup:
+            warm_up(spec, estimator, problem, n_samples, hparams, device, dtype, step, validate_args)
+        start = time.perf_counter()
+        estimates = draw_estimates(estimator, problem, n_estimates, n_samples, hparams, device, dtype, validate_args)
+        seconds_per_row = (time.perf_counter() - start) / n_estimates
+        if timing:
+            # Slow cells are timed on fewer rows (about TIMING_SECONDS a call): per-estimate cost is
+            # amortised over the batch either way, and the sweep stays short.
+            rows = max(1, min(step, int(TIMING_SECONDS / max(seconds_per_row, 1e-12))))
+            timed = time_calls(lambda: estimate_chunk(estimator, problem, rows, n_samples, hparams, device, dtype),
+                               device, memory=True, warmup=0, min_repeats=3, min_time_s=0.03)  # the draw warmed up
+    row = {
+        "estimator": spec.name,
+        "hparams": _json(hparams),
+        "objective": problem.id,
+        "problem_version": problem.version,
+        "eval_point": problem.eval_point,
+        "family": problem.family,
+        "objective_params": _json(problem.record()),
+        "n_samples": n_samples,
+        "n_estimates": n_estimates,
+        "device": device,
+        "dtype": str(dtype).removeprefix("torch."),
+        "unbiased": spec.unbiased,
+        "exact_value": problem.exact_value(),
+        **problem_metrics(estimates, problem, dtype, seed=bootstrap_seed),
+        "f_evals": spec.f_evals_per_estimate(n_samples, problem.sample_numel),
+    }
+    if timing:
+        time_per_estimate = timed.median_s / rows
+        row.update({
+            "time_per_estimate_s": time_per_estimate,
+            "time_per_estimate_min_s": timed.min_s / rows,
+            "time_per_estimate_max_s": timed.max_s / rows,
+            "timing_repeats": timed.repeats,
+            "estimates_per_call": rows,
+            "peak_memory_bytes": timed.peak_memory_bytes,
+            "memory_kind": timed.memory_kind,
+            "estimates_per_s": 1.0 / time_per_estimate,
+        })
+        if "variance_trace" in row:
+            row["variance_x_time"] = row["variance_trace"] * time_per_estimate
+            row["variance_x_fevals"] = row["variance_trace"] * row["f_evals"]
+    return row
+
+
+def _json(value) -> str:
+    return json.dumps(value, sort_keys=True)

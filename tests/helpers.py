@@ -1,0 +1,61 @@
+"""Helpers of the tests: drawing estimates through the harness (argument validation on), and z-tests.
+
+Suite-wide false-failure rate. Every statistical check (one z-test, Bonferroni-corrected over its
+coordinates, or one comparison of two estimates) runs at level ALPHA = 1e-6 with fixed seeds, and each
+statistical test declares how many checks it makes with `@pytest.mark.statistical(checks=K)`. The
+collection hook in conftest.py sums K over the collected tests and refuses a suite whose total exceeds
+SUITE_FALSE_FAILURE_RATE / ALPHA = 1000 checks, so the chance that a correct implementation fails any
+statistical test of a run is at most SUITE_FALSE_FAILURE_RATE = 1e-3 (union bound). Tolerances come from
+standard errors at that level; where a check lacks power, N grows, the level never does.
+"""
+from __future__ import annotations
+
+import torch
+from scipy import stats
+
+import estimators
+from benchmarks.harness import draw_estimates, warm_up
+from benchmarks.tasks import get_problem
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+SUITE_FALSE_FAILURE_RATE = 1e-3
+ALPHA = 1e-6
+MAX_CHECKS = round(SUITE_FALSE_FAILURE_RATE / ALPHA)
+Z = float(stats.norm.ppf(1 - ALPHA / 2))  # two-sided critical value of one scalar check
+
+
+def samples_for(spec, wanted: int = 1) -> int:
+    return max(wanted, spec.min_samples)
+
+
+def draw(spec_name: str, problem_id: str, n: int, n_samples: int, seed: int = 0, device: str = "cpu",
+         dtype=torch.float64, hparams: dict | None = None) -> torch.Tensor:
+    """(n, P) estimates through the harness's drawer, with torch.distributions' argument validation on
+    (it is off in the sweep); a stateful estimator is warmed up first, as in the sweep."""
+    spec = estimators.get_spec(spec_name)
+    problem = get_problem(problem_id)
+    hparams = {**spec.hparams, **(hparams or {})}
+    torch.manual_seed(seed)
+    estimator = spec.make()
+    warm_up(spec, estimator, problem, n_samples, hparams, device, dtype, n, validate_args=True)
+    return draw_estimates(estimator, problem, n, n_samples, hparams, device, dtype, validate_args=True)
+
+
+def max_abs_z(estimates: torch.Tensor, target: torch.Tensor) -> float:
+    """Largest |mean - target| / standard error over coordinates."""
+    estimates = estimates.double()
+    mean = estimates.mean(0)
+    se = estimates.std(0) / estimates.shape[0] ** 0.5
+    return float(((mean - target.double()).abs() / se.clamp_min(1e-300)).max())
+
+
+def bonferroni_z(alpha: float, coordinates: int) -> float:
+    """Critical |z| for a two-sided test at family-wise false-failure rate alpha over P coordinates."""
+    return float(stats.norm.ppf(1 - alpha / (2 * coordinates)))
+
+
+def variance_and_se(estimates: torch.Tensor) -> tuple[float, float]:
+    """Trace of the sample covariance and its standard error (it is a mean of ||g_i - mean||^2)."""
+    squared = (estimates - estimates.mean(0)).square().sum(-1)
+    n = estimates.shape[0]
+    return float(squared.sum() / (n - 1)), float(squared.std() / n ** 0.5)

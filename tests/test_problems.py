@@ -1,0 +1,105 @@
+"""The problems' exact values and gradients, checked by independent routes, and their evaluation points."""
+import math
+
+import pytest
+import torch
+from scipy import integrate
+
+import estimators
+from benchmarks.tasks import InvalidPointError, UnknownProblemError, get_problem, list_problems
+
+
+@pytest.mark.parametrize("objective_id", [p.id for p in list_problems(["tucker-*", "quadratic-*"])])
+def test_closed_form_matches_enumeration(objective_id):
+    """The `exact` estimator enumerates the support of the cost itself; the closed form must agree."""
+    objective = get_problem(objective_id)
+    params = objective.batched_point(1, dtype=torch.float64)
+    surrogate = estimators.get("exact")(objective.cost, objective.distribution(params, True))
+    grads = torch.autograd.grad(surrogate.mean(0).sum(), list(params.values()))
+    enumerated = torch.cat([g.reshape(-1) for g in grads])
+    torch.testing.assert_close(enumerated, objective.exact_gradient(), rtol=1e-10, atol=1e-12)
+    assert float(surrogate[0, 0].detach()) == pytest.approx(objective.exact_value(), rel=1e-10)
+
+
+def test_tucker_gradient_is_the_published_formula():
+    for t in (0.45, 0.499):
+        assert float(get_problem(f"tucker-{t}").exact_gradient()) == pytest.approx((1 - 2 * t) * 0.25)
+
+
+def test_polynomial_per_bit_closed_form():
+    for p in (1.5, 2.0, 3.0):
+        grad = get_problem(f"poly-{p:g}").exact_gradient()
+        assert grad.shape == (128,)
+        torch.testing.assert_close(grad, torch.full((128,), 0.25 * (0.55 ** p - 0.45 ** p) / 128, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("objective_id", [p.id for p in list_problems(["gauss-*"])])
+def test_gaussian_closed_forms_match_quadrature(objective_id):
+    """E[f] by numerical integration against N(mu, sigma), and its gradient by central differences."""
+    objective = get_problem(objective_id)
+    mu, sigma = objective.settings["mu"], objective.settings["sigma"]
+
+    def quadrature(mu, sigma):
+        density = lambda x: math.exp(-0.5 * ((x - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
+        f = lambda x: float(objective.cost(torch.tensor(x, dtype=torch.float64)))
+        return integrate.quad(lambda x: f(x) * density(x), mu - 12 * sigma, mu + 12 * sigma, limit=200)[0]
+
+    assert quadrature(mu, sigma) == pytest.approx(objective.exact_value(), rel=1e-7, abs=1e-9)
+    h = 1e-4
+    numeric = [(quadrature(mu + h, sigma) - quadrature(mu - h, sigma)) / (2 * h),
+               (quadrature(mu, sigma + h) - quadrature(mu, sigma - h)) / (2 * h)]
+    torch.testing.assert_close(objective.exact_gradient(), torch.tensor(numeric, dtype=torch.float64),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_problems_record_their_settings_and_point():
+    record = get_problem("quadratic-8").record()
+    assert record["k"] == 8 and record["seed"] == 8 and len(record["point"]["logits"]) == 8
+    assert get_problem("tucker-0.45").record() == {"t": 0.45, "theta": 0.0, "point": {"logits": [0.0]}}
+
+
+def test_unknown_problem_suggests():
+    with pytest.raises(UnknownProblemError, match="Did you mean 'tucker-0.45'"):
+        get_problem("tuker-0.45")
+    with pytest.raises(UnknownProblemError, match="unknown problem family 'tuker-0.45'.*Did you mean 'tucker-0.45'"):
+        get_problem("tuker-0.45@theta=1")
+    assert [o.id for o in list_problems(["gauss-*"]) if "@" not in o.id] == ["gauss-square-3", "gauss-exp-1",
+                                                                              "gauss-cos-2"]
+
+
+def test_points_are_recorded_in_the_id_and_picked_by_globs():
+    assert [p.id for p in list_problems(["tucker-0.45@*"])] == [
+        "tucker-0.45", "tucker-0.45@theta=-2", "tucker-0.45@theta=1"]
+    assert get_problem("tucker-0.45@theta=0") is get_problem("tucker-0.45")
+    assert get_problem("tucker-0.45@theta=-2.0") is get_problem("tucker-0.45@theta=-2")
+    off = get_problem("tucker-0.45@theta=-2")
+    assert off.eval_point == "theta=-2" and get_problem("tucker-0.45").eval_point == "theta=0"
+    assert float(off.point()["logits"]) == -2.0
+    s = 1 / (1 + math.exp(2.0))
+    assert float(off.exact_gradient()) == pytest.approx((1 - 2 * 0.45) * s * (1 - s))
+
+
+def test_any_point_of_a_family_is_built_from_its_id():
+    problem = get_problem("gauss-square-3@mu=2,sigma=0.25")
+    assert problem.exact_value() == pytest.approx((2 - 3) ** 2 + 0.25 ** 2)
+    assert get_problem("tucker-0.45@p=0.2").point()["logits"].item() == pytest.approx(math.log(0.25))
+    poly = get_problem("poly-2@logits=-1..1")
+    torch.testing.assert_close(poly.point()["logits"], torch.linspace(-1, 1, 128))
+    assert [p.id for p in list_problems(["beta-square-0.3@a=1,b=1"])] == ["beta-square-0.3@a=1,b=1"]
+    dirichlet = get_problem("dirichlet-quadratic-4@alpha=[1,1,1,1]")
+    assert dirichlet.point()["concentration"].tolist() == [1.0, 1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("problem_id,message", [
+    ("gauss-square-3@mu=0,sigma=-1", r"outside the normal family's support: its scale must satisfy GreaterThan"),
+    ("tucker-0.45@p=1.5", r"p is the probability of b = 1 and must lie in \(0, 1\)"),
+    ("gamma-square-2@concentration=0,rate=1", r"its concentration must satisfy"),
+    ("beta-square-0.3@a=-1,b=2", r"must satisfy"),
+    ("dirichlet-quadratic-4@alpha=[1,2]", r"alpha needs 4 concentrations, got 2"),
+    ("tucker-0.45@sigma=1", r"has no sigma; its point is set by theta \(the logit\) or p"),
+    ("tucker-0.45@theta=abc", r"theta='abc' is not a number"),
+    ("tucker-0.45@theta=inf", r"not a number"),
+])
+def test_points_outside_the_support_are_refused_with_the_constraint(problem_id, message):
+    with pytest.raises(InvalidPointError, match=message):
+        get_problem(problem_id)

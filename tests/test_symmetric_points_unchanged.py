@@ -1,0 +1,21 @@
+"""The move to the task protocol changed no number: cells at the symmetric points give, for the same seed,
+the metrics recorded by the code before the change (tests/data/symmetric_points_before.json, written at
+commit 793d4c8 with benchmarks.harness.run_cell and N = 2,000)."""
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from benchmarks.harness import Cell, run_cell
+
+RECORDED = json.loads((Path(__file__).parent / "data" / "symmetric_points_before.json").read_text())["cells"]
+
+
+@pytest.mark.parametrize("recorded", RECORDED, ids=lambda r: f"{r['cell']['estimator']}-{r['cell']['objective']}")
+def test_numbers_at_the_symmetric_points_are_those_recorded_before_the_change(recorded):
+    cell = recorded["cell"]
+    row = run_cell(Cell(cell["estimator"], tuple(tuple(pair) for pair in cell["hparams"]), cell["objective"],
+                        cell["n_samples"], cell["n_estimates"]))
+    for name, before in recorded["metrics"].items():
+        assert row[name] == before or math.isclose(row[name], before, rel_tol=1e-12, abs_tol=0), (name, before, row[name])
