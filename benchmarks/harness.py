@@ -72,10 +72,13 @@ def surrogate_and_gradients(estimator, problem: GradientProblem, n: int, n_sampl
     # Argument validation costs tens of microseconds a call: the tests turn it on, the sweep leaves it off.
     dist = problem.distribution(params, validate_args=validate_args)
     surrogate = estimator(problem.cost_for(dist), dist, num_samples=n_samples, **hparams)
-    objective = surrogate.mean(0).sum()
+    per_estimate = surrogate.mean(0)                                  # (n, *data batch)
     deterministic = problem.deterministic_cost(params)
     if deterministic is not None:
-        objective = objective + deterministic.sum()
+        per_estimate = per_estimate + deterministic
+    # Row i's estimate is the gradient of its own objective: summed over a data batch, or averaged over
+    # it as a training loss is (the VAE's minibatch).
+    objective = per_estimate.reshape(n, -1).mean(1).sum() if problem.batch_mean else per_estimate.sum()
     leaves = list(params.values())
     grads = torch.autograd.grad(objective, leaves, allow_unused=True)
     return surrogate, torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(n, -1)
@@ -123,7 +126,7 @@ def problem_metrics(estimates: torch.Tensor, problem: GradientProblem, dtype: to
     reports (through its gradient map, if it has one), with the reference's standard error."""
     reference = problem.reference()
     row = {"reference": reference.method, "reference_se": reference.standard_error}
-    if problem.gradient_map is None:
+    if problem.gradient_map is None or int(torch.isfinite(estimates).all(-1).sum()) < 2:  # < 2: nothing to map
         return {**row, **gradient_metrics(estimates, reference.gradient, seed=seed,
                                           rounding=rounding_scale(problem, dtype),
                                           reference_se=reference.standard_error)}

@@ -6,13 +6,14 @@
 For each latent, KL form, estimator, tau, seed and device a model is trained with Adam; at every
 evaluation point it records the test -ELBO of the discrete model (exact samples, analytic KL), the
 encoder's gradient variance and bias at frozen parameters on a fixed validation minibatch
-(benchmarks.vae_gradients), and the time per step; at the end an importance-weighted bound with
+(a gradient problem of benchmarks.tasks.vae, measured by the same harness as the toys), and the time per step; at the end an importance-weighted bound with
 --iw-samples samples. A checkpoint is written at every evaluation point, and --resume continues an
 interrupted run from it.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import math
 import shlex
@@ -30,7 +31,8 @@ from benchmarks.cli_common import UsageError, int_at_least, positive_finite, res
 from benchmarks.data import DataError, load_dataset
 from benchmarks.machine import machine_info, now
 from benchmarks.results import CorruptRunError, RunFolder
-from benchmarks.vae_gradients import encoder_gradient_metrics, reference_gradient
+from benchmarks.measurement import measure
+from benchmarks.tasks.vae import vae_problem
 from benchmarks.vae_model import VAE, Latent, LatentSpecError
 
 
@@ -153,6 +155,22 @@ def epoch_batches(data, args, seed: int, epoch: int, device: str) -> torch.Tenso
     return data.binarize(data.train, args.binarize, generator=generator)[order].to(device)
 
 
+GRADIENT_COLUMNS = ("variance_trace", "variance_trace_lo", "variance_trace_hi", "bias_norm", "bias_norm_lo",
+                    "bias_norm_hi", "mse", "mse_lo", "mse_hi", "cosine", "snr", "bias_significant", "reference",
+                    "reference_se", "nonfinite")
+
+
+def encoder_gradient_row(estimator, spec, problem, hparams: dict, n_estimates: int, n_samples: int, seed: int) -> dict:
+    """The encoder-gradient figures at this evaluation point, measured through the same harness and
+    gradient_metrics as the toys, as `grad_*` columns. A stateful estimator is measured with the state it
+    learned in training, on a copy, so that measuring does not change the training run."""
+    row = measure(copy.deepcopy(estimator), problem, spec=spec, n_estimates=n_estimates, n_samples=n_samples,
+                  hparams=hparams, device=problem.x.device.type, dtype=problem.x.dtype, seed=seed, warmup=False,
+                  timing=False)
+    return {"grad_n_estimates": row["n_finite"],
+            **{f"grad_{name}": row.get(name, float("nan")) for name in GRADIENT_COLUMNS}}
+
+
 def train_one(run: Run, data, args, folder, progress) -> str:
     """Train one model; every evaluation point becomes a row. Returns 'ok' or why it stopped."""
     spec, tau0, seed, latent, device, kl = run.spec, run.tau0, run.seed, run.latent, run.device, run.kl
@@ -216,9 +234,9 @@ def train_one(run: Run, data, args, folder, progress) -> str:
                    "dataset": data.name, "latent": str(latent), "kl": kl, "n_samples": samples,
                    "batch_size": args.batch_size, "lr": args.lr, "device": device, "status": "ok"}
             if args.grad_estimates:
-                reference = reference_gradient(model, probe, kl, max(100, args.grad_estimates // 5))
-                row.update(encoder_gradient_metrics(model, probe, spec.name, hparams, args.grad_estimates,
-                                                    samples, kl, reference))
+                problem = vae_problem(model, probe, kl, max(100, args.grad_estimates // 5), step, seed)
+                row.update(encoder_gradient_row(estimator, spec, problem, hparams, args.grad_estimates, samples,
+                                                seed=seed * 1_000_003 + step))
             if step == eval_steps[-1]:
                 bound = model.importance_weighted_bound(iw_x, args.iw_samples)
                 row["test_iw_bound"] = float(bound.mean())

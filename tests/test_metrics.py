@@ -61,3 +61,19 @@ def test_nonfinite_estimates_are_counted_and_left_out():
     row = gradient_metrics(g, torch.ones(2, dtype=torch.float64))
     assert row["nonfinite"] == 2 and row["n_finite"] == 8
     assert row["variance_trace"] == 0.0 and row["bias_norm"] == 0.0 and not row["bias_significant"]
+
+
+def test_an_estimated_reference_widens_the_bias_interval_by_its_standard_error():
+    """|observed - true bias| <= ||mean - E g|| + ||g_ref - g_true||: with reference_se the radius is the
+    mean's at level 0.975 plus se / sqrt(0.025) (Markov), and the other figures do not change."""
+    from benchmarks.metrics import gradient_metrics, mean_error_radius
+
+    torch.manual_seed(0)
+    estimates = torch.randn(500, 3, dtype=torch.float64) + 1.0
+    target = torch.ones(3, dtype=torch.float64)
+    plain = gradient_metrics(estimates, target)
+    widened = gradient_metrics(estimates, target, reference_se=0.01)
+    radius = mean_error_radius(estimates - estimates.mean(0), 0.975) + 0.01 / 0.025 ** 0.5
+    assert widened["bias_norm_hi"] == pytest.approx(widened["bias_norm"] + radius)
+    assert widened["bias_norm_hi"] > plain["bias_norm_hi"]
+    assert widened["variance_trace"] == plain["variance_trace"] and widened["mse_lo"] == plain["mse_lo"]

@@ -9,6 +9,7 @@ grad_theta E_{z ~ p_theta}[f(z)] it is measured against":
     cost_for(dist)           the cost f(z) -> (S, *batch) for samples of that distribution
     deterministic_cost(p)    an optional term of the objective that needs no sampling (a VAE's
                              analytic KL), added to the surrogate before differentiating
+    batch_mean               the cost of a data batch is averaged over it (a minibatch loss), not summed
     reference()              the gradient to measure against, its standard error and how it was made
     gradient_map             optional: the map from a gradient in theta to the parameters the user
                              cares about (a VAE's encoder weights), applied through Gram matrices
@@ -78,6 +79,9 @@ class GradientProblem:
     eval_point: str = ""
     reference_fn: Callable[[], Reference] | None = None
     gradient_map: GradientMap | None = None
+    # The distribution's batch shape beyond the estimates' axis is a data batch whose costs are averaged
+    # (a training loss over a minibatch) rather than summed.
+    batch_mean: bool = False
 
     def distribution(self, params: Params, validate_args: bool | None = None) -> D.Distribution:
         return self.make_distribution(params, validate_args)
@@ -99,6 +103,18 @@ class GradientProblem:
             raise NotImplementedError(f"problem {self.id!r} has no reference gradient; give reference_fn, e.g. "
                                       "functools.partial(estimated_reference, problem)")
         return _cached_reference(self)
+
+    def with_estimated_reference(self, n_estimates: int = 20_000, n_samples: int = 10, estimator: str | None = None,
+                                 seed: int = 0) -> "GradientProblem":
+        """This problem with a reference estimated (once, when first needed) from n_estimates estimates of
+        n_samples samples each, by `estimator` or the unbiased estimator the registry's metadata picks."""
+        from benchmarks.tasks.reference import estimated_reference  # it draws through the harness
+
+        def reference() -> Reference:
+            return estimated_reference(problem, n_estimates, n_samples, estimator, seed)
+
+        problem = dataclasses.replace(self, reference_fn=reference)
+        return problem
 
     def batched_point(self, n: int, device="cpu", dtype=torch.float32) -> Params:
         """N copies of theta, each a leaf that requires grad: row i receives estimate i."""

@@ -15,12 +15,13 @@ import estimators
 from benchmarks.tasks.protocol import GradientProblem, Reference
 
 
-def reference_estimator(family: str) -> estimators.EstimatorSpec:
+def reference_estimator(family: str, n_samples: int = 10) -> estimators.EstimatorSpec:
     """The estimator a reference is estimated with, chosen from the registry's metadata only.
 
     Candidates: registered unbiased, stateless (its estimates are independent draws), not itself an
     enumeration, supporting the family, with a per-sample cost that does not grow with the event
-    size. Preference: fewest f-evaluations per sample; then the most specialised (fewest supported
+    size. Preference: fewest f-evaluations per estimate from n_samples samples (MuProp's extra evaluation
+    at the mean counts); then the most specialised (fewest supported
     families: an estimator written for a family uses more of its structure, e.g. the pathwise
     gradient over the score function for a Normal); then a built-in baseline (a larger minimum S,
     e.g. leave-one-out over plain REINFORCE); then the name, so the choice is deterministic."""
@@ -30,7 +31,7 @@ def reference_estimator(family: str) -> estimators.EstimatorSpec:
     if not candidates:
         raise estimators.UnsupportedFamilyError(f"no registered unbiased estimator supports the {family!r} family, "
                                                 "so no reference gradient can be estimated for it")
-    return min(candidates, key=lambda s: (s.f_evals, len(s.families), -s.min_samples, s.name))
+    return min(candidates, key=lambda s: (s.f_evals_per_estimate(n_samples), len(s.families), -s.min_samples, s.name))
 
 
 def estimated_reference(problem: GradientProblem, n_estimates: int = 2_000, n_samples: int = 10,
@@ -42,7 +43,7 @@ def estimated_reference(problem: GradientProblem, n_estimates: int = 2_000, n_sa
     are computed."""
     from benchmarks.harness import draw_estimates  # the harness imports the tasks
 
-    spec = estimators.get_spec(estimator) if estimator else reference_estimator(problem.family)
+    spec = estimators.get_spec(estimator) if estimator else reference_estimator(problem.family, n_samples)
     n_samples = max(n_samples, spec.min_samples)
     with torch.random.fork_rng(devices=[torch.device(device)] if torch.device(device).type == "cuda" else []):
         torch.manual_seed(seed)
