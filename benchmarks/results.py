@@ -60,7 +60,8 @@ class RunFolder:
     def add(self, row: dict) -> None:
         self.rows = [r for r in self.rows if r["cell_id"] != row["cell_id"]] + [row]
         self.path.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.path / RESULTS_JSON, json.dumps(self.rows, indent=1))
+        # Compact: json's C encoder (indent makes it use the pure-Python one, measured 9 s of a 340-cell sweep).
+        atomic_write(self.path / RESULTS_JSON, json.dumps(self.rows))
         atomic_write(self.path / RESULTS_CSV, pd.DataFrame(self.rows).to_csv(index=False))
 
     def read_meta(self) -> dict:
