@@ -97,28 +97,45 @@ def measure(fn: Callable[[], object], device: str | torch.device = "cpu", *, war
     return Timing(statistics.median(times), min(times), max(times), len(times), peak, kind)
 
 
-def interleaved_medians(first: Callable[[], object], second: Callable[[], object], turns: int,
-                        calls_per_turn: int = 3, device: str | torch.device = "cpu") -> tuple[float, float]:
-    """Median seconds of a call to each of two functions, measured in alternating turns.
+def interleaved_times(first: Callable[[], object], second: Callable[[], object], turns: int,
+                      calls_per_turn: int = 3, device: str | torch.device = "cpu",
+                      warm_calls: int = 1) -> tuple[list[list[float]], list[list[float]]]:
+    """Seconds of each timed call of two functions, measured in alternating turns, turn by turn.
 
-    Each function gets `turns` turns. A turn makes one untimed call (so caches and the allocator hold
-    that function's data, not the other's) and then times calls_per_turn calls. Turns go in the
-    order first, second, second, first, first, ...: each function leads half the pairs of turns
-    (for an even number of turns). On a shared machine whose speed drifts over seconds, short turns
-    let the drift hit both sides alike (measured: the same VAE step timed 12-19 ms in consecutive
+    Each function gets `turns` turns. A turn makes `warm_calls` untimed calls (so caches and the
+    allocator hold that function's data, not the other's) and then times calls_per_turn calls. Turns go
+    in the order first, second, second, first, first, ...: each function leads half the pairs of turns
+    (for an even number of turns), and turns 2k and 2k + 1 hold one turn of each side, adjacent in time
+    (benchmarks.speed_goals pairs them). On a shared machine whose speed drifts over seconds, short
+    turns let the drift hit both sides alike (measured: the same VAE step timed 12-19 ms in consecutive
     blocks of seconds), and the untimed call keeps either side from being timed on a cache the other
-    just filled."""
-    if turns < 1 or calls_per_turn < 1:
-        raise ValueError(f"interleaved_medians needs turns >= 1 and calls_per_turn >= 1, got {turns}, {calls_per_turn}")
-    times: tuple[list[float], list[float]] = ([], [])
+    just filled; for calls of seconds, where caches do not carry over, warm_calls=0 saves the time.
+
+    Returns (first's turns, second's turns), each a list of `turns` lists of calls_per_turn seconds."""
+    if turns < 1 or calls_per_turn < 1 or warm_calls < 0:
+        raise ValueError("interleaved timing needs turns >= 1, calls_per_turn >= 1 and warm_calls >= 0, "
+                         f"got {turns}, {calls_per_turn}, {warm_calls}")
+    times: tuple[list[list[float]], list[list[float]]] = ([], [])
     for turn in range(2 * turns):
         side = (turn + turn // 2) % 2  # sides 0, 1, 1, 0, 0, 1, 1, 0, ...: each leads half the pairs
         fn = (first, second)[side]
-        fn()
+        for _ in range(warm_calls):
+            fn()
+        calls = []
         for _ in range(calls_per_turn):
             synchronize(device)
             start = time.perf_counter()
             fn()
             synchronize(device)
-            times[side].append(time.perf_counter() - start)
-    return statistics.median(times[0]), statistics.median(times[1])
+            calls.append(time.perf_counter() - start)
+        times[side].append(calls)
+    return times
+
+
+def interleaved_medians(first: Callable[[], object], second: Callable[[], object], turns: int,
+                        calls_per_turn: int = 3, device: str | torch.device = "cpu") -> tuple[float, float]:
+    """Median seconds of a call to each of two functions over all their calls in `interleaved_times`
+    (one untimed warm call a turn)."""
+    first_turns, second_turns = interleaved_times(first, second, turns, calls_per_turn, device)
+    return (statistics.median(t for turn in first_turns for t in turn),
+            statistics.median(t for turn in second_turns for t in turn))
