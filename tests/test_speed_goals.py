@@ -133,3 +133,20 @@ def test_a_slowed_estimator_is_not_met_and_only_enforce_fails_it(goal_file):
     assert enforced.returncode == 1, enforced.stdout + enforced.stderr
     assert "1 failed, 1 passed" in enforced.stdout
     assert "speed goal not met: slowed gumbel_softmax vs original" in enforced.stdout
+
+
+def test_reports_render_a_goals_only_benchmark_json(tmp_path):
+    import json
+
+    from benchmarks.speed_goals import GoalResult, RatioMeasurement
+
+    records = [GoalResult(SpeedGoal("fast vs slow", "slow s / fast s", ">=", 1.5),
+                          RatioMeasurement(2.0, 1.8, 2.2, 0.95, 20, 0.2, 0.1)).record(),
+               GoalResult(SpeedGoal("one run", "s / 60 s", "<=", 1.0), RatioMeasurement.single_run(66.0, 60.0)).record()]
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps({"benchmarks": [{"extra_info": {"speed_goal": r}, "stats": {}} for r in records]}))
+    done = subprocess.run([sys.executable, "-m", "reports", str(path)], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "fast vs slow" in done.stdout and "2 [1.8, 2.2]" in done.stdout and "1.1 [one run]" in done.stdout
+    page = (tmp_path / "bench-report" / "index.html").read_text()
+    assert "Speed goals" in page and "&gt;= 1.5" in page and "undecided" in page and "<td>met</td>" in page
