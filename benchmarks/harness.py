@@ -24,7 +24,6 @@ from benchmarks.metrics import gradient_metrics
 from benchmarks.tasks import GradientProblem, get_problem
 
 ELEMENT_BUDGET = 2 ** 22
-TIMING_SECONDS = 0.02
 
 
 @dataclasses.dataclass(frozen=True)

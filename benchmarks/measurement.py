@@ -18,6 +18,7 @@ import torch
 import estimators
 from benchmarks.harness import chunk_size, draw_estimates, estimate_chunk, problem_metrics, warm_up
 from benchmarks.tasks import GradientProblem, get_problem
+from benchmarks.tasks.protocol import forked_rng
 from benchmarks.timing import measure as time_calls
 
 TIMING_SECONDS = 0.02
@@ -44,8 +45,8 @@ def measure(estimator, problem: GradientProblem | str, *, n_estimates: int = 10_
 
     `estimator`: a registered name, an EstimatorSpec, or a ready instance (e.g. a stateful estimator
     with the state it learned in training; pass its `spec` for the metadata, and `warmup=False` to
-    measure that state rather than a settled fresh one). `hparams` default to the spec's. The global RNG
-    is left as it was: the draws use a fork seeded with `seed`."""
+    measure that state rather than a settled fresh one). `hparams` default to the spec's. The global RNGs
+    (CPU and CUDA) are left as they were: the draws use a fork seeded with `seed`."""
     problem = get_problem(problem) if isinstance(problem, str) else problem
     estimator, spec = _estimator_and_spec(estimator, spec)
     if spec.families and problem.family not in spec.families:
@@ -56,9 +57,7 @@ def measure(estimator, problem: GradientProblem | str, *, n_estimates: int = 10_
     if n_estimates < 2 or n_samples < 1:
         raise ValueError(f"measure needs n_estimates >= 2 and n_samples >= 1, got {n_estimates} and {n_samples}")
     hparams = {**spec.hparams, **(hparams or {})}
-    fork_devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices):
-        torch.manual_seed(seed)
+    with forked_rng(seed):
         step = chunk_size(problem, n_samples, n_estimates, device)
         if warmup:
             warm_up(spec, estimator, problem, n_samples, hparams, device, dtype, step, validate_args)

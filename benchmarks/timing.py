@@ -62,7 +62,7 @@ def _reset_cpu_peak() -> bool:
 
 
 def peak_memory(fn: Callable[[], object], device: str | torch.device) -> tuple[int | None, str]:
-    """Peak bytes in use during one call of fn, and how they were read."""
+    """Peak bytes in use during one call of fn (called exactly once), and how they were read."""
     device = torch.device(device)
     if device.type == "cuda":
         synchronize(device)
@@ -70,12 +70,11 @@ def peak_memory(fn: Callable[[], object], device: str | torch.device) -> tuple[i
         fn()
         synchronize(device)
         return torch.cuda.max_memory_allocated(device), "cuda max_memory_allocated"
-    if _reset_cpu_peak():
-        fn()
-        peak = _status_kib("VmHWM")
-        if peak is not None:
-            return peak * 1024, "cpu process peak RSS (VmHWM)"
+    reset = _reset_cpu_peak()
     fn()
+    peak = _status_kib("VmHWM") if reset else None
+    if peak is not None:
+        return peak * 1024, "cpu process peak RSS (VmHWM)"
     scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is bytes on macOS, KiB on Linux
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale, "cpu lifetime peak RSS"
 
@@ -83,42 +82,65 @@ def peak_memory(fn: Callable[[], object], device: str | torch.device) -> tuple[i
 def measure(fn: Callable[[], object], device: str | torch.device = "cpu", *, warmup: int = 1,
             min_repeats: int = 3, max_repeats: int = 100, min_time_s: float = 0.05,
             memory: bool = False) -> Timing:
-    """Time `fn` after `warmup` untimed calls: at least `min_repeats` calls and `min_time_s` seconds."""
+    """Time `fn` after `warmup` untimed calls: at least `min_repeats` calls and `min_time_s` seconds.
+
+    With `memory`, the peak is read over the timed calls themselves (the peak of one call, since each
+    call's tensors are freed before the next), not from an extra call."""
     for _ in range(warmup):
         fn()
     synchronize(device)
     times: list[float] = []
-    while len(times) < min_repeats or (sum(times) < min_time_s and len(times) < max_repeats):
-        start = time.perf_counter()
-        fn()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    peak, kind = peak_memory(fn, device) if memory else (None, "")
+
+    def timed_calls() -> None:
+        while len(times) < min_repeats or (sum(times) < min_time_s and len(times) < max_repeats):
+            start = time.perf_counter()
+            fn()
+            synchronize(device)
+            times.append(time.perf_counter() - start)
+
+    peak, kind = peak_memory(timed_calls, device) if memory else (timed_calls(), (None, ""))[1]
     return Timing(statistics.median(times), min(times), max(times), len(times), peak, kind)
 
 
-def interleaved_medians(first: Callable[[], object], second: Callable[[], object], turns: int,
-                        calls_per_turn: int = 3, device: str | torch.device = "cpu") -> tuple[float, float]:
-    """Median seconds of a call to each of two functions, measured in alternating turns.
+def interleaved_times(first: Callable[[], object], second: Callable[[], object], turns: int,
+                      calls_per_turn: int = 3, device: str | torch.device = "cpu",
+                      warm_calls: int = 1) -> tuple[list[list[float]], list[list[float]]]:
+    """Seconds of each timed call of two functions, measured in alternating turns, turn by turn.
 
-    Each function gets `turns` turns. A turn makes one untimed call (so caches and the allocator hold
-    that function's data, not the other's) and then times calls_per_turn calls. Turns go in the
-    order first, second, second, first, first, ...: each function leads half the pairs of turns
-    (for an even number of turns). On a shared machine whose speed drifts over seconds, short turns
-    let the drift hit both sides alike (measured: the same VAE step timed 12-19 ms in consecutive
+    Each function gets `turns` turns. A turn makes `warm_calls` untimed calls (so caches and the
+    allocator hold that function's data, not the other's) and then times calls_per_turn calls. Turns go
+    in the order first, second, second, first, first, ...: each function leads half the pairs of turns
+    (for an even number of turns), and turns 2k and 2k + 1 hold one turn of each side, adjacent in time
+    (benchmarks.speed_goals pairs them). On a shared machine whose speed drifts over seconds, short
+    turns let the drift hit both sides alike (measured: the same VAE step timed 12-19 ms in consecutive
     blocks of seconds), and the untimed call keeps either side from being timed on a cache the other
-    just filled."""
-    if turns < 1 or calls_per_turn < 1:
-        raise ValueError(f"interleaved_medians needs turns >= 1 and calls_per_turn >= 1, got {turns}, {calls_per_turn}")
-    times: tuple[list[float], list[float]] = ([], [])
+    just filled; for calls of seconds, where caches do not carry over, warm_calls=0 saves the time.
+
+    Returns (first's turns, second's turns), each a list of `turns` lists of calls_per_turn seconds."""
+    if turns < 1 or calls_per_turn < 1 or warm_calls < 0:
+        raise ValueError("interleaved timing needs turns >= 1, calls_per_turn >= 1 and warm_calls >= 0, "
+                         f"got {turns}, {calls_per_turn}, {warm_calls}")
+    times: tuple[list[list[float]], list[list[float]]] = ([], [])
     for turn in range(2 * turns):
         side = (turn + turn // 2) % 2  # sides 0, 1, 1, 0, 0, 1, 1, 0, ...: each leads half the pairs
         fn = (first, second)[side]
-        fn()
+        for _ in range(warm_calls):
+            fn()
+        calls = []
         for _ in range(calls_per_turn):
             synchronize(device)
             start = time.perf_counter()
             fn()
             synchronize(device)
-            times[side].append(time.perf_counter() - start)
-    return statistics.median(times[0]), statistics.median(times[1])
+            calls.append(time.perf_counter() - start)
+        times[side].append(calls)
+    return times
+
+
+def interleaved_medians(first: Callable[[], object], second: Callable[[], object], turns: int,
+                        calls_per_turn: int = 3, device: str | torch.device = "cpu") -> tuple[float, float]:
+    """Median seconds of a call to each of two functions over all their calls in `interleaved_times`
+    (one untimed warm call a turn)."""
+    first_turns, second_turns = interleaved_times(first, second, turns, calls_per_turn, device)
+    return (statistics.median(t for turn in first_turns for t in turn),
+            statistics.median(t for turn in second_turns for t in turn))

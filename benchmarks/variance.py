@@ -33,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tau", type=positive_finite, nargs="+", default=None, metavar="T",
                         help="temperatures for estimators that take one (default: each one's own default, 1.0)")
     parser.add_argument("--estimators", nargs="+", metavar="NAME", help="names or glob patterns (default: all)")
-    parser.add_argument("--objectives", nargs="+", metavar="ID", help="ids or glob patterns (default: all)")
+    parser.add_argument("--objectives", nargs="+", metavar="ID",
+                        help="problem ids, points (tucker-0.45@theta=-2) or glob patterns (default: the default "
+                             "sweep's problems; '*' for every registered one)")
     parser.add_argument("--samples", type=int_at_least(1, "--samples (S, samples per estimate)"), nargs="+",
                         default=[1], metavar="S", help="samples per gradient estimate (default: 1)")
     parser.add_argument("--estimates", type=int_at_least(2, "--estimates (N, estimates per cell)"), default=10_000,
@@ -61,20 +63,30 @@ def print_listing() -> None:
               f"{'  (reference)' if spec.is_reference else ''}")
         print(f"  {'':<20} {spec.summary}. {spec.reference}")
     print("\nObjectives:")
-    for problem in list_problems():
-        print(f"  {problem.id:<40} {problem.family:<12} {problem.description}")
+    default = {problem.id for problem in list_problems()}
+    for problem in list_problems(["*"]):
+        print(f"  {problem.id:<42} {problem.family:<12} {'' if problem.id in default else '(not in the default) '}"
+              f"{problem.description}")
+
+
+def unsupported_lines(specs, problems) -> list[str]:
+    """For each chosen estimator and each family of the chosen problems it does not support: which
+    problems it leaves out, and which estimators would serve them."""
+    lines = []
+    for family in dict.fromkeys(p.family for p in problems):
+        unable = [s.name for s in specs if family not in s.families]
+        if not unable:
+            continue
+        ids = [p.id for p in problems if p.family == family]
+        able = [s.name for s in estimators.list_estimators(include_reference=False) if family in s.families]
+        lines.append(f"{', '.join(unable)} {'does' if len(unable) == 1 else 'do'} not support the {family} family "
+                     f"of {ids[0]}{f' (and {len(ids) - 1} more)' if len(ids) > 1 else ''}; estimators that do: "
+                     f"{', '.join(able)}")
+    return lines
 
 
 def unsupported_message(specs, problems) -> str:
-    """Which chosen estimator fails which problem's family, and which estimators would serve it."""
-    lines = []
-    for family in dict.fromkeys(p.family for p in problems):
-        first = next(p.id for p in problems if p.family == family)
-        able = [s.name for s in estimators.list_estimators(include_reference=False) if family in s.families]
-        names = ", ".join(s.name for s in specs)
-        lines.append(f"{names} {'does' if len(specs) == 1 else 'do'} not support the {family} family of {first}; "
-                     f"estimators that do: {', '.join(able)}")
-    return "; ".join(lines)
+    return "; ".join(unsupported_lines(specs, problems))
 
 
 RESUME_MUST_MATCH = {"n_estimates": "--estimates", "dtype": "--dtype", "seed": "--seed"}
@@ -121,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     taus = args.tau or [1.0]
     cells, skipped = enumerate_cells(specs, objectives, taus, args.samples, args.estimates, devices,
                                      args.dtype, args.seed)
+    if args.estimators:  # estimators named on purpose: say which problems they cannot serve, and who can
+        for line in unsupported_lines(specs, objectives):
+            print(f"left out: {line}")
     for why, count in Counter(why for _, why in skipped).items():
         print(f"left out {count} cell{'s' if count > 1 else ''}: {why}")
     if not cells:

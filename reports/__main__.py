@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from reports.html import render_benchmark_report, render_report
+from reports.html import render_report
 from reports.load import NotARunError, load_run
 
 
@@ -26,7 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.source.suffix == ".json" and args.source.is_file():
-            page = render_benchmark_report(args.source, args.out)
+            from reports.throughput import load_speed_goals, render_benchmark_json, speed_goal_table_text
+
+            page = render_benchmark_json(args.source, args.out)
+            goals = load_speed_goals(args.source)
+            if goals:
+                print(speed_goal_table_text(goals))
         elif load_run(args.source)[1].get("kind") == "vae":
             from reports.vae import render_vae_report
 

@@ -1,10 +1,14 @@
-"""Throughput: estimates per second against S, CPU beside CUDA, from a sweep or a pytest-benchmark JSON.
+"""Throughput: estimates per second against S, CPU beside CUDA, from a sweep or a pytest-benchmark JSON;
+and the speed-goal table of a pytest-benchmark JSON.
 
-Both sources become the same tidy frame: estimator, objective, device, n_samples, f_evals,
-estimates_per_s with its spread (from the fastest and slowest timed call), peak memory.
+Both throughput sources become the same tidy frame: estimator, objective, device, n_samples, f_evals,
+estimates_per_s with its spread (from the fastest and slowest timed call), peak memory. Speed goals are
+the extra_info["speed_goal"] rows written by tests/benchmarks (benchmarks.speed_goals): a ratio with its
+interval and a verdict, rendered as measured (this module never judges).
 """
 from __future__ import annotations
 
+import html
 import json
 import math
 from pathlib import Path
@@ -36,8 +40,8 @@ def load_benchmark_json(path: str | Path) -> tuple[pd.DataFrame, dict]:
     rows = []
     for bench in data.get("benchmarks", []):
         info, stats = bench.get("extra_info", {}), bench["stats"]
-        if "estimates_per_call" not in info:
-            continue  # not a throughput case (e.g. the speed-claim benchmarks)
+        if "estimates_per_call" not in info or "estimator" not in info:
+            continue  # not a throughput case (e.g. a speed goal)
         per_call = info["estimates_per_call"]
         rows.append({
             "estimator": info["estimator"], "objective": info["objective"], "device": info["device"],
@@ -95,3 +99,101 @@ def throughput_table(frame: pd.DataFrame) -> str:
     table = frame.pivot_table(index=["objective", "estimator"], columns=["device", "n_samples"],
                               values="estimates_per_s", aggfunc="first")
     return table.to_html(float_format=lambda v: f"{v:.3g}", na_rep="-", border=0)
+
+
+GOAL_COLUMNS = ("goal", "ratio of", "ratio [interval]", "goal", "verdict", "pairs", "load")
+
+
+def load_speed_goals(path: str | Path) -> list[dict]:
+    """The speed-goal rows (extra_info["speed_goal"]) of a `pytest --benchmark-json` file, in run order."""
+    data = json.loads(Path(path).read_text())
+    return [bench["extra_info"]["speed_goal"] for bench in data.get("benchmarks", [])
+            if "speed_goal" in bench.get("extra_info", {})]
+
+
+def _goal_cells(record: dict) -> list[str]:
+    threshold = record.get("threshold")
+    load = record.get("load_1min")
+    interval = "[one run]" if record.get("ratio_low") is None else \
+        f"[{record['ratio_low']:.3g}, {record['ratio_high']:.3g}]"
+    return [record["goal"], record["ratio_of"], f"{record['ratio']:.3g} {interval}",
+            "-" if threshold is None else f"{record['direction']} {threshold:g}", record["verdict"],
+            str(record["pairs"]), "-" if load is None else f"{load:.1f}"]
+
+
+def _interval_heading(records: list[dict]) -> str:
+    levels = sorted({f"{r['confidence']:.0%}" for r in records if r.get("confidence") is not None})
+    return f"ratio [{'/'.join(levels)} interval]"
+
+
+def speed_goal_table_text(records: list[dict]) -> str:
+    """A plain-text table: goal, ratio of, ratio [interval], goal, verdict, pairs, load (1-min load average)."""
+    header = list(GOAL_COLUMNS)
+    header[2] = _interval_heading(records)
+    rows = [header] + [_goal_cells(r) for r in records]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def speed_goal_table_html(records: list[dict]) -> str:
+    header = list(GOAL_COLUMNS)
+    header[2] = _interval_heading(records)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _goal_cells(r)) + "</tr>" for r in records)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def speed_goal_figure(records: list[dict]):
+    """Each judged goal's interval as a margin on a log axis: ratio / threshold for a '>=' goal,
+    threshold / ratio for a '<=' goal, so that right of 1 is always the goal's side."""
+    judged = [r for r in records if r.get("threshold") is not None and r.get("ratio_low") is not None]
+    fig, ax = plt.subplots(figsize=(9, 0.3 * len(judged) + 1.4))
+    for row, record in enumerate(judged):
+        margins = [v / record["threshold"] for v in (record["ratio"], record["ratio_low"], record["ratio_high"])]
+        if record["direction"] == "<=":
+            margins = [1 / v for v in margins]
+        colour = {"met": "C2", "not met": "C3"}.get(record["verdict"], "C7")
+        ax.plot([min(margins[1:]), max(margins[1:])], [row, row], color=colour, linewidth=3)
+        ax.plot(margins[0], row, "o", color=colour, markersize=4)
+    ax.axvline(1.0, color="k", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_yticks(range(len(judged)), [r["goal"] for r in judged], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("margin over the goal (> 1: on the goal's side); bar: interval")
+    fig.tight_layout()
+    return fig, ax
+
+
+def render_benchmark_json(json_path: str | Path, out_dir: str | Path | None = None) -> Path:
+    """The page of a `pytest --benchmark-only --benchmark-json=FILE` run: the speed-goal table, and the
+    throughput figure and table where the file holds throughput cases."""
+    from markupsafe import Markup
+
+    from reports import html as page  # imports this module: imported here, not at the top
+
+    json_path = Path(json_path)
+    goals = load_speed_goals(json_path)
+    try:
+        frame, meta = load_benchmark_json(json_path)
+    except ValueError:
+        if not goals:
+            raise ValueError(f"{json_path} holds neither throughput benchmarks nor speed goals; write it with "
+                             "pytest --benchmark-only --benchmark-json=FILE") from None
+        frame, meta = None, {}
+    out_dir = Path(out_dir) if out_dir else json_path.with_name(json_path.stem + "-report")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    goal_note = ("<h3>Speed goals</h3><p>Each goal's ratio is the median of the ratios of paired, adjacent turns "
+                 "of both sides, with its distribution-free interval (benchmarks/speed_goals.py). met / not met: "
+                 "the interval lies wholly on the goal's / the wrong side; undecided: it straddles the threshold. "
+                 "load: the 1-minute load average when measured.</p>" + speed_goal_table_html(goals)) if goals else ""
+    if frame is not None:
+        section = page.throughput_section(frame, out_dir, (
+            "From pytest-benchmark: one round draws a batch of estimates; estimates per second from the median "
+            "round, band and brackets from the slowest to the fastest round."))
+        section["table"] = Markup(goal_note + "<h3>Estimates per second</h3>") + section["table"]
+    else:
+        fig, _ = speed_goal_figure(goals)
+        fig.savefig(out_dir / "speed_goals.png", dpi=90)
+        plt.close(fig)
+        section = {"png": "speed_goals.png", "note": "Speed goals from pytest-benchmark.", "table": Markup(goal_note)}
+    return page.write_page(out_dir, f"benchmarks ({json_path.name})", list(meta.items()), [], section, [])

@@ -14,7 +14,7 @@ from tests.helpers import DEVICES, Z, samples_for
 
 CASES = [(spec.name, problem.id)
          for spec in estimators.list_estimators()
-         for problem in list_problems()
+         for problem in list_problems(["*"])  # every registered point, default sweep or not
          if problem.family in spec.families]
 UNBIASED_CASES = [(name, pid) for name, pid in CASES
                   if estimators.get_spec(name).unbiased and not estimators.get_spec(name).is_reference]

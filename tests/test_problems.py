@@ -72,6 +72,9 @@ def test_points_are_recorded_in_the_id_and_picked_by_globs():
         "tucker-0.45", "tucker-0.45@theta=-2", "tucker-0.45@theta=1"]
     assert get_problem("tucker-0.45@theta=0") is get_problem("tucker-0.45")
     assert get_problem("tucker-0.45@theta=-2.0") is get_problem("tucker-0.45@theta=-2")
+    # An id keeps every digit of its point, so a cell re-reading its id measures the same point.
+    assert get_problem("tucker-0.45@theta=0.12345678").id == "tucker-0.45@theta=0.12345678"
+    assert get_problem("tucker-0.45@theta=1.0000001") is not get_problem("tucker-0.45@theta=1")
     off = get_problem("tucker-0.45@theta=-2")
     assert off.eval_point == "theta=-2" and get_problem("tucker-0.45").eval_point == "theta=0"
     assert float(off.point()["logits"]) == -2.0
@@ -99,6 +102,10 @@ def test_any_point_of_a_family_is_built_from_its_id():
     ("tucker-0.45@sigma=1", r"has no sigma; its point is set by theta \(the logit\) or p"),
     ("tucker-0.45@theta=abc", r"theta='abc' is not a number"),
     ("tucker-0.45@theta=inf", r"not a number"),
+    ("poly-2@logits=[1,2]", r"logits=\[1,2\] must be a number or a range lo..hi"),
+    ("gauss-square-3@mu=0..1", r"mu=0..1 must be a number"),
+    ("tucker-0.45@theta=-2,foo", r"write the point as key=value pairs"),
+    ("tucker-0.45@theta=1,p=0.2", r"gives both p and theta"),
 ])
 def test_points_outside_the_support_are_refused_with_the_constraint(problem_id, message):
     with pytest.raises(InvalidPointError, match=message):

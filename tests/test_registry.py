@@ -107,7 +107,7 @@ def test_moving_average_baseline_excludes_the_current_costs():
         MovingAverageBaseline(decay=1.0)
 
 
-@pytest.mark.parametrize("classes", [2, 7, 8, 10])  # both sides of the switch to torch.softmax at 8
+@pytest.mark.parametrize("classes", [2, 7, 8, 10, 15, 16, 20])  # both sides of the switch to torch.softmax at 16
 def test_written_out_softmax_matches_torch_softmax(classes):
     from estimators.relaxed import softmax_last
 

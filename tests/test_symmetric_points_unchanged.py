@@ -1,6 +1,11 @@
 """The move to the task protocol changed no number: cells at the symmetric points give, for the same seed,
 the metrics recorded by the code before the change (tests/data/symmetric_points_before.json, written at
-commit 793d4c8 with benchmarks.harness.run_cell and N = 2,000)."""
+commit 793d4c8 with benchmarks.harness.run_cell and N = 2,000).
+
+One deliberate change since then moves float32 rounding: below 16 classes the relaxed softmax is
+written out instead of calling torch.softmax (estimators/relaxed.py, commit 191bf62, for speed), which
+changes Gumbel-Softmax's estimates on quadratic-8 by float32 rounding (measured: 6e-9 relative in the
+variance). That cell is compared at a float32-rounding tolerance; every other cell to 1e-12."""
 import json
 import math
 from pathlib import Path
@@ -9,6 +14,7 @@ import pytest
 
 from benchmarks.harness import Cell, run_cell
 
+ROUNDING_CHANGED = {("gumbel_softmax", "quadratic-8"): 1e-6}
 RECORDED = json.loads((Path(__file__).parent / "data" / "symmetric_points_before.json").read_text())["cells"]
 
 
@@ -17,5 +23,6 @@ def test_numbers_at_the_symmetric_points_are_those_recorded_before_the_change(re
     cell = recorded["cell"]
     row = run_cell(Cell(cell["estimator"], tuple(tuple(pair) for pair in cell["hparams"]), cell["objective"],
                         cell["n_samples"], cell["n_estimates"]))
+    tolerance = ROUNDING_CHANGED.get((cell["estimator"], cell["objective"]), 1e-12)
     for name, before in recorded["metrics"].items():
-        assert row[name] == before or math.isclose(row[name], before, rel_tol=1e-12, abs_tol=0), (name, before, row[name])
+        assert row[name] == before or math.isclose(row[name], before, rel_tol=tolerance, abs_tol=0), (name, before, row[name])

@@ -22,6 +22,7 @@ for every task. A user's own model is measured through the same protocol: build 
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
@@ -141,6 +142,16 @@ class GradientProblem:
     def record(self) -> dict:
         """Everything needed to reproduce the problem: settings and the evaluation point."""
         return {**self.settings, "point": {k: v.tolist() for k, v in self.point().items()}}
+
+
+@contextlib.contextmanager
+def forked_rng(seed: int):
+    """Seed torch's generators inside the block and restore every one of them (CPU and each CUDA
+    device: torch.manual_seed seeds them all) afterwards."""
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
 
 
 @functools.lru_cache(maxsize=256)

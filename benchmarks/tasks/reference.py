@@ -8,11 +8,12 @@ against it (benchmarks.metrics.gradient_metrics, `reference_se`).
 from __future__ import annotations
 
 import math
+import zlib
 
 import torch
 
 import estimators
-from benchmarks.tasks.protocol import GradientProblem, Reference
+from benchmarks.tasks.protocol import GradientProblem, Reference, forked_rng
 
 
 def reference_estimator(family: str, n_samples: int = 10) -> estimators.EstimatorSpec:
@@ -45,14 +46,21 @@ def estimated_reference(problem: GradientProblem, n_estimates: int = 2_000, n_sa
 
     spec = estimators.get_spec(estimator) if estimator else reference_estimator(problem.family, n_samples)
     n_samples = max(n_samples, spec.min_samples)
-    with torch.random.fork_rng(devices=[torch.device(device)] if torch.device(device).type == "cuda" else []):
-        torch.manual_seed(seed)
+    # A stream of its own: with the measured estimates' seed, the same estimator would draw the very
+    # samples the reference was made of, and their difference would be exactly 0.
+    with forked_rng(zlib.crc32(f"reference|{problem.id}|{seed}".encode())):
         draws = draw_estimates(spec.make(), problem, n_estimates, n_samples, dict(spec.hparams), device, dtype)
-    draws = draws[torch.isfinite(draws).all(-1)]
+    finite = torch.isfinite(draws).all(-1)
+    if int(finite.sum()) < 2:
+        raise ValueError(f"the reference for {problem.id!r} from {spec.name} has {int(finite.sum())} finite "
+                         f"estimates of {len(draws)}; pass another estimator")
+    dropped = len(draws) - int(finite.sum())
+    draws = draws[finite]
     mean = draws.double().mean(0)
     centred = draws - mean.to(draws.dtype)
     squared = (problem.gradient_map.squared_norms(centred) if problem.gradient_map is not None
                else centred.square().sum(-1)).double()
     trace = float(squared.sum()) / (len(draws) - 1)
     return Reference(mean.cpu(), math.sqrt(trace / len(draws)),
-                     f"{spec.name}, mean of {len(draws)} estimates x {n_samples} samples")
+                     f"{spec.name}, mean of {len(draws)} estimates x {n_samples} samples"
+                     + (f" ({dropped} non-finite left out)" if dropped else ""))

@@ -3,8 +3,9 @@
 An id is `<family id>` (the family's symmetric point, as in earlier releases) or
 `<family id>@<key>=<value>,...`, e.g. `tucker-0.45@theta=-2`, `gauss-square-3@mu=-0.5,sigma=0.5`,
 `poly-2@logits=-3..3` (evenly spaced over the bits), `dirichlet-quadratic-4@alpha=[0.3,0.5,2,5]`.
-The registered points are the default sweep; any other point of a family is built on demand from its
-id and checked against the family's support. The symmetric point also answers to its explicit form
+Registered points are listed by `--list` and picked by globs; the default sweep measures each family's
+symmetric point and one off-centre point per distribution family (it must stay under a minute on 2 CPU
+cores). Any other point of a family is built on demand from its id and checked against its support. The symmetric point also answers to its explicit form
 (`tucker-0.45@theta=0`), so the glob `'tucker-0.45@*'` picks every registered point of the family.
 """
 from __future__ import annotations
@@ -30,13 +31,19 @@ class Span:
     hi: float
 
     def __str__(self) -> str:
-        return f"{self.lo:g}..{self.hi:g}"
+        return format_value(self)
+
+
+def format_number(value: float) -> str:
+    """The shortest text that reads back as the same float (-2 for -2.0, 0.12345678 as given)."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
 
 
 def format_value(value) -> str:
     if isinstance(value, (tuple, list)):
-        return "[" + ",".join(f"{v:g}" for v in value) + "]"
-    return str(value) if isinstance(value, Span) else f"{value:g}"
+        return "[" + ",".join(format_number(v) for v in value) + "]"
+    return f"{format_number(value.lo)}..{format_number(value.hi)}" if isinstance(value, Span) else format_number(value)
 
 
 def format_point(point: dict) -> str:
@@ -48,8 +55,14 @@ _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 
 def parse_point(text: str, problem_id: str) -> dict:
     """`a=1,b=-0.5..2,c=[1,2]` -> {'a': 1.0, 'b': Span(-0.5, 2.0), 'c': (1.0, 2.0)}."""
+    pair = r"([A-Za-z_]\w*)=(\[[^\]]*\]|[^,\[\]]+)"
+    if not re.fullmatch(rf"{pair}(,{pair})*", text):
+        raise InvalidPointError(f"point {problem_id!r}: write the point as key=value pairs separated by commas, "
+                                "e.g. 'tucker-0.45@theta=-2' or 'gauss-square-3@mu=-0.5,sigma=0.5'")
     point = {}
-    for key, value in re.findall(r"([A-Za-z_]\w*)=(\[[^\]]*\]|[^,]+)", text):
+    for key, value in re.findall(pair, text):
+        if key in point:
+            raise InvalidPointError(f"point {problem_id!r} gives {key} twice")
         if re.fullmatch(_NUMBER, value):
             point[key] = float(value)
         elif match := re.fullmatch(rf"({_NUMBER})\.\.({_NUMBER})", value):
@@ -59,9 +72,6 @@ def parse_point(text: str, problem_id: str) -> dict:
         else:
             raise InvalidPointError(f"point {problem_id!r}: {key}={value!r} is not a number, a range lo..hi or a "
                                     "list [a,b,...]")
-    if not point or text.count("=") != len(point):
-        raise InvalidPointError(f"point {problem_id!r}: write the point as key=value pairs separated by commas, "
-                                "e.g. 'tucker-0.45@theta=-2' or 'gauss-square-3@mu=-0.5,sigma=0.5'")
     return point
 
 
@@ -76,13 +86,25 @@ class ProblemFamily:
     build: Callable[..., GradientProblem]
     symmetric: dict
     keys_help: str = ""
-    extra_keys: tuple[str, ...] = ()   # other ways to give the point (a probability for a logit)
+    extra_keys: tuple[str, ...] = ()   # another way to give the point (a probability for a logit)
+    span_keys: tuple[str, ...] = ()    # keys that also take a range lo..hi
 
     def at(self, **point) -> GradientProblem:
         unknown = set(point) - set(self.symmetric) - set(self.extra_keys)
         if unknown:
             raise InvalidPointError(f"point of {self.id!r} has no {', '.join(sorted(unknown))}; its point is set "
                                     f"by {self.keys_help or ', '.join(self.symmetric)}")
+        if set(point) & set(self.extra_keys) and set(point) & set(self.symmetric):
+            raise InvalidPointError(f"point of {self.id!r} gives both {' and '.join(sorted(point))}; give one of "
+                                    f"{self.keys_help}")
+        for key, value in point.items():
+            expected = type(self.symmetric.get(key, 0.0))
+            if isinstance(value, Span) and key in self.span_keys:
+                continue
+            if not isinstance(value, expected):
+                kind = {float: "a number", tuple: "a list [a,b,...]"}[expected]
+                raise InvalidPointError(f"point of {self.id!r}: {key}={format_value(value)} must be {kind}"
+                                        + (" or a range lo..hi" if key in self.span_keys else ""))
         return check_in_support(self.build(**point))
 
 
@@ -94,16 +116,20 @@ def point_id(family_id: str, point: dict, symmetric: dict) -> tuple[str, str]:
 
 FAMILIES: dict[str, ProblemFamily] = {}
 PROBLEMS: dict[str, GradientProblem] = {}   # the registered points, in registration order
+DEFAULT: list[str] = []                      # the registered points the default sweep measures
 ALIASES: dict[str, str] = {}                 # explicit form of a symmetric point -> its id
 _ON_DEMAND: dict[str, GradientProblem] = {}
 
 
-def add_family(family: ProblemFamily, points: list[dict] = ()) -> None:
-    """Register a family's symmetric point and the off-centre `points` of the default sweep."""
+def add_family(family: ProblemFamily, points: list[dict] = (), more_points: list[dict] = ()) -> None:
+    """Register a family's symmetric point and its off-centre `points` as part of the default sweep, and
+    `more_points`, registered (tests, globs, --list) but measured only when asked for."""
     if family.id in FAMILIES:
         raise ValueError(f"problem family {family.id!r} is already defined")
     FAMILIES[family.id] = family
     for point in [family.symmetric, *points]:
+        DEFAULT.append(add(family.at(**point)).id)
+    for point in more_points:
         add(family.at(**point))
     ALIASES[f"{family.id}@{format_point(family.symmetric)}"] = family.id
 
@@ -138,9 +164,10 @@ def get_problem(problem_id: str) -> GradientProblem:
 
 def list_problems(patterns: list[str] | None = None) -> list[GradientProblem]:
     """Registered problems matched by ids or glob patterns, in registration order; an id naming an
-    unregistered point of a family builds it. A pattern that matches nothing is an error."""
+    unregistered point of a family builds it. A pattern that matches nothing is an error. With no
+    patterns: the default sweep's problems (`['*']` lists every registered one)."""
     if not patterns:
-        return list(PROBLEMS.values())
+        return [PROBLEMS[i] for i in DEFAULT]
     names = list(PROBLEMS) + list(ALIASES)
     chosen, extra = [], []
     for pattern in patterns:

@@ -22,6 +22,7 @@ registry's metadata (benchmarks.tasks.reference), its standard error in encoder-
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 
@@ -167,7 +168,10 @@ def _vae_reference(problem: VAEProblem) -> Reference:
 
 def vae_problem(model: VAE, x: torch.Tensor, kl: str = "analytic", reference_estimates: int = 200,
                 step: int | None = None, seed: int = 0) -> VAEProblem:
-    """The problem of `model` (frozen, as it is now) on the fixed minibatch x."""
+    """The problem of `model` as it is now, on the fixed minibatch x. The problem keeps a copy of the
+    model: training goes on after the evaluation point, and a reference computed later must still see
+    the weights the encoder's activations (the Gram map) were taken at."""
+    model = copy.deepcopy(model)
     latent = model.latent
     eta = model.encoder(x).detach()
     return VAEProblem(

@@ -1,0 +1,33 @@
+"""The suite's speed goals, as data: which ratio, which way, what threshold (benchmarks.speed_goals).
+
+Each benchmark in this folder measures its goal with interleaved turns and an interval, and hands it to
+the `speed_goal` fixture (tests/benchmarks/speed_goals_plugin.py), which records the verdict and, under
+--speed-goals=enforce, fails a goal that is not met. A goal without a threshold is recorded only.
+"""
+from benchmarks.speed_goals import SpeedGoal
+
+VECTORISED_VS_LOOP = SpeedGoal(
+    "vectorised vs loop, N = 10,000", "loop s / vectorised s", ">=", 300,
+    note="N = 10,000 estimates drawn at once against a Python loop of one-estimate calls")
+
+REGISTRY_OVERHEAD = {
+    10_000: SpeedGoal("registry vs hand-written, S = 10,000", "registry s / hand-written s", "<=", 1.15),
+    1: SpeedGoal("registry vs hand-written, S = 1", "registry s / hand-written s",
+                 note="recorded, not judged: a call lasts a few hundred microseconds and the fixed cost of "
+                      "building torch.distributions objects and the surrogate can exceed 15%"),
+}
+
+GUMBEL_SOFTMAX_VS_FUNCTIONAL = SpeedGoal(
+    "Gumbel-Softmax vs F.gumbel_softmax, S = 10,000", "F.gumbel_softmax s / registry s", ">=", 1.5)
+
+VAE_STEP_VS_PLAIN = SpeedGoal(
+    "VAE training step vs plain PyTorch", "registry s / plain s", "<=", 1.1,
+    note="categorical 20x10, 784-512-256, batch 100, gumbel_softmax")
+
+VAE_GRADIENT_VS_FLOOR = SpeedGoal(
+    "VAE encoder-gradient measurement vs its floor, N = 1,000", "measurement s / floor s", "<=", 1.25,
+    note="categorical 20x10, 784-512-256, batch 100; floor: the decoder and likelihood on all N x 100 samples")
+
+DEFAULT_SWEEP = SpeedGoal(
+    "default sweep (python -m benchmarks.variance --tau 0.1 1.0)", "sweep s / 60 s", "<=", 1.0,
+    note="one run (55-80 s): no interval, so never decisive")
