@@ -16,7 +16,8 @@ fails (estimates without spread, the exact estimator) F = U diag(sqrt(lambda)) f
 U^T. (Measured on 2 busy cores, torch 2.13: Cholesky of 1,001 x 1,001 in 0.05 s; eigh 0.2 s on one
 thread, 4-16 s on two contended ones, hence one thread.) The embedded estimates F_0 + F_1 + F_{1+i} and the embedded reference F_0 go
 through the same gradient_metrics as every other task. The coordinates themselves have no meaning
-(the basis is G's eigenbasis), so per-coordinate figures (bias_z_max) are not reported for them.
+(the basis comes from a factorisation of G), so per-coordinate figures (bias_z_max, variance_max) are
+not reported for them.
 """
 from __future__ import annotations
 

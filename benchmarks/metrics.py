@@ -127,7 +127,7 @@ def gradient_metrics(estimates: torch.Tensor, true_grad: torch.Tensor, *, seed: 
     each term bounded at level 1 - alpha/2 (the first as below, the second by Markov's inequality on
     its square: P(||e||^2 > se^2 / (alpha/2)) <= alpha/2), so the union holds at 1 - alpha.
     `coordinates`: False when the estimates' coordinates have no meaning of their own (an isometric
-    embedding, benchmarks.embedding): bias_z_max is then NaN. Then, and with an estimated reference,
+    embedding, benchmarks.embedding): bias_z_max and variance_max are then NaN. Then, and with an estimated reference,
     bias_significant says whether bias_norm exceeds its radius at level BIAS_FLAG_LEVEL (reference error
     included) rather than comparing per-coordinate z-scores with a Bonferroni bound."""
     estimates = estimates.detach().to("cpu", torch.float64).reshape(estimates.shape[0], -1)
@@ -172,8 +172,8 @@ def gradient_metrics(estimates: torch.Tensor, true_grad: torch.Tensor, *, seed: 
     if not coordinates or reference_se > 0:
         # Per-coordinate z-scores would treat an estimated reference as exact (its per-coordinate errors
         # are not known), and embedded coordinates mean nothing: the flag tests the norm instead.
-        if not coordinates:
-            row["bias_z_max"] = math.nan
+        if not coordinates:  # per-coordinate figures of a basis that means nothing
+            row["bias_z_max"] = row["variance_max"] = math.nan
         else:
             row["bias_z_max"] = float(z.max())
         row["bias_significant"] = bool(row["bias_norm"] > bias_radius(centred, BIAS_FLAG_LEVEL, reference_se))
