@@ -13,7 +13,7 @@ import torch
 
 import estimators
 from benchmarks.tasks import get_problem, list_problems
-from tests.helpers import ALPHA, bonferroni_z, draw, max_abs_z, samples_for
+from tests.helpers import ALPHA, Z, bonferroni_z, draw, max_abs_z, samples_for
 
 N = 20_000
 # Every point of these families (poly-1.5, tucker-0.499 and quadratic-8 repeat their neighbours' cases).
@@ -86,11 +86,17 @@ def test_straight_through_bias_matches_theory():
     assert max_abs_z(tucker, get_problem("tucker-0.45").exact_gradient()) < bonferroni_z(ALPHA, 1)
 
 
+@pytest.mark.statistical
 def test_gumbel_softmax_bias_shrinks_with_temperature():
-    """The Concrete relaxation's bias vanishes as tau -> 0 (Maddison et al. 2017)."""
+    """The Concrete relaxation's bias vanishes as tau -> 0 (Maddison et al. 2017): the bias norm at tau = 0.5
+    is below that at tau = 2 by more than Z times the two norms' errors. Each observed norm is within
+    ||mean - E g|| of the true one, whose rms is se = sqrt(trace Cov / N), and ||mean - E g|| > Z se with
+    probability <= P(chi2_1 > Z^2) = ALPHA (Szekely & Bakirov 2003, for a Gaussian mean). tau = 0.05 is left
+    out: its bias (about 0.14) is within the noise of 2 x 10^4 estimates there (rms 0.09)."""
     exact = get_problem("quadratic-4").exact_gradient()
-    bias = {}
-    for tau in (2.0, 0.5, 0.05):
+    bias, se = {}, {}
+    for tau in (2.0, 0.5):
         estimates = draw("gumbel_softmax", "quadratic-4", N, 1, seed=4, hparams={"tau": tau})
         bias[tau] = float((estimates.mean(0) - exact).norm())
-    assert bias[2.0] > bias[0.5] > bias[0.05]
+        se[tau] = float((estimates.var(0).sum() / len(estimates)).sqrt())
+    assert bias[2.0] - bias[0.5] > Z * (se[2.0] + se[0.5]), (bias, se)
