@@ -84,7 +84,7 @@ def throughput_figure(frame: pd.DataFrame):
         ax.grid(True, which="both", alpha=0.3)
     for ax in axes.ravel()[len(objectives):]:
         ax.set_visible(False)
-    handles, labels = {}, {}
+    handles = {}
     for ax in axes.ravel():
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)

@@ -1,7 +1,6 @@
 """Speed goals: the interval, the verdicts, and the enforcing option end to end (a slowed estimator)."""
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest

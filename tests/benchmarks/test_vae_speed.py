@@ -9,8 +9,6 @@
 import copy
 import math
 
-import pytest
-
 import torch
 import torch.nn.functional as F
 
