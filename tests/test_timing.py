@@ -1,9 +1,12 @@
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
-from benchmarks.timing import measure, peak_memory
+from benchmarks.timing import measure
 
 
 def test_measure_records_spread_and_repeats():
@@ -24,9 +27,18 @@ def test_warm_up_calls_are_not_timed():
 
 
 def test_cpu_peak_memory_sees_a_large_allocation():
-    small, _ = peak_memory(lambda: torch.ones(10), "cpu")
-    large, kind = peak_memory(lambda: torch.ones(64 * 2 ** 20).add_(1), "cpu")  # 256 MiB, touched
-    assert "cpu" in kind and large - small > 200 * 2 ** 20
+    """In a fresh process: the CPU figure is the process's peak RSS, so in a long test session a 256 MiB
+    tensor can be served from memory the process already holds resident, and the peak then rightly does not
+    move (seen once in a CI run: both figures 1,217,540,096 bytes, late in the session; reuse is the likely
+    cause, not proven). A new process has no such memory to reuse."""
+    code = ("import torch; from benchmarks.timing import peak_memory\n"
+            "small, _ = peak_memory(lambda: torch.ones(10), 'cpu')\n"
+            "large, kind = peak_memory(lambda: torch.ones(64 * 2 ** 20).add_(1), 'cpu')\n"  # 256 MiB, touched
+            "print(small, large, kind)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parents[1]).stdout.split()
+    small, large, kind = int(out[0]), int(out[1]), " ".join(out[2:])
+    assert "cpu" in kind and large - small > 200 * 2 ** 20, (small, large, kind)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
