@@ -40,12 +40,14 @@ def save_checkpoint(path: Path, state: dict) -> None:
 
 
 def load_checkpoint(path: Path, device: str) -> dict | None:
-    """The saved state, or None when there is none. weights_only=False: a stateful estimator is a
-    pickled object, and the file is one this tool wrote into the user's own run folder."""
+    """The saved state, or None when there is none. Loaded with weights_only=True: a checkpoint holds
+    tensors, numbers and state dicts only (a stateful estimator's `state_dict()`), never a pickled
+    object, so a run folder from elsewhere cannot run code when it is resumed."""
     if not path.exists():
         return None
     try:
-        return torch.load(path, map_location=device, weights_only=False)
+        return torch.load(path, map_location=device, weights_only=True)
     except Exception as error:  # a truncated file from a killed machine: say so, never half-load it
-        raise CheckpointError(f"checkpoint {path} cannot be read ({type(error).__name__}: {error}); delete it "
-                              "to restart that run from step 0, or pass another --out") from None
+        raise CheckpointError(f"checkpoint {path} cannot be read ({type(error).__name__}: {str(error)[:300]}); "
+                              "it is truncated, or was written by a gradbench before 0.2 that pickled the "
+                              "estimator; delete it to restart that run from step 0, or pass another --out") from None

@@ -45,3 +45,37 @@ def resolve_devices(choice: str | None) -> tuple[list[str], str]:
     devices = ["cpu", "cuda"] if has_cuda else ["cpu"]
     note = "cpu and cuda" if has_cuda else "cpu only: no CUDA GPU is available"
     return devices, f"--device {choice or 'default'}: {note}"
+
+
+def _hparam(text: str):
+    from benchmarks.hparam_grid import HParamUsageError, parse_hparam
+
+    try:
+        return parse_hparam(text)
+    except HParamUsageError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_hparam_options(parser: argparse.ArgumentParser) -> None:
+    """--hparam (any declared hyperparameter swept) and --import (estimators and problems from a module)."""
+    parser.add_argument("--hparam", type=_hparam, nargs="+", default=[], metavar="[EST:]NAME=V1,V2",
+                        help="sweep a declared hyperparameter: NAME=V1,V2,... for every chosen estimator that "
+                             "takes it, ESTIMATOR:NAME=... for one (e.g. gumbel_rao:k=1,10,100 rebar:eta=0.5,1); "
+                             "--list shows each one's hyperparameters and constraints")
+    parser.add_argument("--import", dest="imports", nargs="+", default=[], metavar="MODULE",
+                        help="import these modules first, so that the estimators and problems they register "
+                             "are measured too (the folder holding them must be importable, e.g. on PYTHONPATH)")
+
+
+def import_plugins(modules: list[str]) -> None:
+    """Import the user's modules named by --import; any failure is a UsageError naming the module."""
+    import importlib
+
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            raise UsageError(f"--import {name}: {error}; run from the folder that holds it or add that folder to "
+                             "PYTHONPATH (python -m benchmarks.variance is run from the project root)") from None
+        except Exception as error:  # the module's own code failed: show its message, not a traceback
+            raise UsageError(f"--import {name} failed: {type(error).__name__}: {error}") from None

@@ -20,6 +20,7 @@ import zlib
 import torch
 
 from benchmarks.embedding import isometric_embedding
+from benchmarks.hparam_grid import settings_for
 from benchmarks.metrics import gradient_metrics
 from benchmarks.tasks import GradientProblem, get_problem
 
@@ -60,17 +61,19 @@ def chunk_size(problem: GradientProblem, n_samples: int, n_estimates: int, devic
     return max(1, min(n_estimates, per_chunk))
 
 
-def surrogate_and_gradients(estimator, problem: GradientProblem, n: int, n_samples: int, hparams: dict,
+def surrogate_and_gradients(estimator, problem: GradientProblem, n: int, n_samples: int,
                             device: str = "cpu", dtype: torch.dtype = torch.float32,
                             validate_args: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """(surrogate (S, n, ...), gradient estimates (n, P)): n independent estimates from n_samples samples each.
+
+    `estimator` is ready to call, bound to its hyperparameters (`spec.make(**hparams)`).
 
     The surrogate's forward value is the per-sample cost estimate; the problem's deterministic term (if
     any) is added to it before differentiating."""
     params = problem.batched_point(n, device, dtype)
     # Argument validation costs tens of microseconds a call: the tests turn it on, the sweep leaves it off.
     dist = problem.distribution(params, validate_args=validate_args)
-    surrogate = estimator(problem.cost_for(dist), dist, num_samples=n_samples, **hparams)
+    surrogate = estimator(problem.cost_for(dist), dist, num_samples=n_samples)
     per_estimate = surrogate.mean(0)                                  # (n, *data batch)
     deterministic = problem.deterministic_cost(params)
     if deterministic is not None:
@@ -84,30 +87,30 @@ def surrogate_and_gradients(estimator, problem: GradientProblem, n: int, n_sampl
                                  for g, p in zip(grads, leaves)], dim=1)
 
 
-def estimate_chunk(estimator, problem: GradientProblem, n: int, n_samples: int, hparams: dict,
+def estimate_chunk(estimator, problem: GradientProblem, n: int, n_samples: int,
                    device: str = "cpu", dtype: torch.dtype = torch.float32, validate_args: bool = False) -> torch.Tensor:
     """n independent gradient estimates, each from n_samples samples, as an (n, P) tensor."""
-    return surrogate_and_gradients(estimator, problem, n, n_samples, hparams, device, dtype, validate_args)[1]
+    return surrogate_and_gradients(estimator, problem, n, n_samples, device, dtype, validate_args)[1]
 
 
-def draw_estimates(estimator, problem: GradientProblem, n_estimates: int, n_samples: int, hparams: dict,
+def draw_estimates(estimator, problem: GradientProblem, n_estimates: int, n_samples: int,
                    device: str = "cpu", dtype: torch.dtype = torch.float32, validate_args: bool = False) -> torch.Tensor:
     """(N, P) gradient estimates, drawn in vectorised chunks. The only estimate drawer: the sweep, the
     VAE, the public `benchmarks.measure` and the tests (with validate_args on) all draw through it."""
     step = chunk_size(problem, n_samples, n_estimates, device)
-    parts = [estimate_chunk(estimator, problem, min(step, n_estimates - start), n_samples, hparams, device, dtype,
+    parts = [estimate_chunk(estimator, problem, min(step, n_estimates - start), n_samples, device, dtype,
                             validate_args)
              for start in range(0, n_estimates, step)]
     return torch.cat(parts)
 
 
-def warm_up(spec, estimator, problem: GradientProblem, n_samples: int, hparams: dict, device: str, dtype,
+def warm_up(spec, estimator, problem: GradientProblem, n_samples: int, device: str, dtype,
             rows: int, validate_args: bool = False) -> None:
     """Let a stateful estimator's state settle, untimed. Each of the rows is an independent run of the
     estimator, with state of its own where the estimator keeps it per batch element; a state shared by
     all rows (a learned baseline network) is trained on batches of spec.warmup_rows rows."""
     for _ in range(spec.warmup_calls):
-        estimate_chunk(estimator, problem, min(rows, spec.warmup_rows or rows), n_samples, hparams, device, dtype,
+        estimate_chunk(estimator, problem, min(rows, spec.warmup_rows or rows), n_samples, device, dtype,
                        validate_args)
 
 
@@ -145,23 +148,28 @@ def run_cell(cell: Cell, bootstrap_seed: int = 0) -> dict:
     return row
 
 
-def enumerate_cells(specs, problems, taus, samples, n_estimates, devices, dtype="float32", seed=0):
+def enumerate_cells(specs, problems, taus, samples, n_estimates, devices, dtype="float32", seed=0, sweeps=()):
     """Every compatible cell, and (cell description, reason) for the combinations left out.
 
-    Estimators without a temperature are measured once per (objective, S), not once per tau.
+    Each estimator is measured at every combination of its swept hyperparameters (`taus` for a
+    temperature, `sweeps` from --hparam; its declared defaults otherwise), so one without a swept
+    hyperparameter is measured once per (objective, S). A combination that breaks a declared
+    constraint is left out here, before anything runs, with the registry's message.
     """
     cells, skipped = [], []
+    grids = {spec.name: settings_for(spec, list(sweeps), taus) for spec in specs}
     for objective in problems:
+        kind = objective.distribution_type
         for spec in specs:
-            if objective.family not in spec.families:
+            if not spec.supports(kind):
                 continue
+            settings, refused = grids[spec.name]
+            skipped += [(f"{spec.name} on {objective.id}", why) for why in refused]
             for n_samples in samples:
                 if n_samples < spec.min_samples:
                     skipped.append((f"{spec.name} on {objective.id} at S={n_samples}",
                                     f"{spec.name} needs S >= {spec.min_samples} (add --samples {spec.min_samples} or more)"))
                     continue
-                settings = ([{**spec.hparams, "tau": float(t)} for t in taus] if spec.takes_tau
-                            else [dict(spec.hparams)])
                 for hparams in settings:
                     for device in devices:
                         cells.append(Cell(spec.name, tuple(sorted(hparams.items())), objective.id,

@@ -10,6 +10,7 @@ reference). The sweep's cells, the VAE's evaluation points and a user's model ar
 """
 from __future__ import annotations
 
+import functools
 import json
 import time
 
@@ -24,16 +25,29 @@ from benchmarks.timing import measure as time_calls
 TIMING_SECONDS = 0.02
 
 
-def _estimator_and_spec(estimator, spec):
+def _estimator_spec_hparams(estimator, spec, hparams: dict | None):
+    """(ready estimator, its spec, the hyperparameters it runs with)."""
     if isinstance(estimator, str):
-        spec = estimators.get_spec(estimator)
-        return spec.make(), spec
+        estimator = estimators.get_spec(estimator)
     if isinstance(estimator, estimators.EstimatorSpec):
-        return estimator.make(), estimator
+        used = estimator.check_hparams(hparams)
+        return estimator.make(**used), estimator, used
     if spec is None:  # a bare callable: measured with no registry metadata (one f-evaluation per sample)
         spec = estimators.EstimatorSpec(name=getattr(estimator, "__name__", type(estimator).__name__),
-                                        factory=lambda: estimator, families=(), unbiased=False, summary="", reference="")
-    return estimator, spec
+                                        factory=lambda: estimator, families=(), needs=(), unbiased=False,
+                                        summary="", reference="")
+    built = getattr(estimator, "hparams", None)  # a stateful instance knows what it was built with
+    if built is not None:
+        if hparams and any(built.get(k) != v for k, v in hparams.items()):
+            raise estimators.HyperparameterError(
+                f"this {spec.name} instance was built with {built}; a stateful estimator takes its "
+                f"hyperparameters when built, so build one with {hparams} instead of passing them here")
+        return estimator, spec, dict(built)
+    bound = dict(getattr(estimator, "keywords", None) or {})  # a registered function bound by spec.make
+    if hparams:
+        spec.check_hparams(hparams) if spec.hparam_decls else None
+        return functools.partial(estimator, **hparams), spec, {**bound, **hparams}
+    return estimator, spec, bound
 
 
 def measure(estimator, problem: GradientProblem | str, *, n_estimates: int = 10_000, n_samples: int = 1,
@@ -45,30 +59,31 @@ def measure(estimator, problem: GradientProblem | str, *, n_estimates: int = 10_
 
     `estimator`: a registered name, an EstimatorSpec, or a ready instance (e.g. a stateful estimator
     with the state it learned in training; pass its `spec` for the metadata, and `warmup=False` to
-    measure that state rather than a settled fresh one). `hparams` default to the spec's. The global RNGs
+    measure that state rather than a settled fresh one). `hparams` default to the spec's; a stateful
+    estimator is built with them (a ready stateful instance keeps those it was built with). The global RNGs
     (CPU and CUDA) are left as they were: the draws use a fork seeded with `seed`."""
     problem = get_problem(problem) if isinstance(problem, str) else problem
-    estimator, spec = _estimator_and_spec(estimator, spec)
-    if spec.families and problem.family not in spec.families:
-        able = [s.name for s in estimators.list_estimators() if problem.family in s.families]
+    estimator, spec, hparams = _estimator_spec_hparams(estimator, spec, hparams)
+    kind = problem.distribution_type
+    if (spec.families or spec.needs) and not spec.supports(kind):
+        able = [s.name for s in estimators.list_estimators() if s.supports(kind)]
         raise estimators.UnsupportedFamilyError(
             f"estimator {spec.name!r} does not support problem {problem.id!r} (family {problem.family!r}); it "
-            f"supports {list(spec.families)}. Estimators that support {problem.family!r}: {', '.join(able) or 'none'}")
+            f"supports {spec.applies_to}. Estimators that support {problem.family!r}: {', '.join(able) or 'none'}")
     if n_estimates < 2 or n_samples < 1:
         raise ValueError(f"measure needs n_estimates >= 2 and n_samples >= 1, got {n_estimates} and {n_samples}")
-    hparams = {**spec.hparams, **(hparams or {})}
     with forked_rng(seed):
         step = chunk_size(problem, n_samples, n_estimates, device)
         if warmup:
-            warm_up(spec, estimator, problem, n_samples, hparams, device, dtype, step, validate_args)
+            warm_up(spec, estimator, problem, n_samples, device, dtype, step, validate_args)
         start = time.perf_counter()
-        estimates = draw_estimates(estimator, problem, n_estimates, n_samples, hparams, device, dtype, validate_args)
+        estimates = draw_estimates(estimator, problem, n_estimates, n_samples, device, dtype, validate_args)
         seconds_per_row = (time.perf_counter() - start) / n_estimates
         if timing:
             # Slow cells are timed on fewer rows (about TIMING_SECONDS a call): per-estimate cost is
             # amortised over the batch either way, and the sweep stays short.
             rows = max(1, min(step, int(TIMING_SECONDS / max(seconds_per_row, 1e-12))))
-            timed = time_calls(lambda: estimate_chunk(estimator, problem, rows, n_samples, hparams, device, dtype),
+            timed = time_calls(lambda: estimate_chunk(estimator, problem, rows, n_samples, device, dtype),
                                device, memory=True, warmup=0, min_repeats=3, min_time_s=0.03)  # the draw warmed up
     row = {
         "estimator": spec.name,
@@ -85,7 +100,7 @@ def measure(estimator, problem: GradientProblem | str, *, n_estimates: int = 10_
         "unbiased": spec.unbiased,
         "exact_value": problem.exact_value(),
         **problem_metrics(estimates, problem, dtype, seed=bootstrap_seed),
-        "f_evals": spec.f_evals_per_estimate(n_samples, problem.sample_numel),
+        "f_evals": spec.f_evals_per_estimate(n_samples, problem.sample_numel, problem.support_size),
     }
     if timing:
         time_per_estimate = timed.median_s / rows

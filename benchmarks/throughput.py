@@ -44,7 +44,7 @@ def all_cases(samples=THROUGHPUT_SAMPLES, devices=None) -> list[ThroughputCase]:
     devices = devices or available_devices()
     return [ThroughputCase(spec.name, objective.id, s, device)
             for spec in estimators.list_estimators(include_reference=False)
-            for objective in list_problems() if "@" not in objective.id and objective.family in spec.families
+            for objective in list_problems() if "@" not in objective.id and spec.supports(objective.distribution_type)
             for s in samples if s >= spec.min_samples
             for device in devices]
 
@@ -52,11 +52,11 @@ def all_cases(samples=THROUGHPUT_SAMPLES, devices=None) -> list[ThroughputCase]:
 def prepare(case: ThroughputCase, objective: GradientProblem) -> tuple[Callable[[], torch.Tensor], int]:
     """A zero-argument function drawing one batch of estimates (synchronized), and the batch size."""
     spec = estimators.get_spec(case.estimator)
-    estimator, hparams = spec.make(), dict(spec.hparams)
+    estimator = spec.make()
     n = max(1, min(BATCH, ELEMENT_BUDGET // (case.n_samples * objective.sample_numel)))
 
     def draw(batch: int = n) -> torch.Tensor:
-        grads = estimate_chunk(estimator, objective, batch, case.n_samples, hparams, case.device, torch.float32)
+        grads = estimate_chunk(estimator, objective, batch, case.n_samples, case.device, torch.float32)
         synchronize(case.device)  # inside the timed function: CUDA work must finish before the clock stops
         return grads
 

@@ -178,14 +178,16 @@ def train_one(run: Run, data, args, folder, progress) -> str:
     torch.manual_seed(seed)
     model = VAE(data.pixels, latent, tuple(args.hidden)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    estimator = spec.make()
+    # Built with its starting hyperparameters; a stateless one gets the scheduled tau on every call, a
+    # stateful one keeps what it was built with (RELAX learns its tau from there: spec.learns).
+    estimator = spec.make(**({} if tau0 is None else {"tau": tau0}))
+    scheduled = tau0 is not None and not spec.stateful
     batches_per_epoch = math.ceil(len(data.train) / args.batch_size)
     total = args.steps or args.epochs * batches_per_epoch
     eval_steps = sorted({max(1, round(total * (i + 1) / args.evals)) for i in range(args.evals)})
     probe = data.binarize(data.valid[:args.batch_size], "threshold").to(device)  # fixed minibatch
     test_x = data.binarize(data.test, "threshold").to(device)
     iw_x = test_x[iw_subset(len(test_x), args.iw_points).to(device)] if args.iw_points else test_x
-    hparams_base = {k: v for k, v in spec.hparams.items() if k != "tau"}
     # seconds: the training steps only (what the estimators cost); wall: since the run began, with the
     # evaluations, checkpoints and data shuffles in between.
     step, seconds, wall_before, epoch_data = 0, 0.0, 0.0, None
@@ -194,7 +196,8 @@ def train_one(run: Run, data, args, folder, progress) -> str:
         try:
             model.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
-            estimator = saved["estimator"] if spec.stateful else estimator
+            if spec.stateful:
+                estimator.load_state_dict(saved["estimator"])
             step, seconds, wall_before = saved["step"], saved["seconds"], saved.get("wall_seconds", 0.0)
             torch.set_rng_state(saved["rng"])
             if device == "cuda":
@@ -209,10 +212,10 @@ def train_one(run: Run, data, args, folder, progress) -> str:
         if epoch_data is None or step % batches_per_epoch == 0:
             epoch_data = epoch_batches(data, args, seed, step // batches_per_epoch, device)
         batch = epoch_data[(step % batches_per_epoch) * args.batch_size:][:args.batch_size]
-        tau = temperature(tau0, step, args)
-        hparams = {**hparams_base, **({} if tau is None else {"tau": tau})}
+        tau = temperature(tau0, step, args) if scheduled else getattr(estimator, "tau", tau0)
+        per_call = {"tau": tau} if scheduled else {}
         start = time.perf_counter()
-        loss, value = model.loss(batch, estimator, hparams, samples, kl)
+        loss, value = model.loss(batch, estimator, per_call, samples, kl)
         if not math.isfinite(value):
             return f"stopped at step {step}: the loss is not finite ({value}); the other runs go on"
         optimizer.zero_grad()
@@ -235,7 +238,7 @@ def train_one(run: Run, data, args, folder, progress) -> str:
                    "batch_size": args.batch_size, "lr": args.lr, "device": device, "status": "ok"}
             if args.grad_estimates:
                 problem = vae_problem(model, probe, kl, max(100, args.grad_estimates // 5), step, seed)
-                row.update(encoder_gradient_row(estimator, spec, problem, hparams, args.grad_estimates, samples,
+                row.update(encoder_gradient_row(estimator, spec, problem, per_call, args.grad_estimates, samples,
                                                 seed=seed * 1_000_003 + step))
             if step == eval_steps[-1]:
                 bound = model.importance_weighted_bound(iw_x, args.iw_samples)
@@ -246,7 +249,7 @@ def train_one(run: Run, data, args, folder, progress) -> str:
             folder.add(row)
             save_checkpoint(checkpoint_path(folder.path, run.key), {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "estimator": estimator if spec.stateful else None, "step": step, "seconds": seconds,
+                "estimator": estimator.state_dict() if spec.stateful else None, "step": step, "seconds": seconds,
                 "wall_seconds": wall_before + time.perf_counter() - wall_start,
                 "rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state() if device == "cuda" else None})
     return "ok"
@@ -265,9 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         latents = [Latent.parse(text) for text in args.latent]
         chosen = estimators.list_estimators(args.estimators, include_reference=False)
         for latent in latents:
-            if not any(latent.family in s.families for s in chosen):
+            if not any(s.supports(latent.family) for s in chosen):
                 able = [s.name for s in estimators.list_estimators(include_reference=False)
-                        if latent.family in s.families]
+                        if s.supports(latent.family)]
                 raise UsageError(f"no chosen estimator supports the {latent.kind} latent ({latent.family}); "
                                  f"these do: {', '.join(able)}")
         devices, _ = resolve_devices(args.device)
@@ -293,10 +296,26 @@ def main(argv: list[str] | None = None) -> int:
                  "hidden": args.hidden, "batch_size": args.batch_size, "lr": args.lr, "anneal": args.anneal,
                  "tau_min": args.tau_min, "settings": {key: getattr(args, key) for key in RESUME_MUST_MATCH}})
     folder.write_meta(meta)
-    runs = [Run(latent, kl, spec, tau, seed, device)
-            for latent in latents for kl in args.kl for spec in chosen if latent.family in spec.families
-            for tau in ((args.tau or [spec.hparams["tau"]]) if spec.takes_tau else [None])
-            for seed in args.seed for device in devices]
+    runs, left_out = [], {}
+    for spec in chosen:
+        taus = (args.tau or [spec.hparams["tau"]]) if spec.takes_tau else [None]
+        for tau in taus:
+            # The same declarations as every call: a temperature the estimator cannot take (ReinMax's
+            # tau >= 1) leaves its runs out before anything is trained, with the reason said once.
+            why = spec.hparam_violation({"tau": tau}) if tau is not None else None
+            if why:
+                left_out[why] = None
+                continue
+            runs += [Run(latent, kl, spec, tau, seed, device) for latent in latents if spec.supports(latent.family)
+                     for kl in args.kl for seed in args.seed for device in devices]
+        if spec.takes_tau and spec.stateful and args.anneal > 0:
+            print(f"note: {spec.name} is stateful and {'learns' if 'tau' in spec.learns else 'keeps'} its temperature "
+                  f"from its starting value; --anneal does not apply to it (its rows record the tau it used)")
+    for why in left_out:
+        print(f"left out: {why}")
+    if not runs:
+        print("error: no run can be trained (reasons above)", file=sys.stderr)
+        return 2
     finished = finished_runs(folder.rows)
     todo = [run for run in runs if run.key not in finished]
     steps = args.steps or args.epochs * math.ceil(len(data.train) / args.batch_size)

@@ -2,6 +2,8 @@
 
     python -m benchmarks.variance --tau 0.1 1.0
     python -m benchmarks.variance --estimators 'reinforce*' --objectives 'tucker-*' --samples 1 4
+    python -m benchmarks.variance --estimators gumbel_rao rebar --hparam gumbel_rao:k=1,10,100 rebar:eta=0.5,1
+    python -m benchmarks.variance --import my_estimators --estimators my_estimator
     python -m benchmarks.variance --list
 
 Writes results.csv, results.json, run.json and the report (index.html with PNGs) into --out.
@@ -18,7 +20,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 import estimators
-from benchmarks.cli_common import UsageError, int_at_least, positive_finite, resolve_devices
+from benchmarks.cli_common import UsageError, add_hparam_options, import_plugins, int_at_least, positive_finite, \
+    resolve_devices
+from benchmarks.hparam_grid import HParamUsageError, check_sweeps
 from benchmarks.harness import enumerate_cells, run_cell
 from benchmarks.machine import machine_info, now
 from benchmarks.results import CorruptRunError, RunFolder
@@ -31,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Measure gradient bias, variance and cost of every registered estimator on toy "
                     "objectives with exact gradients, and render the report.")
     parser.add_argument("--tau", type=positive_finite, nargs="+", default=None, metavar="T",
-                        help="temperatures for estimators that take one (default: each one's own default, 1.0)")
+                        help="temperatures for estimators that take one (default: each one's own declared default, "
+                             "e.g. 1.0 for gumbel_softmax, 0.5 for rebar and relax)")
+    add_hparam_options(parser)
     parser.add_argument("--estimators", nargs="+", metavar="NAME", help="names or glob patterns (default: all)")
     parser.add_argument("--objectives", nargs="+", metavar="ID",
                         help="problem ids, points (tucker-0.45@theta=-2) or glob patterns (default: the default "
@@ -55,9 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
 def print_listing() -> None:
     print("Estimators:")
     for spec in estimators.list_estimators():
-        hparams = ", ".join(f"{k}={v}" for k, v in spec.hparams.items()) or "-"
+        hparams = ", ".join(f"{k}={d.default!r} ({d.constraint.describe(k)})" for k, d in spec.hparam_decls.items()) or "-"
         flags = "unbiased" if spec.unbiased else "biased"
-        print(f"  {spec.name:<20} {flags:<9} families={','.join(spec.families)}  hparams: {hparams}  "
+        print(f"  {spec.name:<20} {flags:<9} applies to: {spec.applies_to}  hparams: {hparams}  "
               f"f_evals/sample={spec.f_evals}{f'+{spec.f_evals_per_coordinate}/coordinate' if spec.f_evals_per_coordinate else ''}"
               f"{f' (+{spec.f_evals_per_call}/call)' if spec.f_evals_per_call else ''}  min S={spec.min_samples}"
               f"{'  (reference)' if spec.is_reference else ''}")
@@ -73,12 +79,13 @@ def unsupported_lines(specs, problems) -> list[str]:
     """For each chosen estimator and each family of the chosen problems it does not support: which
     problems it leaves out, and which estimators would serve them."""
     lines = []
-    for family in dict.fromkeys(p.family for p in problems):
-        unable = [s.name for s in specs if family not in s.families]
+    kinds = {p.family: p.distribution_type for p in problems}
+    for family, kind in kinds.items():
+        unable = [s.name for s in specs if not s.supports(kind)]
         if not unable:
             continue
         ids = [p.id for p in problems if p.family == family]
-        able = [s.name for s in estimators.list_estimators(include_reference=False) if family in s.families]
+        able = [s.name for s in estimators.list_estimators(include_reference=False) if s.supports(kind)]
         lines.append(f"{', '.join(unable)} {'does' if len(unable) == 1 else 'do'} not support the {family} family "
                      f"of {ids[0]}{f' (and {len(ids) - 1} more)' if len(ids) > 1 else ''}; estimators that do: "
                      f"{', '.join(able)}")
@@ -117,22 +124,32 @@ def prepare_folder(args) -> RunFolder:
 def main(argv: list[str] | None = None) -> int:
     argv_used = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv_used)
+    try:
+        import_plugins(args.imports)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if args.list:
         print_listing()
         return 0
     try:
         specs = estimators.list_estimators(args.estimators, include_reference=bool(args.estimators))
+        check_sweeps(args.hparam, specs)
         objectives = list_problems(args.objectives)
         devices, device_note = resolve_devices(args.device)
         folder = prepare_folder(args)
     except (UsageError, CorruptRunError, estimators.UnknownEstimatorError, UnknownProblemError,
-            InvalidPointError) as error:
+            InvalidPointError, HParamUsageError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
-    taus = args.tau or [1.0]
-    cells, skipped = enumerate_cells(specs, objectives, taus, args.samples, args.estimates, devices,
-                                     args.dtype, args.seed)
+    try:
+        cells, skipped = enumerate_cells(specs, objectives, args.tau, args.samples, args.estimates, devices,
+                                         args.dtype, args.seed, args.hparam)
+    except HParamUsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    taus = sorted({dict(cell.hparams)["tau"] for cell in cells if "tau" in dict(cell.hparams)})
     if args.estimators:  # estimators named on purpose: say which problems they cannot serve, and who can
         for line in unsupported_lines(specs, objectives):
             print(f"left out: {line}")

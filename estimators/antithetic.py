@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import torch
 
-from estimators.errors import check_num_samples
 from estimators.families import base_distribution
 from estimators.registry import register
 
@@ -49,7 +48,6 @@ def _expand_cost(cost, dist):
           reference="Yin & Zhou 2019, ICLR")
 def arm(f, dist, num_samples: int = 1) -> torch.Tensor:
     """surrogate = (f(b) + f(b~)) / 2 + sum_d stop((f(b~) - f(b)) (u_d - 1/2)) (phi_d - stop(phi_d))."""
-    check_num_samples(num_samples, 1, "arm")
     logits, u, b, b_anti = _antithetic_pair(dist, num_samples)
     cost, cost_anti = f(b), f(b_anti)
     grad = _expand_cost(cost_anti - cost, dist) * (u - 0.5)
@@ -61,7 +59,6 @@ def arm(f, dist, num_samples: int = 1) -> torch.Tensor:
           reference="Dong, Mnih & Tucker 2020, NeurIPS")
 def disarm(f, dist, num_samples: int = 1) -> torch.Tensor:
     """surrogate = (f(b) + f(b~)) / 2 + sum_d stop(1/2 (f(b) - f(b~)) (-1)^{b~_d} 1[b_d != b~_d] sigmoid(|phi_d|)) (phi_d - stop(phi_d))."""
-    check_num_samples(num_samples, 1, "disarm")
     logits, _, b, b_anti = _antithetic_pair(dist, num_samples)
     cost, cost_anti = f(b), f(b_anti)
     sign = 1 - 2 * b_anti  # (-1)^{b~}

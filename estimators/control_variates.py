@@ -25,9 +25,9 @@ from __future__ import annotations
 import torch
 
 from estimators import sampling
-from estimators.errors import check_num_samples
 from estimators.families import base_distribution
-from estimators.reinforce import SCORE_FAMILIES
+from estimators.hparams import HParam, greater_than
+from estimators.reinforce import SCORE_NEEDS
 from estimators.registry import register
 from estimators.surrogates import magic_box_delta
 
@@ -42,7 +42,6 @@ def _event_sum(x, dist):
           reference="Gu et al. 2016, ICLR")
 def muprop(f, dist, num_samples: int = 1) -> torch.Tensor:
     """surrogate = f(z) + stop(f(z) - f(mu) - f'(mu)(z - mu)) delta log p(z) + stop(f'(mu)) . (mu - stop(mu))."""
-    check_num_samples(num_samples, 1, "muprop")
     mean = dist.mean
     at_mean = mean.detach().requires_grad_()
     with torch.enable_grad():
@@ -55,16 +54,40 @@ def muprop(f, dist, num_samples: int = 1) -> torch.Tensor:
     return cost + (cost.detach() - taylor) * magic_box_delta(sampling.log_prob(dist, z)) + analytic
 
 
-@register("reinforce_nvil", families=SCORE_FAMILIES, unbiased=True, hparams={"lr": 0.03}, warmup_calls=100, warmup_rows=100,
+@register("reinforce_nvil", needs=SCORE_NEEDS, unbiased=True,
+          hparams={"lr": HParam(0.03, greater_than(0.0), "Adam's learning rate for the baseline network")}, warmup_calls=100, warmup_rows=100,
           summary="score function with an NVIL-style learned baseline b(context), trained on (f - b)^2",
           reference="Mnih & Gregor 2014, ICML (NVIL), without variance normalisation")
 class ReinforceNVIL:
-    """REINFORCE with b = MLP(detached distribution parameters); `reset()` re-initialises the MLP."""
+    """REINFORCE with b = MLP(detached distribution parameters); `reset()` re-initialises the MLP.
+
+    Built with its learning rate; the network is created on the first call, when the size of the
+    context is known. `state_dict()` / `load_state_dict()` save and restore the network and its
+    optimizer as tensors and numbers (loadable with `torch.load(weights_only=True)`)."""
 
     hidden = 16
 
-    def __init__(self):
+    def __init__(self, *, lr: float = 0.03):
+        self.lr = lr
         self.reset()
+
+    def _build(self, features: int, like: torch.Tensor) -> None:
+        self.network = torch.nn.Sequential(torch.nn.Linear(features, self.hidden), torch.nn.Tanh(),
+                                           torch.nn.Linear(self.hidden, 1)).to(like)
+        self.optimizer = torch.optim.Adam(self.network.parameters(), lr=self.lr)
+
+    def state_dict(self) -> dict:
+        if self.network is None:
+            return {}
+        return {"features": self.network[0].in_features, "network": self.network.state_dict(),
+                "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.reset()
+        if state:
+            self._build(int(state["features"]), state["network"]["0.weight"])
+            self.network.load_state_dict(state["network"])
+            self.optimizer.load_state_dict(state["optimizer"])
 
     def reset(self) -> None:
         self.network: torch.nn.Module | None = None
@@ -77,13 +100,10 @@ class ReinforceNVIL:
         batch = dist.batch_shape
         return torch.cat([p.detach().expand(*batch, *p.shape[len(batch):]).reshape(*batch, -1) for p in params], -1)
 
-    def __call__(self, f, dist, num_samples: int = 1, *, lr: float = 0.03) -> torch.Tensor:
-        check_num_samples(num_samples, 1, "reinforce_nvil")
+    def __call__(self, f, dist, num_samples: int = 1) -> torch.Tensor:
         context = self._context(dist)
         if self.network is None:
-            self.network = torch.nn.Sequential(torch.nn.Linear(context.shape[-1], self.hidden), torch.nn.Tanh(),
-                                               torch.nn.Linear(self.hidden, 1)).to(context)
-            self.optimizer = torch.optim.Adam(self.network.parameters(), lr=lr)
+            self._build(context.shape[-1], context)
         with torch.enable_grad():
             baseline = self.network(context).squeeze(-1)              # (*batch), before seeing the costs
         z = sampling.sample(dist, num_samples)

@@ -6,6 +6,7 @@ An estimator declares the families it supports by name. `Independent` is looked 
 from __future__ import annotations
 
 import torch.distributions as D
+from torch.distributions import constraints
 
 # One name per torch class; `categorical_index` is torch's Categorical, whose integer samples
 # cannot be relaxed onto the simplex (use OneHotCategorical for relaxed estimators).
@@ -19,6 +20,11 @@ FAMILY_BY_CLASS: dict[type, str] = {
     D.Dirichlet: "dirichlet",
     D.Laplace: "laplace",
     D.LogNormal: "lognormal",
+    D.Exponential: "exponential",
+    D.Cauchy: "cauchy",
+    D.StudentT: "studentt",
+    D.Uniform: "uniform",
+    D.Poisson: "poisson",
 }
 
 
@@ -35,3 +41,67 @@ def family_of(dist: D.Distribution) -> str:
         if cls in FAMILY_BY_CLASS:
             return FAMILY_BY_CLASS[cls]
     return type(base).__name__.lower()
+
+
+# --- Capabilities: what an estimator may declare it needs instead of listing families ---------------
+
+def _overrides(cls: type, method: str) -> bool:
+    return getattr(cls, method, None) is not getattr(D.Distribution, method)
+
+
+def _support_moves_with_parameters(cls: type) -> bool:
+    """True when the support is a continuous set that depends on the parameters (Uniform(low, high),
+    Pareto): there the score-function identity misses the boundary term and REINFORCE is biased. A
+    discrete support that depends only on a size (Categorical's number of classes) does not count."""
+    support = getattr(cls, "support", None)
+    if not constraints.is_dependent(support):
+        return False
+    try:
+        return not support.is_discrete
+    except NotImplementedError:  # declared without is_discrete: assume the worst
+        return True
+
+
+def has_rsample(cls: type) -> bool:
+    """Reparameterised sampling: torch's `has_rsample` (location-scale, inverse CDF, implicit, transformed)."""
+    return bool(getattr(cls, "has_rsample", False))
+
+
+def has_log_density(cls: type) -> bool:
+    """`sample` and `log_prob`, on a support that does not move with the parameters."""
+    samples = _overrides(cls, "sample") or _overrides(cls, "rsample")
+    return samples and _overrides(cls, "log_prob") and not _support_moves_with_parameters(cls)
+
+
+CAPABILITIES = {
+    "rsample": has_rsample,
+    "log_prob": has_log_density,
+}
+CAPABILITY_TEXT = {
+    "rsample": "reparameterised sampling (has_rsample)",
+    "log_prob": "sample and log_prob on a support that does not move with the parameters",
+}
+
+
+def distribution_class(target) -> type | None:
+    """The torch class behind a distribution instance, a class, or a family name (None if unknown)."""
+    if isinstance(target, D.Distribution):
+        return type(base_distribution(target))
+    if isinstance(target, type):
+        return target
+    for cls, name in FAMILY_BY_CLASS.items():
+        if name == target:
+            return cls
+    return None
+
+
+def family_name(target) -> str:
+    """The family name of a distribution instance, a class, or a family name."""
+    if isinstance(target, D.Distribution):
+        return family_of(target)
+    if isinstance(target, type):
+        for cls in target.__mro__:
+            if cls in FAMILY_BY_CLASS:
+                return FAMILY_BY_CLASS[cls]
+        return target.__name__.lower()
+    return str(target)

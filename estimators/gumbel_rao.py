@@ -20,23 +20,18 @@ from __future__ import annotations
 import torch
 
 from estimators.conditional import conditional_gumbel, conditional_logistic
-from estimators.errors import check_num_samples, check_tau
 from estimators.families import base_distribution, family_of
+from estimators.hparams import HParam, integer_at_least
 from estimators.registry import register
-from estimators.relaxed import gumbel_noise, logistic_noise, softmax_last
+from estimators.relaxed import TEMPERATURE, gumbel_noise, logistic_noise, softmax_last
 from estimators.surrogates import straight_through
 
 
-@register("gumbel_rao", families=("bernoulli", "categorical"), unbiased=False, hparams={"tau": 1.0, "k": 10},
+@register("gumbel_rao", families=("bernoulli", "categorical"), unbiased=False, hparams={"tau": TEMPERATURE, "k": HParam(10, integer_at_least(1), "conditional samples averaged in the backward pass")},
           summary="ST Gumbel-Softmax, backward averaged over K conditional Gumbel samples",
           reference="Paulus, Maddison & Krause 2021, ICLR")
 def gumbel_rao(f, dist, num_samples: int = 1, *, tau: float = 1.0, k: int = 10) -> torch.Tensor:
     """surrogate_s = f(D_s + y_s - stop(y_s)), y_s = mean over K of the relaxed conditional samples."""
-    check_num_samples(num_samples, 1, "gumbel_rao")
-    check_tau(tau, "gumbel_rao")
-    k = int(k)
-    if k < 1:
-        raise ValueError(f"gumbel_rao needs k >= 1 conditional samples, got k={k!r}")
     logits = base_distribution(dist).logits
     if family_of(dist) == "bernoulli":
         hard = (logits.detach() + logistic_noise(num_samples, logits) > 0).to(logits.dtype)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import torch
 
-from estimators.errors import check_num_samples
 from estimators.registry import register
 
 
@@ -21,5 +20,4 @@ from estimators.registry import register
           reference="Figurnov, Mohamed & Mnih 2018, NeurIPS")
 def implicit_reparam(f, dist, num_samples: int = 1) -> torch.Tensor:
     """surrogate_s = f(z_s), z_s = dist.rsample() with dz/dtheta = -(dF/dtheta) / p(z)."""
-    check_num_samples(num_samples, 1, "implicit_reparam")
     return f(dist.rsample((num_samples,)))

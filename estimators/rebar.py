@@ -29,25 +29,30 @@ import math
 import torch
 
 from estimators import sampling
-from estimators.conditional import conditional_gumbel, conditional_logistic
-from estimators.errors import check_num_samples, check_tau
+from estimators.conditional import conditional_gumbel, conditional_logistic, tied_gumbel, tied_logistic
 from estimators.families import base_distribution, family_of
+from estimators.hparams import HParam, REAL, greater_than, one_of
 from estimators.registry import register
 from estimators.relaxed import gumbel_noise, logistic_noise, softmax_last
 from estimators.surrogates import magic_box_delta
 
 
-def relaxation_pair(dist, num_samples: int):
-    """(b, z, z~, relax): hard sample, its noise, the conditional noise, and z -> sigma_tau(z)."""
+def relaxation_pair(dist, num_samples: int, coupling: str = "independent"):
+    """(b, z, z~, relax): hard sample, its noise, the conditional noise, and z -> sigma_tau(z).
+
+    coupling "tied": z~ is tied to z (equal in value, the conditional gradient; Tucker et al.'s code);
+    "independent": z~ from fresh uniforms v."""
     logits = base_distribution(dist).logits
     if family_of(dist) == "bernoulli":
         z = logits + logistic_noise(num_samples, logits)
         b = (z.detach() > 0).to(logits.dtype)
-        return b, z, conditional_logistic(logits, b), lambda x, tau: torch.sigmoid(x / tau)
+        z_tilde = tied_logistic(logits, z, b) if coupling == "tied" else conditional_logistic(logits, b)
+        return b, z, z_tilde, lambda x, tau: torch.sigmoid(x / tau)
     z = logits + gumbel_noise(num_samples, logits)
     classes = torch.arange(logits.shape[-1], device=logits.device)
     b = (z.detach().argmax(-1, keepdim=True) == classes).to(logits.dtype)
-    return b, z, conditional_gumbel(logits, b), lambda x, tau: softmax_last(x / tau)
+    z_tilde = tied_gumbel(logits, z, b) if coupling == "tied" else conditional_gumbel(logits, b)
+    return b, z, z_tilde, lambda x, tau: softmax_last(x / tau)
 
 
 def control_variate_surrogate(f, dist, b, control, control_tilde, eta, keep_weight_graph=False):
@@ -59,44 +64,82 @@ def control_variate_surrogate(f, dist, b, control, control_tilde, eta, keep_weig
             + correction - correction.detach())
 
 
+TEMPERATURE = HParam(0.5, greater_than(0.0), "the temperature of the relaxation in the control variate")
+
+
 @register("rebar", families=("bernoulli", "categorical"), unbiased=True, f_evals=3,
-          hparams={"tau": 0.5, "eta": 1.0},
-          summary="REBAR: score function with the Concrete relaxation at conditional noise as control variate",
+          hparams={"tau": TEMPERATURE, "eta": HParam(1.0, REAL, "the control variate's scale"),
+                   "coupling": HParam("tied", one_of("tied", "independent"),
+                                      "tied: z~ from the u behind b, as in Tucker et al.'s code; independent: fresh v")},
+          summary="REBAR: score function with the Concrete relaxation at conditional noise (tied to b's) as control variate",
           reference="Tucker et al. 2017, NeurIPS")
-def rebar(f, dist, num_samples: int = 1, *, tau: float = 0.5, eta: float = 1.0) -> torch.Tensor:
-    """surrogate = f(b) + stop(f(b) - eta c(z~)) delta log p(b) + eta (c(z) - c(z~)) - stop(...)."""
-    check_num_samples(num_samples, 1, "rebar")
-    check_tau(tau, "rebar")
-    b, z, z_tilde, relax = relaxation_pair(dist, num_samples)
+def rebar(f, dist, num_samples: int = 1, *, tau: float = 0.5, eta: float = 1.0, coupling: str = "tied") -> torch.Tensor:
+    """surrogate = f(b) + stop(f(b) - eta c(z~)) delta log p(b) + eta (c(z) - c(z~)) - stop(...).
+
+    coupling "tied" (the default, as in the authors' code) ties z~ to the z behind b; "independent"
+    draws z~'s uniforms afresh. Both unbiased; their variances differ."""
+    b, z, z_tilde, relax = relaxation_pair(dist, num_samples, coupling)
     return control_variate_surrogate(f, dist, b, f(relax(z, tau)), f(relax(z_tilde, tau)), eta)
 
 
 @register("relax", families=("bernoulli", "categorical"), unbiased=True, f_evals=3,
-          hparams={"tau": 0.5, "lr": 0.01}, warmup_calls=100, warmup_rows=100,
+          hparams={"tau": HParam(0.5, greater_than(0.0), "the starting temperature; RELAX learns log tau"),
+                   "lr": HParam(0.01, greater_than(0.0), "Adam's learning rate for psi, eta and log tau")},
+          learns=("tau",), warmup_calls=100, warmup_rows=100,
           summary="RELAX: REBAR's control variate plus a learned network, trained to minimise variance",
           reference="Grathwohl et al. 2018, ICLR")
 class Relax:
-    """RELAX with c(z) = eta f(sigma_tau(z)) + r_psi(sigma_tau(z)); `reset()` forgets what was learned."""
+    """RELAX with c(z) = eta f(sigma_tau(z)) + r_psi(sigma_tau(z)); `reset()` forgets what was learned.
+
+    Built with the starting temperature and the learning rate. The temperature is then learned (the
+    paper's log tau), so a schedule does not apply to it: `tau` reads the temperature in use. The
+    network, eta, log tau, the optimizer and the update pending for the next call are saved and
+    restored by `state_dict()` / `load_state_dict()` as tensors and numbers."""
 
     hidden = 16
 
-    def __init__(self):
+    def __init__(self, *, tau: float = 0.5, lr: float = 0.01):
+        self.initial_tau, self.lr = tau, lr
         self.reset()
+
+    @property
+    def tau(self) -> float:
+        """The temperature the next call uses: learned from its starting value once calls have begun."""
+        return self.initial_tau if self.network is None else float(self.log_tau.detach().exp())
+
+    def state_dict(self) -> dict:
+        if self.network is None:
+            return {}
+        return {"features": self.network[0].in_features, "network": self.network.state_dict(),
+                "eta": self.eta.detach().clone(), "log_tau": self.log_tau.detach().clone(),
+                "optimizer": self.optimizer.state_dict(), "pending": self.pending}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.reset()
+        if state:
+            self._setup(int(state["features"]), state["eta"])
+            self.network.load_state_dict(state["network"])
+            with torch.no_grad():
+                self.eta.copy_(state["eta"])
+                self.log_tau.copy_(state["log_tau"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.pending = None if state["pending"] is None else [g.clone() for g in state["pending"]]
 
     def reset(self) -> None:
         self.network: torch.nn.Module | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         self.pending: list[torch.Tensor] | None = None
 
-    def _setup(self, features: int, like: torch.Tensor, tau: float, lr: float) -> None:
+    def _setup(self, features: int, like: torch.Tensor) -> None:
         self.network = torch.nn.Sequential(torch.nn.Linear(features, self.hidden), torch.nn.Tanh(),
                                            torch.nn.Linear(self.hidden, 1)).to(like)
         torch.nn.init.zeros_(self.network[2].weight)  # start as REBAR with eta = 1
         torch.nn.init.zeros_(self.network[2].bias)
         self.eta = torch.ones((), dtype=like.dtype, device=like.device, requires_grad=True)
-        self.log_tau = torch.full((), math.log(tau), dtype=like.dtype, device=like.device, requires_grad=True)
+        self.log_tau = torch.full((), math.log(self.initial_tau), dtype=like.dtype, device=like.device,
+                                  requires_grad=True)
         self.parameters = [*self.network.parameters(), self.eta, self.log_tau]
-        self.optimizer = torch.optim.Adam(self.parameters, lr=lr)
+        self.optimizer = torch.optim.Adam(self.parameters, lr=self.lr)
 
     def _apply_pending_update(self) -> None:
         if self.pending is not None:
@@ -106,14 +149,12 @@ class Relax:
             self.optimizer.step()
             self.pending = None
 
-    def __call__(self, f, dist, num_samples: int = 1, *, tau: float = 0.5, lr: float = 0.01) -> torch.Tensor:
-        check_num_samples(num_samples, 1, "relax")
-        check_tau(tau, "relax")
+    def __call__(self, f, dist, num_samples: int = 1) -> torch.Tensor:
         b, z, z_tilde, relax = relaxation_pair(dist, num_samples)
         event_ndim = len(dist.event_shape)
         features = math.prod(dist.event_shape) if event_ndim else 1
         if self.network is None:
-            self._setup(features, z, tau, lr)
+            self._setup(features, z)
         self._apply_pending_update()
         temperature = self.log_tau.exp()
 

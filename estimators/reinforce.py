@@ -19,11 +19,14 @@ import torch
 
 from estimators import sampling
 from estimators.errors import check_num_samples
+from estimators.hparams import HParam, interval
 from estimators.registry import register
 from estimators.surrogates import score_function_surrogate
 
-SCORE_FAMILIES = ("bernoulli", "categorical", "categorical_index", "normal", "gamma", "beta",
-                  "dirichlet", "laplace", "lognormal")
+# The score function applies to any distribution with sample and log_prob whose support does not move
+# with its parameters (estimators.families.has_log_density): Poisson and Student-t as much as Bernoulli.
+SCORE_NEEDS = ("log_prob",)
+LOO_NEEDS_TWO = "a leave-one-out baseline averages the other samples"
 
 Baseline = Callable[[torch.Tensor], "torch.Tensor | float"]
 
@@ -38,6 +41,7 @@ def leave_one_out(cost: torch.Tensor) -> torch.Tensor:
 
     b_i does not depend on z_i, so the estimator stays unbiased.
     """
+    # The registry checks S >= 2 for registered estimators; this guards the baseline used on its own.
     check_num_samples(cost.shape[0], 2, "the leave-one-out baseline")
     return (cost.sum(0, keepdim=True) - cost) / (cost.shape[0] - 1)
 
@@ -88,7 +92,6 @@ def reinforce(f, dist, num_samples: int = 1, *, baseline: Baseline = no_baseline
     Samples z_s ~ dist without a gradient path; the gradient of the mean surrogate is
     (1/S) sum_s (f(z_s) - b_s) grad log p(z_s), unbiased for any b_s independent of z_s.
     """
-    check_num_samples(num_samples, 1, "reinforce")
     z = sampling.sample(dist, num_samples)
     cost = f(z)
     return score_function_surrogate(cost, sampling.log_prob(dist, z), baseline(cost))
@@ -101,7 +104,7 @@ def with_baseline(baseline: Baseline) -> Callable[..., torch.Tensor]:
 
 register(
     "reinforce",
-    families=SCORE_FAMILIES,
+    needs=SCORE_NEEDS,
     unbiased=True,
     summary="score function, no baseline",
     reference="Williams 1992, Machine Learning 8",
@@ -109,9 +112,10 @@ register(
 
 register(
     "reinforce_loo",
-    families=SCORE_FAMILIES,
+    needs=SCORE_NEEDS,
     unbiased=True,
     min_samples=2,
+    min_samples_why=LOO_NEEDS_TWO,
     summary="score function, leave-one-out baseline over the S samples",
     reference="Kool et al. 2019, 'Buy 4 REINFORCE samples, get a baseline for free!'",
 )(with_baseline(leave_one_out))
@@ -119,22 +123,30 @@ register(
 
 @register(
     "reinforce_ema",
-    families=SCORE_FAMILIES,
+    needs=SCORE_NEEDS,
     unbiased=True,
-    hparams={"decay": 0.9},
+    hparams={"decay": HParam(0.9, interval(0.0, 1.0), "the weight of the past in the average")},
     warmup_calls=20,
     summary="score function, exponential-moving-average baseline (stateful)",
     reference="Williams 1992; Mnih & Gregor 2014 (NVIL), section 3.3",
 )
 class ReinforceEMA:
-    """REINFORCE with b = moving average of past costs; `reset()` forgets the average."""
+    """REINFORCE with b = moving average of past costs; `reset()` forgets the average.
 
-    def __init__(self):
-        self.baseline = MovingAverageBaseline()
+    Its state (the running total and the number of calls) is saved and restored with `state_dict()` /
+    `load_state_dict()`, tensors and numbers only (loadable with `torch.load(weights_only=True)`)."""
+
+    def __init__(self, *, decay: float = 0.9):
+        self.baseline = MovingAverageBaseline(decay)
 
     def reset(self) -> None:
         self.baseline.reset()
 
-    def __call__(self, f, dist, num_samples: int = 1, *, decay: float = 0.9) -> torch.Tensor:
-        self.baseline.decay = decay
+    def state_dict(self) -> dict:
+        return {"total": self.baseline.total, "calls": self.baseline.calls}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.baseline.total, self.baseline.calls = state["total"], int(state["calls"])
+
+    def __call__(self, f, dist, num_samples: int = 1) -> torch.Tensor:
         return reinforce(f, dist, num_samples, baseline=self.baseline)

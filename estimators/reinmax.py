@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import torch
 
-from estimators.errors import NotApplicableError, check_num_samples, check_tau
 from estimators.families import base_distribution, family_of
+from estimators.hparams import HParam, at_least
 from estimators.registry import register
 from estimators.relaxed import gumbel_noise, softmax_last
 
@@ -36,15 +36,11 @@ def reinmax_sample(logits: torch.Tensor, num_samples: int, tau: float) -> torch.
     return hard + (pi_2 - pi_2.detach())
 
 
-@register("reinmax", families=("bernoulli", "categorical"), unbiased=False, hparams={"tau": 1.0},
+@register("reinmax", families=("bernoulli", "categorical"), unbiased=False, hparams={"tau": HParam(1.0, at_least(1.0), "Liu et al. 2023 define ReinMax for tau >= 1")},
           summary="ReinMax: straight-through with a second-order (Heun) correction; wants tau >= 1",
           reference="Liu et al. 2023, NeurIPS, 'Bridging discrete and backpropagation'")
 def reinmax(f, dist, num_samples: int = 1, *, tau: float = 1.0) -> torch.Tensor:
     """surrogate_s = f(D_s) with D_s a hard sample whose backward pass is ReinMax's."""
-    check_num_samples(num_samples, 1, "reinmax")
-    check_tau(tau, "reinmax")
-    if tau < 1:
-        raise NotApplicableError(f"reinmax is defined for tau >= 1 (Liu et al. 2023), got tau={tau!r}")
     logits = base_distribution(dist).logits
     if family_of(dist) == "bernoulli":
         two_class = torch.stack([torch.zeros_like(logits), logits], -1)

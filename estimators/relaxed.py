@@ -27,12 +27,14 @@ from __future__ import annotations
 import torch
 
 from estimators import sampling
-from estimators.errors import NotApplicableError, check_num_samples, check_tau
+from estimators.errors import NotApplicableError
 from estimators.families import base_distribution, family_of
+from estimators.hparams import HParam, greater_than
 from estimators.registry import register
 from estimators.surrogates import straight_through
 
 RELAXABLE = ("bernoulli", "categorical")
+TEMPERATURE = HParam(1.0, greater_than(0.0), "the temperature of the relaxation")
 
 
 def _logits(dist, who: str) -> tuple[str, torch.Tensor]:
@@ -79,8 +81,6 @@ def softmax_last(x: torch.Tensor) -> torch.Tensor:
 def concrete_sample(dist, num_samples: int, tau: float, who: str,
                     with_hard: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
     """A relaxed sample y and, if asked, its hard counterpart (the exact discrete sample it rounds to)."""
-    check_num_samples(num_samples, 1, who)
-    check_tau(tau, who)
     family, logits = _logits(dist, who)
     hard = None
     # (logits + noise) / tau, with the noise scaled in place: one less differentiated op on the
@@ -104,7 +104,7 @@ def concrete_sample(dist, num_samples: int, tau: float, who: str,
     "gumbel_softmax",
     families=RELAXABLE,
     unbiased=False,
-    hparams={"tau": 1.0},
+    hparams={"tau": TEMPERATURE},
     summary="Concrete relaxation: f at softmax((logits + Gumbel) / tau)",
     reference="Jang et al. 2017, ICLR; Maddison et al. 2017, ICLR",
 )
@@ -118,7 +118,7 @@ def gumbel_softmax(f, dist, num_samples: int = 1, *, tau: float = 1.0) -> torch.
     "st_gumbel_softmax",
     families=RELAXABLE,
     unbiased=False,
-    hparams={"tau": 1.0},
+    hparams={"tau": TEMPERATURE},
     summary="straight-through Gumbel-Softmax: hard sample forward, Concrete gradient backward",
     reference="Jang et al. 2017, ICLR, section 2.2",
 )
@@ -137,7 +137,6 @@ def st_gumbel_softmax(f, dist, num_samples: int = 1, *, tau: float = 1.0) -> tor
 )
 def straight_through_estimator(f, dist, num_samples: int = 1) -> torch.Tensor:
     """surrogate_s = f(z_s + p - stop(p)), z_s ~ dist, p = dist's probabilities (Bernoulli p or softmax)."""
-    check_num_samples(num_samples, 1, "straight_through")
     _logits(dist, "straight_through")
     probs = base_distribution(dist).probs
     return f(straight_through(sampling.sample(dist, num_samples), probs.expand(num_samples, *probs.shape)))

@@ -34,11 +34,10 @@ def draw(spec_name: str, problem_id: str, n: int, n_samples: int, seed: int = 0,
     (it is off in the sweep); a stateful estimator is warmed up first, as in the sweep."""
     spec = estimators.get_spec(spec_name)
     problem = get_problem(problem_id)
-    hparams = {**spec.hparams, **(hparams or {})}
     torch.manual_seed(seed)
-    estimator = spec.make()
-    warm_up(spec, estimator, problem, n_samples, hparams, device, dtype, n, validate_args=True)
-    return draw_estimates(estimator, problem, n, n_samples, hparams, device, dtype, validate_args=True)
+    estimator = spec.make(**(hparams or {}))
+    warm_up(spec, estimator, problem, n_samples, device, dtype, n, validate_args=True)
+    return draw_estimates(estimator, problem, n, n_samples, device, dtype, validate_args=True)
 
 
 def max_abs_z(estimates: torch.Tensor, target: torch.Tensor) -> float:

@@ -15,7 +15,7 @@ from tests.helpers import DEVICES, Z, samples_for
 CASES = [(spec.name, problem.id)
          for spec in estimators.list_estimators()
          for problem in list_problems(["*"])  # every registered point, default sweep or not
-         if problem.family in spec.families]
+         if spec.supports(problem.distribution_type)]
 UNBIASED_CASES = [(name, pid) for name, pid in CASES
                   if estimators.get_spec(name).unbiased and not estimators.get_spec(name).is_reference]
 
@@ -24,7 +24,7 @@ def surrogate_and_grads(spec, problem, device, dtype, seed, n=16, n_samples=None
     torch.manual_seed(seed)
     n_samples = samples_for(spec, 3) if n_samples is None else n_samples
     try:
-        return surrogate_and_gradients(spec.make(), problem, n, n_samples, dict(spec.hparams), device, dtype,
+        return surrogate_and_gradients(spec.make(), problem, n, n_samples, device, dtype,
                                        validate_args=True)
     except estimators.NotApplicableError as reason:  # e.g. exact on 2^128 states
         pytest.skip(str(reason))
@@ -101,7 +101,7 @@ def test_rows_are_independent(name, problem_id):
     dist = problem.distribution(params, validate_args=True)
     torch.manual_seed(3)
     try:
-        surrogate = spec.make()(problem.cost, dist, num_samples=samples_for(spec, 3), **spec.hparams)
+        surrogate = spec.make()(problem.cost, dist, num_samples=samples_for(spec, 3))
     except estimators.NotApplicableError as reason:
         pytest.skip(str(reason))
     first = torch.autograd.grad(surrogate.mean(0).sum(), list(params.values()), allow_unused=True, retain_graph=True)

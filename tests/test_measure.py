@@ -66,5 +66,9 @@ def test_the_reference_estimator_is_chosen_from_metadata():
     assert reference_estimator("normal").name == "pathwise"
     assert reference_estimator("bernoulli").name == "reinforce_loo"
     assert reference_estimator("gamma").name == "implicit_reparam"
+    # Capabilities from torch: Poisson has log_prob (score function); Uniform has rsample but a support
+    # that moves with its parameters, so only the pathwise gradient is unbiased there.
+    assert reference_estimator("poisson").name == "reinforce_loo"
+    assert reference_estimator("uniform").name == "pathwise"
     with pytest.raises(estimators.UnsupportedFamilyError, match="no registered unbiased estimator supports"):
-        reference_estimator("poisson")
+        reference_estimator("no-such-family")

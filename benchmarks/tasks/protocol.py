@@ -31,6 +31,9 @@ from typing import Callable, Protocol
 import torch
 import torch.distributions as D
 
+from estimators.errors import NotApplicableError
+from estimators.families import base_distribution
+
 Params = dict[str, torch.Tensor]
 
 
@@ -132,6 +135,23 @@ class GradientProblem:
     @property
     def n_params(self) -> int:
         return sum(v.numel() for v in self.point().values())
+
+    @property
+    def distribution_type(self) -> type:
+        """The torch class of the distribution (under any Independent): what estimators' capabilities
+        (has_rsample, log_prob) are read from."""
+        return type(base_distribution(self.distribution(self.batched_point(1), validate_args=False)))
+
+    @property
+    def support_size(self) -> int | None:
+        """How many values one sample can take, for a Bernoulli or one-hot categorical event (what an
+        enumeration visits); None for other families."""
+        from estimators.exact import support_size  # the count lives with the enumeration
+
+        try:
+            return support_size(self.distribution(self.batched_point(1), validate_args=False))[0]
+        except NotApplicableError:
+            return None
 
     @property
     def sample_numel(self) -> int:

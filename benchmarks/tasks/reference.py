@@ -13,26 +13,29 @@ import zlib
 import torch
 
 import estimators
+from estimators.families import FAMILY_BY_CLASS
 from benchmarks.tasks.protocol import GradientProblem, Reference, forked_rng
 
 
-def reference_estimator(family: str, n_samples: int = 10) -> estimators.EstimatorSpec:
+def reference_estimator(family, n_samples: int = 10) -> estimators.EstimatorSpec:
     """The estimator a reference is estimated with, chosen from the registry's metadata only.
 
     Candidates: registered unbiased, stateless (its estimates are independent draws), not itself an
-    enumeration, supporting the family, with a per-sample cost that does not grow with the event
+    enumeration, supporting the family (a name, or the distribution's class), with a per-sample cost that does not grow with the event
     size. Preference: fewest f-evaluations per estimate from n_samples samples (MuProp's extra evaluation
     at the mean counts); then the most specialised (fewest supported
     families: an estimator written for a family uses more of its structure, e.g. the pathwise
     gradient over the score function for a Normal); then a built-in baseline (a larger minimum S,
     e.g. leave-one-out over plain REINFORCE); then the name, so the choice is deterministic."""
     candidates = [spec for spec in estimators.list_estimators()
-                  if spec.unbiased and not spec.stateful and not spec.is_reference and family in spec.families
+                  if spec.unbiased and not spec.stateful and not spec.is_reference and spec.supports(family)
                   and spec.f_evals_per_coordinate == 0]
     if not candidates:
         raise estimators.UnsupportedFamilyError(f"no registered unbiased estimator supports the {family!r} family, "
                                                 "so no reference gradient can be estimated for it")
-    return min(candidates, key=lambda s: (s.f_evals_per_estimate(n_samples), len(s.families), -s.min_samples, s.name))
+    # Specialisation: how many of the known torch families it serves (by name or by capability).
+    return min(candidates, key=lambda s: (s.f_evals_per_estimate(n_samples),
+                                          sum(s.supports(cls) for cls in FAMILY_BY_CLASS), -s.min_samples, s.name))
 
 
 def estimated_reference(problem: GradientProblem, n_estimates: int = 2_000, n_samples: int = 10,
@@ -44,12 +47,12 @@ def estimated_reference(problem: GradientProblem, n_estimates: int = 2_000, n_sa
     are computed."""
     from benchmarks.harness import draw_estimates  # the harness imports the tasks
 
-    spec = estimators.get_spec(estimator) if estimator else reference_estimator(problem.family, n_samples)
+    spec = estimators.get_spec(estimator) if estimator else reference_estimator(problem.distribution_type, n_samples)
     n_samples = max(n_samples, spec.min_samples)
     # A stream of its own: with the measured estimates' seed, the same estimator would draw the very
     # samples the reference was made of, and their difference would be exactly 0.
     with forked_rng(zlib.crc32(f"reference|{problem.id}|{seed}".encode())):
-        draws = draw_estimates(spec.make(), problem, n_estimates, n_samples, dict(spec.hparams), device, dtype)
+        draws = draw_estimates(spec.make(), problem, n_estimates, n_samples, device, dtype)
     finite = torch.isfinite(draws).all(-1)
     if int(finite.sum()) < 2:
         raise ValueError(f"the reference for {problem.id!r} from {spec.name} has {int(finite.sum())} finite "

@@ -160,7 +160,7 @@ def _vae_reference(problem: VAEProblem) -> Reference:
 
     if problem.model.latent.configurations <= MAX_ENUMERATION:
         device, dtype = problem.x.device.type, problem.x.dtype
-        exact = draw_estimates(estimators.get("exact"), problem, 1, 1, {}, device, dtype)[0]
+        exact = draw_estimates(estimators.get("exact"), problem, 1, 1, device, dtype)[0]
         return Reference(exact.double().cpu(), 0.0, "exact (enumeration)")
     return estimated_reference(problem, problem.reference_estimates, REFERENCE_SAMPLES, device=problem.x.device.type,
                                dtype=problem.x.dtype, seed=problem.settings.get("seed", 0))

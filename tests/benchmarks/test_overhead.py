@@ -23,7 +23,7 @@ CALLS_PER_TURN = 2
 OBJECTIVE_BY_FAMILY = {"bernoulli": "poly-2", "categorical": "quadratic-8", "normal": "gauss-square-3"}
 CASES = [(spec.name, objective_id, s)
          for spec in estimators.list_estimators(include_reference=False)
-         for family, objective_id in OBJECTIVE_BY_FAMILY.items() if family in spec.families
+         for family, objective_id in OBJECTIVE_BY_FAMILY.items() if spec.supports(family)
          for s in (1, 10_000) if s >= spec.min_samples]
 
 

@@ -31,13 +31,13 @@ def test_vectorised_estimates_vs_python_loop(benchmark, speed_goal, name, object
     timed over N / 10 calls and its time multiplied by 10 (scale), so a pair of turns takes ~0.3 s (10 pairs),
     not ~3 s; each of its calls is the same independent work, so the loop's time is linear in N."""
     spec, objective = estimators.get_spec(name), get_objective(objective_id)
-    estimator, hparams = spec.make(), dict(spec.hparams)
+    estimator = spec.make()
 
     def vectorised():
-        return estimate_chunk(estimator, objective, N, 1, hparams, "cpu", torch.float32)
+        return estimate_chunk(estimator, objective, N, 1, "cpu", torch.float32)
 
     def loop_share():
-        return [estimate_chunk(estimator, objective, 1, 1, hparams, "cpu", torch.float32)
+        return [estimate_chunk(estimator, objective, 1, 1, "cpu", torch.float32)
                 for _ in range(N // LOOP_SHARE)]
 
     benchmark.group = "speed goals: vectorised vs loop (seconds of the whole measurement)"

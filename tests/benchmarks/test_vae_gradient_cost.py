@@ -47,14 +47,14 @@ def test_encoder_gradient_measurement_vs_its_floor(benchmark, speed_goal, name, 
     model = VAE(784, LATENT)
     problem = vae_problem(model, x, reference_estimates=200)
     problem.reference()  # computed once, outside both timed sides
-    estimator = estimators.get(name)
+    estimator = estimators.get(name, **hparams)
     cost = model.reconstruction_cost(x)
     chunk = ROWS_BUDGET["cpu"] // len(x)
     for p in model.decoder.parameters():
         p.requires_grad_(False)  # the floor, like the measurement, differentiates with respect to z only
 
     def measurement():
-        return problem_metrics(draw_estimates(estimator, problem, N, 1, hparams), problem, torch.float32)
+        return problem_metrics(draw_estimates(estimator, problem, N, 1), problem, torch.float32)
 
     def floor():
         for start in range(0, N, chunk):
@@ -67,7 +67,7 @@ def test_encoder_gradient_measurement_vs_its_floor(benchmark, speed_goal, name, 
                     cost(z)
 
     def parts():
-        draws = draw_estimates(estimator, problem, N, 1, hparams)
+        draws = draw_estimates(estimator, problem, N, 1)
         start = time.perf_counter()
         problem_metrics(draws, problem, torch.float32)
         return time.perf_counter() - start
