@@ -19,6 +19,9 @@ import estimators
 from estimators.registry import unknown_name_message
 
 
+KINDS = {int: "an integer", float: "a number", bool: "true or false", str: "one of its named choices"}
+
+
 class HParamUsageError(ValueError):
     """An --hparam that cannot be read: malformed, an unknown estimator, a name nobody takes."""
 
@@ -51,7 +54,7 @@ def _typed(spec, name: str, text: str):
         return decl.constraint.parse(text, decl.default)
     except (ValueError, KeyError):
         raise HParamUsageError(f"--hparam: {text!r} is not a value of {spec.name}'s {name} "
-                               f"(its default is {decl.default!r}); give a {type(decl.default).__name__}") from None
+                               f"(its default is {decl.default!r}); give {KINDS.get(type(decl.default), 'a value')}") from None
 
 
 def check_sweeps(sweeps: list[Sweep], specs) -> None:

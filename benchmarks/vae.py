@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import json
 import math
 import shlex
 import sys
@@ -27,7 +28,9 @@ from tqdm import tqdm
 
 import estimators
 from benchmarks.checkpoints import CheckpointError, checkpoint_path, load_checkpoint, save_checkpoint
-from benchmarks.cli_common import UsageError, int_at_least, positive_finite, resolve_devices
+from benchmarks.cli_common import UsageError, add_hparam_options, import_plugins, int_at_least, positive_finite, \
+    resolve_devices
+from benchmarks.hparam_grid import HParamUsageError, check_sweeps, settings_for
 from benchmarks.data import DataError, load_dataset
 from benchmarks.machine import machine_info, now
 from benchmarks.results import CorruptRunError, RunFolder
@@ -46,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="one or more of gaussian:D, bernoulli:D, categorical:LxK (a table and curves each)")
     parser.add_argument("--hidden", type=int_at_least(1, "--hidden"), nargs="+", default=[512, 256])
     parser.add_argument("--estimators", nargs="+", metavar="NAME", help="names or globs (default: all compatible)")
-    parser.add_argument("--tau", type=positive_finite, nargs="+", default=None, help="initial temperatures")
+    parser.add_argument("--tau", type=positive_finite, nargs="+", default=None,
+                        help="initial temperatures (default: each estimator's declared default)")
+    add_hparam_options(parser)
     parser.add_argument("--anneal", type=float, default=0.0, metavar="R",
                         help="tau = max(tau_min, tau0 exp(-R step)), updated every --anneal-every steps (Jang et al.)")
     parser.add_argument("--anneal-every", type=int_at_least(1, "--anneal-every"), default=1000, metavar="M")
@@ -78,16 +83,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_key(latent: str, kl: str, estimator: str, tau0, seed: int, device: str) -> str:
+def run_key(latent: str, kl: str, estimator: str, tau0, seed: int, device: str, variant: str = "") -> str:
+    """A run's name; `variant` lists its other hyperparameters where they differ from the declared
+    defaults (--hparam rebar:eta=0.5 gives 'eta=0.5'), so earlier runs keep their keys."""
     tau0 = None if tau0 is None or (isinstance(tau0, float) and math.isnan(tau0)) else float(tau0)
-    return f"{latent}|{kl}|{estimator}|tau0={tau0}|seed={seed}|{device}"
+    variant = "" if not isinstance(variant, str) else variant
+    return f"{latent}|{kl}|{estimator}|tau0={tau0}|seed={seed}|{device}" + (f"|{variant}" if variant else "")
 
 
 def finished_runs(rows: list[dict]) -> set[str]:
     """Keys of the runs whose final row (the one with the importance-weighted bound) is written; built
     from the row's own columns, which rows written before run keys existed have too."""
     return {run_key(r["latent"], r.get("kl", "analytic"), r["estimator"], r.get("tau0"), r["seed"],
-                    r.get("device", "cpu"))
+                    r.get("device", "cpu"), r.get("variant", ""))
             for r in rows if r.get("iw_samples") is not None and not pd.isna(r.get("iw_samples"))}
 
 
@@ -121,14 +129,23 @@ class Run:
     tau0: float | None
     seed: int
     device: str
+    hparams: tuple = ()  # every hyperparameter the estimator is built with (tau: its starting value)
+
+    @property
+    def variant(self) -> str:
+        """The hyperparameters other than tau that differ from their declared defaults, as 'eta=0.5'."""
+        defaults = self.spec.hparams
+        return " ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
+                        for k, v in self.hparams if k != "tau" and v != defaults.get(k))
 
     @property
     def key(self) -> str:
-        return run_key(str(self.latent), self.kl, self.spec.name, self.tau0, self.seed, self.device)
+        return run_key(str(self.latent), self.kl, self.spec.name, self.tau0, self.seed, self.device, self.variant)
 
     def __str__(self) -> str:
         tau = "" if self.tau0 is None else f" tau={self.tau0:g}"
-        return f"{self.latent} {self.spec.name}{tau} kl={self.kl} seed={self.seed} {self.device}"
+        variant = f" {self.variant}" if self.variant else ""
+        return f"{self.latent} {self.spec.name}{tau}{variant} kl={self.kl} seed={self.seed} {self.device}"
 
 
 def temperature(tau0: float | None, step: int, args) -> float | None:
@@ -180,7 +197,7 @@ def train_one(run: Run, data, args, folder, progress) -> str:
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     # Built with its starting hyperparameters; a stateless one gets the scheduled tau on every call, a
     # stateful one keeps what it was built with (RELAX learns its tau from there: spec.learns).
-    estimator = spec.make(**({} if tau0 is None else {"tau": tau0}))
+    estimator = spec.make(**dict(run.hparams))
     scheduled = tau0 is not None and not spec.stateful
     batches_per_epoch = math.ceil(len(data.train) / args.batch_size)
     total = args.steps or args.epochs * batches_per_epoch
@@ -229,7 +246,10 @@ def train_one(run: Run, data, args, folder, progress) -> str:
         if step % 20 == 0 or step == total:  # a redraw per step would cost more than a small step
             progress.set_postfix_str(f"{run} -ELBO {value:.2f}", refresh=False)
         if step in eval_steps:
-            row = {"estimator": spec.name, "tau0": tau0, "tau": tau, "seed": seed, "step": step,
+            row = {"estimator": spec.name, "tau0": tau0, "tau": tau, "variant": run.variant,
+                   "hparams": json.dumps({**dict(run.hparams), **({"tau": tau} if tau is not None else {})},
+                                         sort_keys=True),
+                   "seed": seed, "step": step,
                    "epoch": step / batches_per_epoch, "train_seconds": seconds,
                    "wall_seconds": wall_before + time.perf_counter() - wall_start, "time_per_step_s": seconds / step,
                    "steps_per_s": step / seconds, "train_neg_elbo": value,
@@ -259,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     argv_used = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv_used)
     try:
+        import_plugins(args.imports)
         if args.resume and args.out is None:
             raise UsageError("--resume needs --out DIR, the folder of the run to continue")
         if args.epochs and args.steps:
@@ -267,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
             args.steps = 1000
         latents = [Latent.parse(text) for text in args.latent]
         chosen = estimators.list_estimators(args.estimators, include_reference=False)
+        check_sweeps(args.hparam, chosen)
         for latent in latents:
             if not any(s.supports(latent.family) for s in chosen):
                 able = [s.name for s in estimators.list_estimators(include_reference=False)
@@ -281,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
         if args.resume:
             check_resumable(folder, args)
-    except (UsageError, LatentSpecError, DataError, CorruptRunError, estimators.UnknownEstimatorError) as error:
+    except (UsageError, LatentSpecError, DataError, CorruptRunError, estimators.UnknownEstimatorError,
+            HParamUsageError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     meta = folder.read_meta()
@@ -298,15 +321,17 @@ def main(argv: list[str] | None = None) -> int:
     folder.write_meta(meta)
     runs, left_out = [], {}
     for spec in chosen:
-        taus = (args.tau or [spec.hparams["tau"]]) if spec.takes_tau else [None]
-        for tau in taus:
-            # The same declarations as every call: a temperature the estimator cannot take (ReinMax's
-            # tau >= 1) leaves its runs out before anything is trained, with the reason said once.
-            why = spec.hparam_violation({"tau": tau}) if tau is not None else None
-            if why:
-                left_out[why] = None
-                continue
-            runs += [Run(latent, kl, spec, tau, seed, device) for latent in latents if spec.supports(latent.family)
+        # The same declarations as every call: a value the estimator cannot take (ReinMax's tau >= 1,
+        # gumbel_rao's k >= 1) leaves its runs out before anything is trained, with the reason said once.
+        try:
+            settings, refused = settings_for(spec, args.hparam, args.tau)
+        except HParamUsageError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        left_out.update(dict.fromkeys(refused))
+        for hparams in settings:
+            runs += [Run(latent, kl, spec, hparams.get("tau"), seed, device, tuple(sorted(hparams.items())))
+                     for latent in latents if spec.supports(latent.family)
                      for kl in args.kl for seed in args.seed for device in devices]
         if spec.takes_tau and spec.stateful and args.anneal > 0:
             print(f"note: {spec.name} is stateful and {'learns' if 'tau' in spec.learns else 'keeps'} its temperature "

@@ -86,9 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(table) // len(metrics)} shared cells; {int(table['marked'].sum())} marked changes "
           f"(ratio beyond {args.factor:g}x and intervals apart)")
     for _, row in shown.iterrows():
-        tau = "" if "tau" not in row["hparams"] else f" {row['hparams']}"
+        hparams = "" if row["hparams"] in ("{}", "") else f" {row['hparams']}"  # every hyperparameter, swept or not
         mark = ("WORSE" if row["worse"] else "better") if row["marked"] else ""
-        print(f"{row['estimator']}{tau} {row['objective']} S={row['n_samples']} {row['device']} {row['metric']}: "
+        print(f"{row['estimator']}{hparams} {row['objective']} S={row['n_samples']} {row['device']} {row['metric']}: "
               f"{row['a']:.4g} [{row['a_lo']:.3g}, {row['a_hi']:.3g}] -> {row['b']:.4g} [{row['b_lo']:.3g}, "
               f"{row['b_hi']:.3g}]  x{row['ratio']:.3f}  {mark}")
     failed = False

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 from reports.cost import cost_table
 from reports.load import load_run
 from reports.plots import objective_figure
+from reports.swept import annotate, panels
 from reports.tables import fmt, objective_table
 from reports.throughput import from_sweep, load_benchmark_json, throughput_figure, throughput_table
 
@@ -36,16 +37,20 @@ def render_report(run_dir: str | Path) -> Path:
     left_out = [f"{row.cell_id}: {int(row.nonfinite)} of {int(row.n_estimates)} estimates not finite, none left to measure"
                 for row in unmeasured.itertuples()]
     frame = frame[frame["variance_trace"].notna()] if "variance_trace" in frame else frame
-    groups = list(frame.groupby("objective", sort=False))
-    draw_figures([(rows, objective, run_dir / f"{slug(objective)}.png") for objective, rows in groups])
+    groups = [(objective, annotate(rows)) for objective, rows in frame.groupby("objective", sort=False)]
+    # One figure per swept hyperparameter name (reports.swept.panels): the first keeps the plain name.
+    figures = {objective: [(name, part, f"{slug(objective)}{'' if i == 0 else '-' + slug(name)}.png")
+                           for i, (name, part) in enumerate(panels(rows))] for objective, rows in groups}
+    draw_figures([(part, objective, run_dir / png, name) for objective, parts in figures.items()
+                  for name, part, png in parts])
     sections = []
     for objective, rows in groups:
-        png = f"{slug(objective)}.png"
+        pngs = [png for _, _, png in figures[objective]]
         tables = [{"n_samples": s, "n_estimates": n, "device": d, "html": Markup(objective_table(part))}
                   for (s, n, d), part in rows.groupby(["n_samples", "n_estimates", "device"], sort=True)]
         params = json.loads(rows["objective_params"].iloc[0]) if "objective_params" in rows else {}
         sections.append({
-            "objective": objective, "anchor": slug(objective), "png": png, "tables": tables,
+            "objective": objective, "anchor": slug(objective), "pngs": pngs, "tables": tables,
             "description": ", ".join(f"{k} = {v}" for k, v in params.items() if k != "point"),
             "true_grad_norm": fmt(float(rows["true_grad_norm"].iloc[0])),
             "cost": Markup(cost_table(rows)) if "variance_x_time" in rows else "",
@@ -61,8 +66,8 @@ def render_report(run_dir: str | Path) -> Path:
 
 
 def _save_objective_figure(job) -> None:
-    rows, title, path = job
-    fig, _ = objective_figure(rows, title)
+    rows, title, path, x_name = job
+    fig, _ = objective_figure(rows, title, x_name)
     fig.savefig(path, dpi=90)
     plt.close(fig)
 

@@ -1,5 +1,7 @@
-"""Plots of a run: per objective, variance and bias against temperature, a bias-variance map, and
-cost against variance. Every function returns (fig, axes), in the manner of rliable.
+"""Plots of a run: per objective, variance and bias against the swept hyperparameter (the temperature,
+or any other: reports.swept), a bias-variance map, and cost against variance. Every function returns
+(fig, axes), in the manner of rliable. Frames come annotated by `reports.swept.annotate` (columns
+x_name, x, variant).
 
 Colour = estimator; line style and marker = (S, device) setting. A bias that is not significant
 (bias_significant false) is drawn as a hollow marker with only its upper bound: the figure is then
@@ -15,7 +17,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-TAU_LABEL = "temperature tau"
+from reports.swept import annotate, axis_label  # noqa: E402
+
+TAU_LABEL = axis_label("tau")
 STYLES = ["-", "--", ":", "-."]
 MARKERS = ["o", "s", "^", "D"]
 
@@ -35,7 +39,7 @@ def _positive(values, floor: float) -> np.ndarray:
 
 def _styles(frame: pd.DataFrame) -> pd.DataFrame:
     """Series keys and their looks: colour per estimator, style per (S, device)."""
-    frame = frame.copy()
+    frame = frame.copy() if "x" in frame else annotate(frame)
     settings = sorted(frame[["n_samples", "device"]].drop_duplicates().itertuples(index=False, name=None))
     several = len(settings) > 1
     names = sorted(frame["estimator"].unique())
@@ -43,10 +47,15 @@ def _styles(frame: pd.DataFrame) -> pd.DataFrame:
     colours = {name: matplotlib.colors.to_hex(palette(i % palette.N)) for i, name in enumerate(names)}
     setting_index = {setting: i for i, setting in enumerate(settings)}
     keys = list(zip(frame["n_samples"], frame["device"]))
+    # Variants of one estimator (another swept hyperparameter, e.g. gumbel_rao k=1, 10, 100) share its
+    # colour and differ in line style and marker, as the (S, device) settings do.
+    variant_index = {key: i for i, key in enumerate(sorted(set(frame["variant"])))}
+    looks = [variant_index[v] * len(settings) + setting_index[k] for v, k in zip(frame["variant"], keys)]
     frame["colour"] = frame["estimator"].map(colours)
-    frame["style"] = [STYLES[setting_index[k] % len(STYLES)] for k in keys]
-    frame["marker"] = [MARKERS[setting_index[k] % len(MARKERS)] for k in keys]
-    frame["series"] = [f"{e} S={s} {d}" if several else e for e, (s, d) in zip(frame["estimator"], keys)]
+    frame["style"] = [STYLES[i % len(STYLES)] for i in looks]
+    frame["marker"] = [MARKERS[i % len(MARKERS)] for i in looks]
+    names = [f"{e} {v}" if v else e for e, v in zip(frame["estimator"], frame["variant"])]
+    frame["series"] = [f"{n} S={s} {d}" if several else n for n, (s, d) in zip(names, keys)]
     return frame
 
 
@@ -74,28 +83,33 @@ def _points(ax, xs, ys, lo, hi, significant, row, label=None, line=True):
                label=label if not significant.any() else None, zorder=3)
 
 
-def against_temperature(ax, frame: pd.DataFrame, metric: str, ylabel: str) -> None:
-    """metric vs tau on log axes with interval bars; tau-free estimators as horizontal lines and bands."""
+def against_temperature(ax, frame: pd.DataFrame, metric: str, ylabel: str, x_name: str = "tau") -> None:
+    """metric vs the swept hyperparameter (column x; tau by default) on log axes with interval bars;
+    estimators that do not sweep it as horizontal lines and bands."""
     floor = log_floor(frame, metric)
     for series, rows in frame.groupby("series", sort=True):
-        rows = rows.sort_values("tau")
+        rows = rows.sort_values("x")
         first = rows.iloc[0]
         values = _positive(rows[metric], floor)
         lo, hi = _positive(rows[metric + "_lo"], floor), _positive(rows[metric + "_hi"], floor)
         significant = _significance(rows, metric)
-        if rows["tau"].isna().all():
+        if rows["x"].isna().all():
             ax.axhline(values[0], color=first["colour"], linestyle=first["style"], label=series,
                        alpha=1.0 if significant[0] else 0.5)
             if significant[0]:
                 ax.axhspan(lo[0], hi[0], color=first["colour"], alpha=0.1)
         else:
-            _points(ax, rows["tau"].to_numpy(float), values, lo, hi, significant, first, label=series)
+            _points(ax, rows["x"].to_numpy(float), values, lo, hi, significant, first, label=series)
     ax.set_yscale("log")
-    taus = frame["tau"].dropna()
-    if not taus.empty:
-        ax.set_xscale("log")
-        ax.set_xlim(taus.min() / 1.5, taus.max() * 1.5)
-    ax.set_xlabel(TAU_LABEL)
+    xs = frame["x"].dropna()
+    if not xs.empty:
+        if (xs > 0).all():  # temperatures, K, learning rates: log scale; eta may be 0 or negative
+            ax.set_xscale("log")
+            ax.set_xlim(xs.min() / 1.5, xs.max() * 1.5)
+        else:
+            span = max(xs.max() - xs.min(), 1e-12)
+            ax.set_xlim(xs.min() - 0.1 * span, xs.max() + 0.1 * span)
+    ax.set_xlabel(axis_label(x_name))
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
 
@@ -121,10 +135,10 @@ def per_estimator(ax, frame: pd.DataFrame, metric: str, xlabel: str) -> None:
 
 def scatter_map(ax, frame: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str,
                 x_bounds: tuple[str, str] | None = None) -> None:
-    """One point per cell with interval bars; points of one series joined in order of tau."""
+    """One point per cell with interval bars; points of one series joined in order of the swept value."""
     x_floor, y_floor = log_floor(frame, x), log_floor(frame, y)
     for series, rows in frame.groupby("series", sort=True):
-        rows = rows.sort_values("tau")
+        rows = rows.sort_values("x")
         first = rows.iloc[0]
         xs, ys = _positive(rows[x], x_floor), _positive(rows[y], y_floor)
         if x_bounds:
@@ -137,9 +151,9 @@ def scatter_map(ax, frame: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: st
                         ecolor=first["colour"], capsize=2, alpha=0.5)
         _points(ax, xs, ys, _positive(rows[y + "_lo"], y_floor), _positive(rows[y + "_hi"], y_floor),
                 _significance(rows, y), first, label=series)
-        for xv, yv, tau in zip(xs, ys, rows["tau"]):
-            if not pd.isna(tau):
-                ax.annotate(f"{tau:g}", (xv, yv), textcoords="offset points", xytext=(4, 3), fontsize=7)
+        for xv, yv, swept in zip(xs, ys, rows["x"]):
+            if not pd.isna(swept):
+                ax.annotate(f"{swept:g}", (xv, yv), textcoords="offset points", xytext=(4, 3), fontsize=7)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
@@ -147,24 +161,26 @@ def scatter_map(ax, frame: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: st
     ax.grid(True, alpha=0.3)
 
 
-def objective_figure(frame: pd.DataFrame, title: str):
-    """Four panels for one objective: variance and bias vs tau (or per estimator when no estimator
-    takes a temperature), the bias-variance map, and cost vs variance."""
+def objective_figure(frame: pd.DataFrame, title: str, x_name: str | None = "tau"):
+    """Four panels for one objective: variance and bias vs the swept hyperparameter `x_name` (or per
+    estimator when nothing is swept), the bias-variance map, and cost vs variance."""
     frame = _styles(frame)
     fig, grid = plt.subplots(2, 2, figsize=(13, 9))
     axes = grid.ravel()
-    if frame["tau"].notna().any():
-        against_temperature(axes[0], frame, "variance_trace", "gradient variance (trace)")
-        axes[0].set_title("variance vs temperature")
-        against_temperature(axes[1], frame, "bias_norm", "bias ||E g - g*||")
-        axes[1].set_title("bias vs temperature (hollow: not significant)")
+    swept = x_name if x_name and frame["x"].notna().any() else None
+    what = "temperature" if swept == "tau" else swept
+    if swept:
+        against_temperature(axes[0], frame, "variance_trace", "gradient variance (trace)", swept)
+        axes[0].set_title(f"variance vs {what}")
+        against_temperature(axes[1], frame, "bias_norm", "bias ||E g - g*||", swept)
+        axes[1].set_title(f"bias vs {what} (hollow: not significant)")
     else:
         per_estimator(axes[0], frame, "variance_trace", "gradient variance (trace)")
-        axes[0].set_title("variance (no estimator here takes a temperature)")
+        axes[0].set_title("variance (no hyperparameter swept here)")
         per_estimator(axes[1], frame, "bias_norm", "bias ||E g - g*||")
         axes[1].set_title("bias (hollow: not significant, bar: upper bound)")
     scatter_map(axes[2], frame, "variance_trace", "bias_norm", "gradient variance (trace)", "bias ||E g - g*||")
-    axes[2].set_title("bias-variance map (labels: tau)")
+    axes[2].set_title(f"bias-variance map (labels: {'tau' if swept == 'tau' else swept or 'none'})")
     scatter_map(axes[3], frame, "time_per_estimate_s", "variance_trace",
                 "seconds per estimate (amortised over a vectorised batch)", "gradient variance (trace)",
                 x_bounds=("time_per_estimate_min_s", "time_per_estimate_max_s"))

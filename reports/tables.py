@@ -1,4 +1,5 @@
-"""Per-objective tables: estimators as rows, temperature as columns, intervals in every cell.
+"""Per-objective tables: estimators as rows, the swept hyperparameter's values as columns (the
+temperature, or any other: reports.swept), intervals in every cell.
 
 Each cell shows variance_trace and bias_norm with their 95% intervals. Bold: the lowest variance
 in the column. Star: the lowest MSE in the table (the best bias-variance trade-off at this S).
@@ -13,7 +14,9 @@ import math
 
 import pandas as pd
 
-NO_TAU = "no tau"
+from reports.swept import annotate, column_label
+
+NO_TAU = "defaults (nothing swept)"
 
 
 def fmt(value: float) -> str:
@@ -27,7 +30,7 @@ def interval(row, name: str) -> str:
 
 
 def column_of(row) -> str:
-    return NO_TAU if pd.isna(row["tau"]) else f"{row['tau']:g}"
+    return column_label(row["x_name"], row["x"])
 
 
 def cell_html(row, best_variance: bool, best_mse: bool) -> str:
@@ -48,18 +51,20 @@ def cell_html(row, best_variance: bool, best_mse: bool) -> str:
 
 def objective_table(frame: pd.DataFrame) -> str:
     """HTML for one (objective, S, device) slice of the results."""
-    frame = frame.copy()
+    frame = frame.copy() if "x" in frame else annotate(frame)
     frame["column"] = frame.apply(column_of, axis=1)
-    duplicated = frame.duplicated(["estimator", "hparams", "column"], keep=False)
+    frame["row"] = [f"{e} {v}" if v else e for e, v in zip(frame["estimator"], frame["variant"])]
+    duplicated = frame.duplicated(["row", "column"], keep=False)
     if duplicated.any():
         raise ValueError("two results for one table cell: " + ", ".join(frame.loc[duplicated, "cell_id"]))
-    taus = sorted({t for t in frame["tau"].dropna()})
-    columns = ([NO_TAU] if (frame["column"] == NO_TAU).any() else []) + [f"{t:g}" for t in taus]
+    swept = sorted({(name, value) for name, value in zip(frame["x_name"], frame["x"])
+                    if isinstance(name, str) and not math.isnan(value)}, key=lambda p: (p[0] != "tau", p[0], p[1]))
+    columns = ([NO_TAU] if (frame["column"] == NO_TAU).any() else []) + [column_label(n, v) for n, v in swept]
     best_variance = frame.loc[frame.groupby("column")["variance_trace"].idxmin()].index
     best_mse = frame["mse"].idxmin()
-    head = "".join(f"<th>{'&tau; = ' + c if c != NO_TAU else 'no temperature'}</th>" for c in columns)
+    head = "".join(f"<th>{c}</th>" for c in columns)
     lines = [f"<table><thead><tr><th>estimator</th>{head}</tr></thead><tbody>"]
-    for estimator, rows in frame.groupby("estimator", sort=True):
+    for estimator, rows in frame.groupby("row", sort=True):
         cells = []
         for column in columns:
             hit = rows[rows["column"] == column]

@@ -20,12 +20,15 @@ META_KEYS = ("started", "finished", "git_commit", "torch_version", "cpu", "cpu_t
 
 
 def run_labels(frame: pd.DataFrame) -> pd.Series:
-    """estimator [tau=..] [S=..] [kl=..] [device]: samples per data point when more than one; the KL form
+    """estimator [tau=..] [other swept hyperparameters] [S=..] [kl=..] [device]: samples per data point when more than one; the KL form
     and the device only where a latent has several."""
     several_kl = frame.groupby("latent")["kl"].transform("nunique") > 1
     several_devices = frame.groupby("latent")["device"].transform("nunique") > 1
     labels = frame["estimator"].astype(str)
     labels = labels.where(frame["tau0"].isna(), labels + " tau=" + frame["tau0"].map(lambda t: f"{t:g}"))
+    if "variant" in frame:  # other swept hyperparameters (--hparam rebar:eta=0.5): 'eta=0.5'
+        variant = frame["variant"].fillna("").astype(str)
+        labels = labels.where(variant == "", labels + " " + variant)
     if "n_samples" in frame:
         labels = labels.where(frame["n_samples"].fillna(1) <= 1, labels + " S=" + frame["n_samples"].map(
             lambda s: f"{s:.0f}"))

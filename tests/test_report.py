@@ -17,7 +17,7 @@ def test_reports_cli_rerenders_a_run(tmp_path, capsys):
     assert done.returncode == 0, done.stderr
     page = (out / "index.html").read_text()
     assert page.count("<table>") == 4 and page.count("<details>") == 2  # estimator table + cost table each
-    assert "&tau; = 0.3" in page and "no temperature" in page
+    assert "&tau; = 0.3" in page and "defaults (nothing swept)" in page
     assert "&#9733;" in page and "<b>" in page  # best marked
     for png in re.findall(r'src="([^"]+\.png)"', page):
         assert (out / png).stat().st_size > 10_000
