@@ -10,6 +10,8 @@ evaluation point are repeated. The last one of a finished run holds the trained 
 from __future__ import annotations
 
 import os
+import pickle
+import re
 import tempfile
 from pathlib import Path
 
@@ -47,6 +49,13 @@ def load_checkpoint(path: Path, device: str) -> dict | None:
         return None
     try:
         return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as error:  # weights_only refused an object: never load it
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+        what = f"an instance of {found.group(1)}" if found else "not only tensors and numbers"
+        raise CheckpointError(f"checkpoint {path} holds a pickled Python object ({what}) "
+                              "and is refused: loading it could run code. A gradbench before 0.2 pickled stateful "
+                              "estimators; delete the file to restart that run from step 0, or pass another "
+                              "--out") from None
     except Exception as error:  # a truncated file from a killed machine: say so, never half-load it
         raise CheckpointError(f"checkpoint {path} cannot be read ({type(error).__name__}: {str(error)[:300]}); "
                               "it is truncated, or was written by a gradbench before 0.2 that pickled the "

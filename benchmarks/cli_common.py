@@ -75,6 +75,8 @@ def import_plugins(modules: list[str]) -> None:
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as error:
+            if error.name != name and not name.startswith(f"{error.name}."):  # found, but its own import failed
+                raise UsageError(f"--import {name} failed: ModuleNotFoundError: {error}") from None
             raise UsageError(f"--import {name}: {error}; run from the folder that holds it or add that folder to "
                              "PYTHONPATH (python -m benchmarks.variance is run from the project root)") from None
         except Exception as error:  # the module's own code failed: show its message, not a traceback

@@ -229,10 +229,12 @@ def train_one(run: Run, data, args, folder, progress) -> str:
         if epoch_data is None or step % batches_per_epoch == 0:
             epoch_data = epoch_batches(data, args, seed, step // batches_per_epoch, device)
         batch = epoch_data[(step % batches_per_epoch) * args.batch_size:][:args.batch_size]
-        tau = temperature(tau0, step, args) if scheduled else getattr(estimator, "tau", tau0)
+        tau = temperature(tau0, step, args) if scheduled else tau0
         per_call = {"tau": tau} if scheduled else {}
         start = time.perf_counter()
         loss, value = model.loss(batch, estimator, per_call, samples, kl)
+        if "tau" in spec.learns:
+            tau = estimator.tau  # the temperature this step used, learned from tau0 (RELAX)
         if not math.isfinite(value):
             return f"stopped at step {step}: the loss is not finite ({value}); the other runs go on"
         optimizer.zero_grad()
@@ -344,14 +346,16 @@ def main(argv: list[str] | None = None) -> int:
     finished = finished_runs(folder.rows)
     todo = [run for run in runs if run.key not in finished]
     steps = args.steps or args.epochs * math.ceil(len(data.train) / args.batch_size)
-    problems = []
+    problems, unreadable = [], 0
     try:
         with tqdm(total=steps * len(todo), desc="training", unit="step", dynamic_ncols=True) as progress:
             for run in todo:
                 try:
                     status = train_one(run, data, args, folder, progress)
-                except (estimators.NotApplicableError, CheckpointError) as reason:
+                except estimators.NotApplicableError as reason:
                     status = str(reason)
+                except CheckpointError as reason:  # a run that could not resume: an error, not a result
+                    status, unreadable = str(reason), unreadable + 1
                 if status != "ok":
                     problems.append(f"{run}: {status}")
                     print(f"\n{problems[-1]}", file=sys.stderr)
@@ -371,6 +375,10 @@ def main(argv: list[str] | None = None) -> int:
         from reports.vae import render_vae_report
 
         print(f"report: {render_vae_report(folder.path).resolve().as_uri()}")
+    if unreadable:
+        print(f"error: {unreadable} run{'s' if unreadable > 1 else ''} could not resume from {'their' if unreadable > 1 else 'its'} "
+              "checkpoint (above)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -92,7 +92,7 @@ class Relax:
     """RELAX with c(z) = eta f(sigma_tau(z)) + r_psi(sigma_tau(z)); `reset()` forgets what was learned.
 
     Built with the starting temperature and the learning rate. The temperature is then learned (the
-    paper's log tau), so a schedule does not apply to it: `tau` reads the temperature in use. The
+    paper's log tau), so a schedule does not apply to it: `tau` reads the one the last call used. The
     network, eta, log tau, the optimizer and the update pending for the next call are saved and
     restored by `state_dict()` / `load_state_dict()` as tensors and numbers."""
 
@@ -104,7 +104,8 @@ class Relax:
 
     @property
     def tau(self) -> float:
-        """The temperature the next call uses: learned from its starting value once calls have begun."""
+        """The temperature of the last call (the starting value before any call). A call first applies
+        the update its predecessor computed, so the next call's temperature is known only once it runs."""
         return self.initial_tau if self.network is None else float(self.log_tau.detach().exp())
 
     def state_dict(self) -> dict:

@@ -244,3 +244,59 @@ def test_conditional_logistic_noise_is_accurate_at_extreme_logits(monkeypatch):
             reference = phi + log_u - log_one_minus_u
             assert ((z32 > 0) == bool(b)).all(), (phi, b)
             torch.testing.assert_close(z32.double(), reference, rtol=1e-5, atol=1e-5)
+
+
+def test_hyperparameters_are_checked_at_the_boundary_with_one_message():
+    bits = D.Bernoulli(logits=torch.zeros(2, requires_grad=True))
+    cases = [("gumbel_rao", {"k": 0}, "k >= 1, an integer"), ("gumbel_rao", {"k": 2.5}, "k >= 1, an integer"),
+             ("reinmax", {"tau": 0.5}, "tau >= 1"), ("reinforce_ema", {"decay": 1.0}, "decay in [0, 1)"),
+             ("rebar", {"coupling": "loose"}, "coupling one of 'tied', 'independent'"),
+             ("gumbel_softmax", {"tau": float("inf")}, "tau > 0")]
+    for name, hparams, constraint in cases:
+        ((key, value),) = hparams.items()
+        with pytest.raises(estimators.HyperparameterError) as info:
+            estimators.get(name, **hparams)
+        message = str(info.value)
+        assert f"'{name}'" in message and f"{key}={value!r}" in message and constraint in message, message
+    # the same check on a call of a stateless estimator, and an unknown name lists what it takes
+    with pytest.raises(estimators.HyperparameterError, match="tau > 0"):
+        estimators.get("gumbel_softmax")(lambda z: z, bits, num_samples=2, tau=-1.0)
+    with pytest.raises(estimators.HyperparameterError, match="has no hyperparameter 'temperature'; it takes tau"):
+        estimators.get("gumbel_softmax", temperature=0.5)
+    # a stateful estimator takes them when built, and says how when given them per call
+    with pytest.raises(estimators.HyperparameterError, match=r"make\(decay=0.5\)"):
+        estimators.get("reinforce_ema")(lambda z: z, bits, num_samples=2, decay=0.5)
+    assert estimators.get("reinforce_ema", decay=0.5).hparams == {"decay": 0.5}
+    assert estimators.get("gumbel_rao", k=3.0).keywords["k"] == 3 and isinstance(estimators.get("gumbel_rao", k=3.0).keywords["k"], int)
+
+
+def test_a_declaration_that_contradicts_itself_is_refused_at_registration():
+    with pytest.raises(ValueError, match="breaks its own constraint"):
+        estimators.HParam(0.0, estimators.greater_than(0.0))
+    with pytest.raises(ValueError, match="unknown capabilities"):
+        estimators.register("test_bad_needs", needs=("grad",), unbiased=True, summary="", reference="")
+    with pytest.raises(ValueError, match="families it supports or the capabilities it needs"):
+        estimators.register("test_no_scope", unbiased=True, summary="", reference="")
+
+
+def test_capabilities_come_from_torch():
+    """pathwise serves every class with has_rsample, the score function every class with log_prob on a
+    support that does not move with the parameters (Uniform's does: REINFORCE would be biased there)."""
+    low = torch.zeros(3, requires_grad=True)
+    uniform = D.Uniform(low, low.detach() + 2.0)
+    assert estimators.get("pathwise")(lambda x: x ** 2, uniform, num_samples=4).shape == (4, 3)
+    with pytest.raises(UnsupportedFamilyError, match="support that does not move with the parameters"):
+        estimators.get("reinforce")(lambda x: x ** 2, uniform, num_samples=4)
+    rate = torch.full((3,), 2.0, requires_grad=True)
+    assert estimators.get("reinforce_loo")(lambda x: x, D.Poisson(rate), num_samples=4).shape == (4, 3)
+    with pytest.raises(UnsupportedFamilyError, match="has_rsample"):
+        estimators.get("pathwise")(lambda x: x, D.Poisson(rate), num_samples=4)
+    assert estimators.get_spec("pathwise").applies_to == "any with rsample"
+
+
+def test_exact_costs_one_evaluation_per_state_it_enumerates():
+    from benchmarks import measure
+
+    assert measure("exact", "quadratic-4", n_estimates=4, timing=False)["f_evals"] == 4
+    assert measure("exact", "tucker-0.45", n_estimates=4, n_samples=3, timing=False)["f_evals"] == 2
+    assert measure("reinforce", "quadratic-4", n_estimates=4, n_samples=3, timing=False)["f_evals"] == 3
