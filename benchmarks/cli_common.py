@@ -4,8 +4,6 @@ from __future__ import annotations
 import argparse
 import math
 
-import torch
-
 
 class UsageError(Exception):
     """A user mistake: printed as one line and a non-zero exit, never a traceback."""
@@ -35,6 +33,8 @@ def int_at_least(minimum: int, what: str):
 
 def resolve_devices(choice: str | None) -> tuple[list[str], str]:
     """Devices to run on, and a note for run.json on what was chosen and why."""
+    import torch  # here, not at the top: parsing arguments must not wait for torch
+
     has_cuda = torch.cuda.is_available()
     if choice == "cuda" and not has_cuda:
         raise UsageError("--device cuda was asked for, but torch sees no CUDA GPU "
@@ -81,3 +81,24 @@ def import_plugins(modules: list[str]) -> None:
                              "PYTHONPATH (python -m benchmarks.variance is run from the project root)") from None
         except Exception as error:  # the module's own code failed: show its message, not a traceback
             raise UsageError(f"--import {name} failed: {type(error).__name__}: {error}") from None
+
+
+def add_executor_options(parser: argparse.ArgumentParser) -> None:
+    """Where the units run (benchmarks.executors): --executor, --workers, --ray-address."""
+    parser.add_argument("--executor", choices=["local", "ray"], default="local",
+                        help="local: this process, or a pool of --workers processes (default); ray: a Ray instance "
+                             "(local, or the cluster at --ray-address)")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="worker processes (local pool) or Ray CPUs; each gets cores // N torch threads. Default: "
+                             "1 (this process) for local, every core for ray. Time-grade figures: use 1")
+    parser.add_argument("--ray-address", default=None, metavar="ADDR",
+                        help="join the Ray cluster at ADDR (host:port of its head, or auto) instead of starting a "
+                             "local instance; needs --executor ray and a run folder the nodes share")
+
+
+def check_executor_options(args) -> None:
+    """The executor options' contradictions, before anything heavy is imported."""
+    if args.ray_address and args.executor != "ray":
+        raise UsageError(f"--ray-address {args.ray_address} needs --executor ray")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be 1 or more, got {args.workers}; --workers 1 runs in this process")

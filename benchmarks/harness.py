@@ -137,6 +137,28 @@ def problem_metrics(estimates: torch.Tensor, problem: GradientProblem, dtype: to
                                       coordinates=False)}
 
 
+@dataclasses.dataclass(frozen=True)
+class VarianceUnit:
+    """A cell as a unit of work for the run loop (benchmarks.sweep): one row, written through the sink.
+    Its bootstrap draws use the cell's seed, so the row does not depend on the executor."""
+    cell: Cell
+    imports: tuple[str, ...] = ()
+    steps: int = 1
+
+    @property
+    def unit_id(self) -> str:
+        return self.cell.cell_id
+
+    @property
+    def device(self) -> str:
+        return self.cell.device
+
+    def run(self, sink) -> str:
+        sink.add(run_cell(self.cell, bootstrap_seed=self.cell.seed))
+        sink.advance(1)
+        return "ok"
+
+
 def run_cell(cell: Cell, bootstrap_seed: int = 0) -> dict:
     """Measure one cell: metrics of N estimates against the exact gradient, and their cost."""
     from benchmarks.measurement import measure  # measure builds on this module
@@ -149,6 +171,7 @@ def run_cell(cell: Cell, bootstrap_seed: int = 0) -> dict:
 
 
 def enumerate_cells(specs, problems, taus, samples, n_estimates, devices, dtype="float32", seed=0, sweeps=()):
+    seeds = [seed] if isinstance(seed, int) else list(seed)
     """Every compatible cell, and (cell description, reason) for the combinations left out.
 
     Each estimator is measured at every combination of its swept hyperparameters (`taus` for a
@@ -172,6 +195,6 @@ def enumerate_cells(specs, problems, taus, samples, n_estimates, devices, dtype=
                     continue
                 for hparams in settings:
                     for device in devices:
-                        cells.append(Cell(spec.name, tuple(sorted(hparams.items())), objective.id,
-                                          n_samples, n_estimates, device, dtype, seed))
+                        cells += [Cell(spec.name, tuple(sorted(hparams.items())), objective.id,
+                                       n_samples, n_estimates, device, dtype, one_seed) for one_seed in seeds]
     return cells, skipped

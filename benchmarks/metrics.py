@@ -26,6 +26,7 @@ Rows with any non-finite coordinate are counted in `nonfinite` and left out of e
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 
@@ -115,7 +116,30 @@ def bias_radius(centred: torch.Tensor, confidence: float, reference_se: float = 
     return mean_error_radius(centred, 1 - half) + reference_se / math.sqrt(half)
 
 
-def gradient_metrics(estimates: torch.Tensor, true_grad: torch.Tensor, *, seed: int = 0,
+@contextlib.contextmanager
+def one_thread():
+    """torch on one thread inside the block. A float64 reduction over several threads sums in an order that
+    depends on the thread count (results differed in the 15th digit between 1 and 2 threads), so the
+    figures are computed on one: the same seed then gives the same numbers in this process, on a pool
+    worker with fewer threads, or on Ray."""
+    before = torch.get_num_threads()
+    if before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def gradient_metrics(estimates: torch.Tensor, true_grad: torch.Tensor, **options) -> dict[str, float]:
+    """`_gradient_metrics` on one thread (see one_thread): the figures do not depend on the executor."""
+    with one_thread():
+        return _gradient_metrics(estimates, true_grad, **options)
+
+
+def _gradient_metrics(estimates: torch.Tensor, true_grad: torch.Tensor, *, seed: int = 0,
                      resamples: int = BOOTSTRAP_RESAMPLES, confidence: float = CONFIDENCE,
                      rounding: float = 0.0, reference_se: float = 0.0, coordinates: bool = True) -> dict[str, float]:
     """Every metric of DESIGN.md section 5, with `<name>_lo` / `<name>_hi` bounds.

@@ -16,6 +16,7 @@ The variance sweep and the pytest-benchmark throughput suite both time through `
 from __future__ import annotations
 
 import dataclasses
+import os
 import resource
 import statistics
 import sys
@@ -36,6 +37,12 @@ class Timing:
     repeats: int
     peak_memory_bytes: int | None = None
     memory_kind: str = ""
+    # Hygiene: the machine's 1-minute load average before and after, and this process's CPU seconds
+    # beside the wall seconds of the timed calls (CPU well below wall x threads: the process waited).
+    load_avg_start: float = float("nan")
+    load_avg_end: float = float("nan")
+    cpu_s: float = float("nan")
+    wall_s: float = float("nan")
 
 
 def synchronize(device: str | torch.device) -> None:
@@ -90,6 +97,7 @@ def measure(fn: Callable[[], object], device: str | torch.device = "cpu", *, war
         fn()
     synchronize(device)
     times: list[float] = []
+    load_start, cpu_start = load_average(), time.process_time()
 
     def timed_calls() -> None:
         while len(times) < min_repeats or (sum(times) < min_time_s and len(times) < max_repeats):
@@ -99,7 +107,17 @@ def measure(fn: Callable[[], object], device: str | torch.device = "cpu", *, war
             times.append(time.perf_counter() - start)
 
     peak, kind = peak_memory(timed_calls, device) if memory else (timed_calls(), (None, ""))[1]
-    return Timing(statistics.median(times), min(times), max(times), len(times), peak, kind)
+    cpu = time.process_time() - cpu_start
+    return Timing(statistics.median(times), min(times), max(times), len(times), peak, kind,
+                  load_start, load_average(), cpu, sum(times))
+
+
+def load_average() -> float:
+    """The machine's 1-minute load average (NaN where the platform has none)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return float("nan")
 
 
 def interleaved_times(first: Callable[[], object], second: Callable[[], object], turns: int,

@@ -11,22 +11,13 @@ Writes results.csv, results.json, run.json and the report (index.html with PNGs)
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
-from collections import Counter
 import time
+from collections import Counter
 from pathlib import Path
 
-from tqdm import tqdm
-
-import estimators
-from benchmarks.cli_common import UsageError, add_hparam_options, import_plugins, int_at_least, positive_finite, \
-    resolve_devices
-from benchmarks.hparam_grid import HParamUsageError, check_sweeps
-from benchmarks.harness import enumerate_cells, run_cell
-from benchmarks.machine import machine_info, now
-from benchmarks.results import CorruptRunError, RunFolder
-from benchmarks.tasks import InvalidPointError, UnknownProblemError, list_problems
+# Only what parsing needs: torch, matplotlib and the estimators are imported once the arguments are read.
+from benchmarks.cli_common import add_executor_options, add_hparam_options, int_at_least, positive_finite
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,16 +40,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default=None,
                         help="default: cpu, plus cuda when available")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, nargs="+", default=[0], metavar="S",
+                        help="one or more seeds: each cell is measured once per seed (a stateful estimator's "
+                             "variance depends on the state its seed led it to); default 0")
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default: runs/variance-<date>-<time>)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out, skipping finished cells")
     parser.add_argument("--no-report", action="store_true", help="write results only; render later with python -m reports")
     parser.add_argument("--list", action="store_true", help="print the estimators and objectives, then exit")
+    add_executor_options(parser)
     return parser
 
 
 def print_listing() -> None:
+    import estimators
+    from benchmarks.tasks import list_problems
+
     print("Estimators:")
     for spec in estimators.list_estimators():
         hparams = ", ".join(f"{k}={d.default!r} ({d.constraint.describe(k)})" for k, d in spec.hparam_decls.items()) or "-"
@@ -78,6 +75,8 @@ def print_listing() -> None:
 def unsupported_lines(specs, problems) -> list[str]:
     """For each chosen estimator and each family of the chosen problems it does not support: which
     problems it leaves out, and which estimators would serve them."""
+    import estimators
+
     lines = []
     kinds = {p.family: p.distribution_type for p in problems}
     for family, kind in kinds.items():
@@ -96,10 +95,14 @@ def unsupported_message(specs, problems) -> str:
     return "; ".join(unsupported_lines(specs, problems))
 
 
-RESUME_MUST_MATCH = {"n_estimates": "--estimates", "dtype": "--dtype", "seed": "--seed"}
+# Settings every cell of a folder shares; estimators, problems, temperatures, S and seeds only add cells.
+RESUME_MUST_MATCH = {"n_estimates": "--estimates", "dtype": "--dtype"}
 
 
-def prepare_folder(args) -> RunFolder:
+def prepare_folder(args):
+    from benchmarks.cli_common import UsageError
+    from benchmarks.results import RunFolder
+
     if args.resume and args.out is None:
         raise UsageError("--resume needs --out DIR, the folder of the run to continue")
     out = args.out or Path("runs") / time.strftime("variance-%Y%m%d-%H%M%S")
@@ -123,12 +126,24 @@ def prepare_folder(args) -> RunFolder:
 
 def main(argv: list[str] | None = None) -> int:
     argv_used = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv_used)
+    args = build_parser().parse_args(argv_used)  # before torch is imported: a typo comes back at once
+    from benchmarks.cli_common import UsageError, check_executor_options, import_plugins
+
     try:
+        check_executor_options(args)
         import_plugins(args.imports)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    import estimators
+    from benchmarks.cli_common import resolve_devices
+    from benchmarks.executors import ExecutorError, make_executor
+    from benchmarks.harness import VarianceUnit, enumerate_cells
+    from benchmarks.hparam_grid import HParamUsageError, check_sweeps
+    from benchmarks.results import CorruptRunError, RunLockedError
+    from benchmarks.sweep import run_loop
+    from benchmarks.tasks import InvalidPointError, UnknownProblemError, list_problems
+
     if args.list:
         print_listing()
         return 0
@@ -137,19 +152,14 @@ def main(argv: list[str] | None = None) -> int:
         check_sweeps(args.hparam, specs)
         objectives = list_problems(args.objectives)
         devices, device_note = resolve_devices(args.device)
+        executor = make_executor(args.executor, args.workers, args.ray_address)
         folder = prepare_folder(args)
-    except (UsageError, CorruptRunError, estimators.UnknownEstimatorError, UnknownProblemError,
-            InvalidPointError, HParamUsageError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-
-    try:
         cells, skipped = enumerate_cells(specs, objectives, args.tau, args.samples, args.estimates, devices,
                                          args.dtype, args.seed, args.hparam)
-    except HParamUsageError as error:
+    except (UsageError, CorruptRunError, estimators.UnknownEstimatorError, UnknownProblemError,
+            InvalidPointError, HParamUsageError, ExecutorError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    taus = sorted({dict(cell.hparams)["tau"] for cell in cells if "tau" in dict(cell.hparams)})
     if args.estimators:  # estimators named on purpose: say which problems they cannot serve, and who can
         for line in unsupported_lines(specs, objectives):
             print(f"left out: {line}")
@@ -159,47 +169,26 @@ def main(argv: list[str] | None = None) -> int:
         print("error: no (estimator, objective, S) combination can be measured: "
               + ("see the reasons above" if skipped else unsupported_message(specs, objectives)), file=sys.stderr)
         return 2
+    taus = sorted({dict(cell.hparams)["tau"] for cell in cells if "tau" in dict(cell.hparams)})
     meta = folder.read_meta()
-    meta.setdefault("started", now())
-    meta.setdefault("commands", []).append(shlex.join(["python", "-m", "benchmarks.variance", *argv_used]))
-    meta.update(machine_info())
-    meta.update({"kind": "variance", "seed": args.seed, "n_estimates": args.estimates, "dtype": args.dtype,
+    meta.update({"kind": "variance", "seed": args.seed[0], "seeds": sorted(set(meta.get("seeds", [])) | set(args.seed)),
+                 "n_estimates": args.estimates, "dtype": args.dtype,
                  "taus": sorted(set(meta.get("taus", [])) | set(taus)),
                  "samples": sorted(set(meta.get("samples", [])) | set(args.samples)),
                  "devices": sorted(set(meta.get("devices", [])) | set(devices)), "device_note": device_note,
                  "skipped": sorted(set(meta.get("skipped", [])) | {f"{what}: {why}" for what, why in skipped})})
-    folder.write_meta(meta)
-
-    done = folder.done
-    todo = [cell for cell in cells if cell.cell_id not in done]
-    if args.resume and done:
-        print(f"resuming {folder.path}: {len(cells) - len(todo)} of {len(cells)} cells already done")
-    not_applicable = []
-    try:
-        for cell in tqdm(todo, desc="cells", unit="cell", dynamic_ncols=True):
-            try:
-                folder.add(run_cell(cell, bootstrap_seed=args.seed))
-            except estimators.NotApplicableError as reason:
-                not_applicable.append(f"{cell.cell_id}: {reason}")
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: {len(folder.rows)} finished cells are kept in {folder.path}; "
-              f"continue with --out {folder.path} --resume", file=sys.stderr)
-        return 130
-    for line in not_applicable:
-        print(f"left out {line}")
-    meta["skipped"] = sorted(set(meta["skipped"]) | set(not_applicable))
-    meta["finished"] = now()
-    folder.write_meta(meta)
-    if not folder.rows:
-        print("error: no cell could be measured (reasons above)", file=sys.stderr)
-        return 2
-    print(f"{len(folder.rows)} cells in {folder.path / 'results.csv'}")
+    units = [VarianceUnit(cell, imports=tuple(args.imports)) for cell in cells]
+    render = None
     if not args.no_report:
         from reports.html import render_report  # rendering reads the files just written
 
-        page = render_report(folder.path)
-        print(f"report: {page.resolve().as_uri()}")
-    return 0
+        render = render_report
+    try:
+        return run_loop(folder=folder, units=units, done=folder.done, meta=meta, executor=executor,
+                        command=["python", "-m", "benchmarks.variance", *argv_used], render=render)
+    except (RunLockedError, ExecutorError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -3,6 +3,9 @@
     variance_x_time   = variance_trace * seconds per estimate   (variance after one second of work
                         is variance_trace / (estimates per second), so lower is better)
     variance_x_fevals = variance_trace * f-evaluations per estimate
+
+Timing taken beside other units (a pool, Ray) or under another job's load is marked (timing_flag):
+for timing-grade figures run with one worker on an idle machine.
 """
 from __future__ import annotations
 
@@ -13,12 +16,33 @@ import pandas as pd
 from reports.tables import fmt
 
 
+def timing_flag(row) -> str:
+    """Why a row's timing is less trustworthy than one taken alone on an idle machine, or ''.
+
+    Concurrent: other units ran beside it on the machine (a pool or Ray); under load: the machine's
+    load average exceeded its cores while it was timed (another job was running); starved: the process
+    got less than half the CPU its wall time allowed one thread."""
+    flags = []
+    concurrency = row.get("concurrency")
+    if concurrency is not None and not pd.isna(concurrency) and concurrency > 1:
+        flags.append(f"concurrent ({int(concurrency)} units at once)")
+    cores = row.get("cores")
+    loads = [row.get("load_avg_start"), row.get("load_avg_end")]
+    loads = [v for v in loads if v is not None and not pd.isna(v)]
+    if cores and not pd.isna(cores) and loads and max(loads) > cores:
+        flags.append(f"under load (load average {max(loads):.1f} on {int(cores)} cores)")
+    cpu, wall = row.get("timed_cpu_s"), row.get("timed_wall_s")
+    if cpu is not None and wall and not pd.isna(cpu) and not pd.isna(wall) and wall > 0.02 and cpu < 0.5 * wall:
+        flags.append(f"starved (CPU {cpu:.2g} s in {wall:.2g} s)")
+    return "; ".join(flags)
+
+
 def cost_table(frame: pd.DataFrame) -> str:
     """One row per cell, sorted by variance x time; intervals carried over from the variance."""
     frame = frame.copy().sort_values("variance_x_time")
     lines = ["<table><thead><tr><th>estimator</th><th>&tau;</th><th>S</th><th>device</th>"
              "<th>variance &times; seconds</th><th>variance &times; f-evals</th><th>estimates / s</th>"
-             "<th>f-evals</th></tr></thead><tbody>"]
+             "<th>f-evals</th><th>timing</th></tr></thead><tbody>"]
     for _, row in frame.iterrows():
         time = row["time_per_estimate_s"]
         fevals = row["f_evals"]
@@ -31,6 +55,7 @@ def cost_table(frame: pd.DataFrame) -> str:
             f"<td>{fmt(row['variance_x_fevals'])} <span class=ci>[{fmt(row['variance_trace_lo'] * fevals)}, "
             f"{fmt(row['variance_trace_hi'] * fevals)}]</span></td>"
             f"<td>{fmt(row['estimates_per_s'])} <span class=ci>[{fmt(1 / row['time_per_estimate_max_s'])}, "
-            f"{fmt(1 / row['time_per_estimate_min_s'])}]</span></td><td>{int(fevals)}</td></tr>")
+            f"{fmt(1 / row['time_per_estimate_min_s'])}]</span></td><td>{int(fevals)}</td>"
+            f"<td class=flag>{html.escape(timing_flag(row))}</td></tr>")
     lines.append("</tbody></table>")
     return "\n".join(lines)

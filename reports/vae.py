@@ -27,7 +27,7 @@ def run_labels(frame: pd.DataFrame) -> pd.Series:
     labels = frame["estimator"].astype(str)
     labels = labels.where(frame["tau0"].isna(), labels + " tau=" + frame["tau0"].map(lambda t: f"{t:g}"))
     if "variant" in frame:  # other swept hyperparameters (--hparam rebar:eta=0.5): 'eta=0.5'
-        variant = frame["variant"].fillna("").astype(str)
+        variant = frame["variant"].astype(object).where(frame["variant"].notna(), "").astype(str)
         labels = labels.where(variant == "", labels + " " + variant)
     if "n_samples" in frame:
         labels = labels.where(frame["n_samples"].fillna(1) <= 1, labels + " S=" + frame["n_samples"].map(

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+import benchmarks.harness as harness
 import benchmarks.variance as variance
 
 REQUIRED_COLUMNS = [
@@ -95,7 +96,7 @@ def test_folder_with_another_run_needs_resume(tmp_path, capsys):
 
 def test_interrupted_sweep_keeps_finished_cells_and_resumes(tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
-    real_run_cell = variance.run_cell
+    real_run_cell = harness.run_cell
     calls, interrupted = [], []
 
     def interrupt_on_third(cell, **kwargs):
@@ -105,7 +106,7 @@ def test_interrupted_sweep_keeps_finished_cells_and_resumes(tmp_path, capsys, mo
             raise KeyboardInterrupt
         return real_run_cell(cell, **kwargs)
 
-    monkeypatch.setattr(variance, "run_cell", interrupt_on_third)
+    monkeypatch.setattr(harness, "run_cell", interrupt_on_third)  # what the sweep's units call
     code, _, err = run(SMALL + ["--out", out], capsys)
     assert code == 130 and "--resume" in err
     kept = pd.read_csv(out / "results.csv")
@@ -155,6 +156,6 @@ def test_corrupt_result_files_get_a_message(tmp_path, capsys):
 
 def test_no_measurable_cell_is_an_error_with_reasons(tmp_path, capsys):
     code, out, err = run(["--estimators", "exact", "--objectives", "poly-2", "--out", tmp_path / "x"], capsys)
-    assert code == 2 and "2^128 configurations" in out and "no cell could be measured" in err
+    assert code == 2 and "2^128 configurations" in out and "nothing could be measured" in err
     code, out, err = run(["--estimators", "reinforce_loo", "--objectives", "tucker-0.45", "--out", tmp_path / "y"], capsys)
     assert code == 2 and "needs S >= 2" in out and "see the reasons above" in err

@@ -91,6 +91,9 @@ def test_any_point_of_a_family_is_built_from_its_id():
     assert [p.id for p in list_problems(["beta-square-0.3@a=1,b=1"])] == ["beta-square-0.3@a=1,b=1"]
     dirichlet = get_problem("dirichlet-quadratic-4@alpha=[1,1,1,1]")
     assert dirichlet.point()["concentration"].tolist() == [1.0, 1.0, 1.0, 1.0]
+    cauchy = get_problem("cauchy-lorentz-1@loc=2,scale=0.25")
+    assert cauchy.exact_value() == pytest.approx(1.25 / (1.25 ** 2 + 1))
+    assert get_problem("studentt-cos-1@loc=0.3").id == "studentt-cos-1@loc=0.3,scale=1"
 
 
 @pytest.mark.parametrize("problem_id,message", [
@@ -106,6 +109,12 @@ def test_any_point_of_a_family_is_built_from_its_id():
     ("gauss-square-3@mu=0..1", r"mu=0..1 must be a number"),
     ("tucker-0.45@theta=-2,foo", r"write the point as key=value pairs"),
     ("tucker-0.45@theta=1,p=0.2", r"gives both p and theta"),
+    ("cauchy-lorentz-1@loc=0,scale=-1", r"outside the cauchy family's support: its scale must satisfy GreaterThan"),
+    ("exponential-square-8@rate=0", r"its rate must satisfy GreaterThan"),
+    ("logistic-square-3@loc=0,scale=0", r"outside the logistic family's support: its scale must satisfy GreaterThan"),
+    ("uniform-square-1@low=1,high=0", r"outside the uniform family's support: its low must satisfy LessThan"),
+    ("poisson-exp-1@rate=0", r"rate must be > 0"),
+    ("studentt-cos-1@df=5", r"has no df; its point is set by loc, scale"),
 ])
 def test_points_outside_the_support_are_refused_with_the_constraint(problem_id, message):
     with pytest.raises(InvalidPointError, match=message):

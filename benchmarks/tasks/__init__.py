@@ -1,6 +1,8 @@
 """Tasks: each module yields gradient problems (benchmarks.tasks.protocol) for the one harness.
 
     toys   closed-form toy problems at symmetric and off-centre points, registered by id
+    reparameterisable   the AEVB paper's reparameterisable families (Exponential, Cauchy, Laplace,
+           Student-t, Logistic, LogNormal) plus Uniform and Poisson, outside the default sweep
     vae    a trained VAE at a checkpoint, as a problem in its encoder's parameters
 
 Importing the package registers the toy problems.
@@ -12,4 +14,5 @@ from benchmarks.tasks.registry import (  # noqa: F401
     FAMILIES, PROBLEMS, UnknownProblemError, get_problem, list_problems,
 )
 from benchmarks.tasks import toys  # noqa: E402,F401  (registers the toy problems)
+from benchmarks.tasks import reparameterisable  # noqa: E402,F401  (AEVB's reparameterisable kinds, not in the default)
 from benchmarks.tasks.reference import estimated_reference, reference_estimator  # noqa: E402,F401

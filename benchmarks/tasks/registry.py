@@ -5,7 +5,8 @@ An id is `<family id>` (the family's symmetric point, as in earlier releases) or
 `poly-2@logits=-3..3` (evenly spaced over the bits), `dirichlet-quadratic-4@alpha=[0.3,0.5,2,5]`.
 Registered points are listed by `--list` and picked by globs; the default sweep measures each family's
 symmetric point and one off-centre point per distribution family (it must stay under a minute on 2 CPU
-cores). Any other point of a family is built on demand from its id and checked against its support. The symmetric point also answers to its explicit form
+cores); families registered with default=False (the reparameterisable ones of tasks/reparameterisable.py)
+are measured only when asked for (`--objectives 'cauchy-*'`, `'*'`). Any other point of a family is built on demand from its id and checked against its support. The symmetric point also answers to its explicit form
 (`tucker-0.45@theta=0`), so the glob `'tucker-0.45@*'` picks every registered point of the family.
 """
 from __future__ import annotations
@@ -121,14 +122,18 @@ ALIASES: dict[str, str] = {}                 # explicit form of a symmetric poin
 _ON_DEMAND: dict[str, GradientProblem] = {}
 
 
-def add_family(family: ProblemFamily, points: list[dict] = (), more_points: list[dict] = ()) -> None:
+def add_family(family: ProblemFamily, points: list[dict] = (), more_points: list[dict] = (),
+               default: bool = True) -> None:
     """Register a family's symmetric point and its off-centre `points` as part of the default sweep, and
-    `more_points`, registered (tests, globs, --list) but measured only when asked for."""
+    `more_points`, registered (tests, globs, --list) but measured only when asked for. With
+    default=False every point, the symmetric one included, is outside the default sweep."""
     if family.id in FAMILIES:
         raise ValueError(f"problem family {family.id!r} is already defined")
     FAMILIES[family.id] = family
     for point in [family.symmetric, *points]:
-        DEFAULT.append(add(family.at(**point)).id)
+        problem = add(family.at(**point))
+        if default:
+            DEFAULT.append(problem.id)
     for point in more_points:
         add(family.at(**point))
     ALIASES[f"{family.id}@{format_point(family.symmetric)}"] = family.id

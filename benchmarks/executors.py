@@ -1,0 +1,269 @@
+"""Where units of work run: in this process, on a local pool of worker processes, or on Ray.
+
+One small interface: `executor.run(units, run_folder, on_progress, on_end)` blocks until every unit
+has ended, calling `on_progress(unit_id, steps)` as units advance and `on_end(unit_id, status,
+failed)` once per unit, in the driver's thread. A unit's own failure to apply ('left out: ...') or a
+stop ('stopped at step ...') is a status; a worker that dies (killed, out of memory) ends its unit
+with failed=True and the others go on; any other exception is a bug and stops the run. On Ctrl-C
+(KeyboardInterrupt in the driver) the executor stops its workers before the interrupt goes on.
+
+The statistics of a unit do not depend on where it runs (each cell seeds its own random stream), but
+its timing does: every row records the executor, how many units ran at once on the machine
+(`concurrency`) and the worker's torch threads.
+"""
+from __future__ import annotations
+
+import collections
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import socket
+import traceback
+import warnings
+from pathlib import Path
+
+from benchmarks.units import run_unit
+
+
+class ExecutorError(RuntimeError):
+    """An executor that cannot start (Ray missing, a cluster that does not answer)."""
+
+
+class UnitCrashed(RuntimeError):
+    """A unit raised an exception that is not a status: a bug, which stops the run."""
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def threads_per_worker(workers: int) -> int:
+    """torch intra-op threads per worker, so that workers x threads <= the cores."""
+    return max(1, cpu_count() // max(1, workers))
+
+
+class InProcess:
+    """Today's behaviour: units one after another in the driver's process."""
+
+    name = "in-process"
+
+    def __init__(self):
+        import torch
+
+        self.concurrency, self.threads = 1, torch.get_num_threads()
+
+    def context(self) -> dict:
+        return {"executor": self.name, "concurrency": self.concurrency, "torch_threads": self.threads}
+
+    def run(self, units, run_folder, on_progress, on_end) -> None:
+        for unit in units:
+            status = run_unit(unit, run_folder, self.context(), lambda n, uid=unit.unit_id: on_progress(uid, n))
+            on_end(unit.unit_id, status, False)
+
+
+def _worker_main(conn, threads: int) -> None:
+    """A pool worker: runs the units it is sent, one at a time, and reports back on its pipe."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and stops the workers
+    import torch
+
+    torch.set_num_threads(threads)
+    while True:
+        message = conn.recv()
+        if message is None:
+            return
+        unit, run_folder, context = message
+        try:
+            status = run_unit(unit, run_folder, context, lambda n: conn.send(("progress", unit.unit_id, n)))
+            conn.send(("end", unit.unit_id, status, None))
+        except BaseException:  # noqa: BLE001 - sent to the driver, which stops the run
+            conn.send(("end", unit.unit_id, None, traceback.format_exc()))
+
+
+class LocalPool:
+    """N worker processes on this machine (spawned: a forked torch can deadlock in OpenMP), each with
+    cores // N torch threads. A worker that dies is replaced; its unit ends as failed."""
+
+    name = "local-pool"
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.concurrency = workers
+        self.threads = threads_per_worker(workers)
+        self.context_ = multiprocessing.get_context("spawn")
+
+    def context(self) -> dict:
+        return {"executor": self.name, "concurrency": self.concurrency, "torch_threads": self.threads}
+
+    def _start(self):
+        parent, child = self.context_.Pipe()
+        process = self.context_.Process(target=_worker_main, args=(child, self.threads), daemon=True)
+        process.start()
+        child.close()
+        return process, parent
+
+    def run(self, units, run_folder, on_progress, on_end) -> None:
+        pending = collections.deque(units)
+        workers = [self._start() for _ in range(min(self.workers, len(pending)))]
+        busy: dict[int, str] = {}  # worker index -> unit id
+
+        def assign(index: int) -> None:
+            if pending:
+                unit = pending.popleft()
+                workers[index][1].send((unit, str(run_folder), self.context()))
+                busy[index] = unit.unit_id
+
+        def handle(index: int, message) -> None:
+            if message[0] == "progress":
+                on_progress(message[1], message[2])
+                return
+            _, unit_id, status, error = message
+            del busy[index]
+            if error is not None:
+                raise UnitCrashed(f"unit {unit_id} raised an error in a worker:\n{error}")
+            on_end(unit_id, status, False)
+            assign(index)
+
+        try:
+            for index in range(len(workers)):
+                assign(index)
+            while busy:
+                watched = {}
+                for index in busy:
+                    process, conn = workers[index]
+                    watched[conn] = ("message", index)
+                    watched[process.sentinel] = ("died", index)
+                for ready in multiprocessing.connection.wait(list(watched)):
+                    kind, index = watched[ready]
+                    if index not in busy:
+                        continue
+                    process, conn = workers[index]
+                    if kind == "message":
+                        try:
+                            handle(index, conn.recv())
+                            continue
+                        except (EOFError, OSError):
+                            process.join(timeout=5)
+                    while index in busy and conn.poll():  # what it said before it died
+                        try:
+                            handle(index, conn.recv())
+                        except (EOFError, OSError):
+                            break
+                    if index in busy:
+                        process.join(timeout=5)
+                        unit_id = busy.pop(index)
+                        on_end(unit_id, f"its worker process died (exit code {process.exitcode}); its finished "
+                                        "rows and checkpoints are kept, --resume runs it again", True)
+                        workers[index] = self._start()
+                        assign(index)
+        finally:
+            for process, conn in workers:
+                if process.is_alive():
+                    try:
+                        conn.send(None)
+                    except (OSError, ValueError):
+                        pass
+            for process, conn in workers:
+                process.join(timeout=0.5 if busy else 10)
+                if process.is_alive():
+                    process.kill()
+                    process.join()
+                conn.close()
+
+
+def _ray_run_unit(unit, run_folder: str, context: dict) -> str:
+    import torch
+
+    torch.set_num_threads(context["torch_threads"])
+    return run_unit(unit, run_folder, context)
+
+
+def check_reachable(address: str, timeout_s: float = 3.0) -> None:
+    """Fail within seconds when a cluster address does not answer (ray.init would retry for long)."""
+    if address in ("auto", "local") or ":" not in address:  # nothing to dial: let Ray find it
+        return
+    host_port = address.removeprefix("ray://")
+    host, _, port = host_port.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except (OSError, ValueError) as error:
+        raise ExecutorError(f"--ray-address {address}: nothing answers there ({error}); start the cluster's head "
+                            "(ray start --head) or check the address, which `ray start --head` prints") from None
+
+
+class RayExecutor:
+    """Each unit a Ray task: on a local instance started here (num_cpus = --workers) or on a cluster
+    (`--ray-address`). A CUDA unit asks for one GPU. The run folder must be on a filesystem the
+    cluster's nodes share: units write their rows and checkpoints there."""
+
+    name = "ray"
+
+    def __init__(self, workers: int, address: str | None = None):
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise ExecutorError("--executor ray needs Ray, which is not installed: pip install -e \".[ray]\" "
+                                "(or pip install 'ray[default]')") from None
+        self.workers, self.address = workers, address
+        self.threads = 1 if address else threads_per_worker(workers)
+        self.concurrency = workers
+
+    def context(self) -> dict:
+        return {"executor": self.name, "concurrency": self.concurrency, "torch_threads": self.threads}
+
+    def run(self, units, run_folder, on_progress, on_end) -> None:
+        import ray
+
+        started_here = not ray.is_initialized()
+        if started_here:
+            if self.address:
+                check_reachable(self.address)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ray.init(address=self.address, num_cpus=None if self.address else self.workers,
+                         include_dashboard=False, log_to_driver=False, configure_logging=False)
+        remote = ray.remote(_ray_run_unit)
+        folder = str(Path(run_folder).resolve())
+        futures = {}
+        try:
+            for unit in units:
+                gpus = 1 if getattr(unit, "device", "cpu") == "cuda" else 0
+                ref = remote.options(num_cpus=self.threads, num_gpus=gpus, max_retries=0).remote(
+                    unit, folder, self.context())
+                futures[ref] = unit
+            while futures:
+                done, _ = ray.wait(list(futures), num_returns=1)
+                for ref in done:
+                    unit = futures.pop(ref)
+                    try:
+                        status = ray.get(ref)
+                    except ray.exceptions.RayTaskError as error:  # the unit's own exception: a bug
+                        raise UnitCrashed(f"unit {unit.unit_id} raised an error on Ray:\n{error}") from None
+                    except (ray.exceptions.WorkerCrashedError, ray.exceptions.RayError) as error:
+                        on_end(unit.unit_id, f"its Ray worker died ({type(error).__name__}); its finished rows and "
+                                             "checkpoints are kept, --resume runs it again", True)
+                        continue
+                    on_progress(unit.unit_id, unit.steps)
+                    on_end(unit.unit_id, status, False)
+        finally:
+            for ref in futures:
+                ray.cancel(ref, force=True)
+            if started_here:
+                ray.shutdown()
+
+
+def make_executor(name: str, workers: int | None, ray_address: str | None):
+    """The executor the options ask for; a UsageError-worthy ExecutorError for a contradiction."""
+    if ray_address and name != "ray":
+        raise ExecutorError("--ray-address needs --executor ray")
+    if workers is not None and workers < 1:
+        raise ExecutorError(f"--workers must be 1 or more, got {workers}; --workers 1 runs in this process")
+    if name == "ray":
+        return RayExecutor(workers or cpu_count(), ray_address)
+    if workers and workers > 1:
+        if workers > cpu_count():
+            print(f"warning: --workers {workers} is more than the {cpu_count()} cores here; units will share cores "
+                  "and their timing will be slower than alone (statistics are unaffected)")
+        return LocalPool(workers)
+    return InProcess()

@@ -1,0 +1,135 @@
+"""The one run loop: every CLI builds its units of work (benchmarks.units) and hands them here.
+
+It takes the folder's lock, writes the run's metadata, skips finished units on `--resume` (saying
+how many units and steps are done), shows one progress bar over the units' steps (its estimate of
+the time left counts the units not yet started: the rate is averaged since the start), lets an
+executor (benchmarks.executors) run them, absorbs each unit's rows as it ends, collects the units
+left out with their reasons, keeps everything finished on Ctrl-C or SIGTERM (and prints the resume
+command), stamps the end, renders the report and returns the exit code: 0, 1 when a worker died or
+a unit could not resume, 2 when nothing could be measured, 130 when interrupted.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import shlex
+import signal
+import sys
+from pathlib import Path
+from typing import Callable
+
+from tqdm import tqdm
+
+from benchmarks.machine import machine_info, now
+from benchmarks.results import RunFolder
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What the loop saw: units left out (with reasons), units that stopped early or failed."""
+    left_out: list[str] = dataclasses.field(default_factory=list)
+    stopped: list[str] = dataclasses.field(default_factory=list)
+    failed: list[str] = dataclasses.field(default_factory=list)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM (a scheduler's kill, `kill PID`) is handled like Ctrl-C: finished work is kept."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_loop(*, folder: RunFolder, units: list, done: set[str], meta: dict, executor, command: list[str],
+             step_name: str = "cell", label: Callable = lambda unit: unit.unit_id,
+             render: Callable[[Path], Path] | None = None, described: Callable[[str], str] = lambda uid: uid) -> int:
+    """Run the units not in `done` on `executor` into `folder`; the process exit code."""
+    with folder.lock(), sigterm_as_interrupt():
+        recovered = folder.absorb_all()  # rows of units a killed run had finished part of
+        meta.setdefault("started", now())
+        meta.setdefault("commands", []).append(shlex.join(command))
+        meta.update(machine_info())
+        meta.update({"executor": executor.name, "concurrency": executor.concurrency,
+                     "worker_threads": executor.threads})
+        folder.write_meta(meta)
+        todo = [unit for unit in units if unit.unit_id not in done]
+        if done or recovered:
+            finished = [unit for unit in units if unit.unit_id in done]
+            print(f"resuming {folder.path}: {len(finished)} of {len(units)} units done "
+                  f"({sum(u.steps for u in finished)} of {sum(u.steps for u in units)} {step_name}s)"
+                  + (f"; {recovered} rows recovered from units a stopped run had begun" if recovered else ""))
+        outcome = Outcome()
+        by_id = {unit.unit_id: unit for unit in todo}
+        # smoothing=0: the rate is averaged over the whole run, so the estimate of the time left counts every
+        # unit not yet started at the pace seen so far, not the pace of the last few updates.
+        with tqdm(total=sum(u.steps for u in todo), desc=f"{step_name}s", unit=step_name, smoothing=0,
+                  dynamic_ncols=True) as bar:
+            def on_progress(unit_id: str, steps: int) -> None:
+                bar.update(steps)
+                if step_name != "cell":
+                    bar.set_postfix_str(label(by_id[unit_id]), refresh=False)
+
+            def on_end(unit_id: str, status: str, failed: bool) -> None:
+                folder.absorb(unit_id)
+                line = f"{described(unit_id)}: {status.removeprefix('failed: ')}"
+                if failed or status.startswith("failed: "):  # a dead worker, a checkpoint it could not resume
+                    outcome.failed.append(line)
+                    tqdm.write(line, file=sys.stderr)
+                elif status.startswith("left out: "):
+                    outcome.left_out.append(f"{described(unit_id)}: {status.removeprefix('left out: ')}")
+                elif status != "ok":
+                    outcome.stopped.append(line)
+                    tqdm.write(line, file=sys.stderr)
+
+            try:
+                executor.run(todo, folder.path, on_progress, on_end)
+            except KeyboardInterrupt:
+                folder.absorb_all()
+                meta["interrupted"] = now()
+                folder.write_meta(meta)
+                bar.close()
+                print(f"\ninterrupted: {len(folder.rows)} finished rows are kept in {folder.path}; continue with "
+                      f"{shlex.join(resume_command(command, folder.path))}", file=sys.stderr)
+                return 130
+        for line in outcome.left_out:
+            print(f"left out {line}")
+        meta["skipped"] = sorted(set(meta.get("skipped", [])) | set(outcome.left_out))
+        meta["problems"] = outcome.stopped + outcome.failed
+        meta.pop("interrupted", None)
+        meta["finished"] = now()
+        folder.write_meta(meta)
+        if not folder.rows:
+            print("error: nothing could be measured (reasons above)", file=sys.stderr)
+            return 2
+        print(f"{len(folder.rows)} rows in {folder.path / 'results.csv'}")
+        if render is not None:
+            print(f"report: {render(folder.path).resolve().as_uri()}")
+        if outcome.failed:
+            print(f"error: {len(outcome.failed)} unit(s) did not finish (above)", file=sys.stderr)
+            return 1
+        return 0
+
+
+def resume_command(command: list[str], out: Path) -> list[str]:
+    """The command line that continues this run: the same, with --out and --resume."""
+    args, skip = [], False
+    for word in command:
+        if skip:
+            skip = False
+            continue
+        if word == "--out":
+            skip = True
+            continue
+        if word.startswith("--out=") or word == "--resume":
+            continue
+        args.append(word)
+    return [*args, "--out", str(out), "--resume"]

@@ -1,0 +1,81 @@
+"""Units of work and what they write to: the pieces every executor moves around.
+
+A unit is a picklable value (a frozen dataclass) that carries everything it needs: its stable id
+(what `--resume` skips), its size in progress steps (1 for a variance cell, the training steps for a
+VAE run), the modules to import first (`--import`: a worker must register the same estimators), and
+`run(sink)`, which returns 'ok', why it stopped early (a result: e.g. a loss that went non-finite),
+or 'failed: <why>' (an error: e.g. a checkpoint it could not resume from), and raises
+`estimators.NotApplicableError` for a unit that cannot be measured (it is then left out with that
+reason).
+
+A unit writes its rows through its `UnitSink`: each call rewrites the unit's own part file
+(RUN/parts/<unit>.json) atomically, so a worker that dies loses only the unit's unfinished work, and
+the driver, the only writer of results.csv/json, absorbs the part file when the unit ends. Rows are
+stamped with the conditions their timing was taken under (executor, units running at once on the
+machine, torch threads).
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+from pathlib import Path
+from typing import Callable, Protocol
+
+from benchmarks.results import atomic_write
+
+PARTS = "parts"
+
+
+class Unit(Protocol):
+    unit_id: str
+    steps: int
+    imports: tuple[str, ...]
+
+    def run(self, sink: "UnitSink") -> str: ...
+
+
+def part_path(run_folder: str | Path, unit_id: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in unit_id)
+    return Path(run_folder) / PARTS / f"{safe}.json"
+
+
+@dataclasses.dataclass
+class UnitSink:
+    """Where a running unit puts its rows and reports its progress.
+
+    `context` is stamped into every row (executor, concurrency, torch_threads); `on_progress(n)` is the
+    executor's way to move the driver's progress bar (a no-op where progress comes per unit)."""
+    run_folder: Path
+    unit_id: str
+    context: dict
+    on_progress: Callable[[int], None] = lambda n: None
+    rows: list = dataclasses.field(default_factory=list)
+
+    def add(self, row: dict) -> None:
+        self.rows.append({**row, **self.context})
+        path = part_path(self.run_folder, self.unit_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, json.dumps(self.rows))
+
+    def advance(self, steps: int = 1) -> None:
+        self.on_progress(steps)
+
+
+def import_modules(modules) -> None:
+    """Import the user's --import modules in this process (a worker needs the same registrations)."""
+    for name in modules:
+        importlib.import_module(name)
+
+
+def run_unit(unit: Unit, run_folder: str | Path, context: dict, on_progress=lambda n: None) -> str:
+    """Run one unit where it is (in the driver or in a worker); 'ok', why it stopped, or
+    'left out: <reason>' for a unit that does not apply."""
+    import estimators  # after the imports: a plugin module may import estimators itself
+
+    import_modules(unit.imports)
+    sink = UnitSink(Path(run_folder), unit.unit_id, context, on_progress)
+    try:
+        return unit.run(sink)
+    except estimators.NotApplicableError as reason:
+        return f"left out: {reason}"
