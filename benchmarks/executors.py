@@ -23,7 +23,12 @@ import traceback
 import warnings
 from pathlib import Path
 
-from benchmarks.units import run_unit
+
+
+def run_unit(*args, **kwargs):
+    from benchmarks.units import run_unit as run  # imported on use: a pool starts before the driver's imports
+
+    return run(*args, **kwargs)
 
 
 class ExecutorError(RuntimeError):
@@ -68,6 +73,8 @@ def _worker_main(conn, threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    import benchmarks.harness  # noqa: F401  (imported now, while the driver still prepares the units)
+    import estimators  # noqa: F401
     while True:
         message = conn.recv()
         if message is None:
@@ -91,6 +98,13 @@ class LocalPool:
         self.concurrency = workers
         self.threads = threads_per_worker(workers)
         self.context_ = multiprocessing.get_context("spawn")
+        self.started: list = []
+
+    def start(self) -> None:
+        """Start the workers now: each imports torch and the suite (about 2 s) while the driver builds its
+        units. `run` starts them itself if this was not called."""
+        if not self.started:
+            self.started = [self._start() for _ in range(self.workers)]
 
     def context(self) -> dict:
         return {"executor": self.name, "concurrency": self.concurrency, "torch_threads": self.threads}
@@ -103,8 +117,13 @@ class LocalPool:
         return process, parent
 
     def run(self, units, run_folder, on_progress, on_end) -> None:
-        pending = collections.deque(units)
-        workers = [self._start() for _ in range(min(self.workers, len(pending)))]
+        # Longest first (a unit's cost_hint, where it has one), so that no long unit is left to run alone
+        # at the end while the other workers idle. Statistics do not depend on the order.
+        pending = collections.deque(sorted(units, key=lambda unit: -getattr(unit, "cost_hint", 0)))
+        self.start()
+        workers, self.started = self.started, []
+        for process, conn in workers[len(pending):]:  # more workers than units
+            conn.send(None)
         busy: dict[int, str] = {}  # worker index -> unit id
 
         def assign(index: int) -> None:
@@ -265,5 +284,7 @@ def make_executor(name: str, workers: int | None, ray_address: str | None):
         if workers > cpu_count():
             print(f"warning: --workers {workers} is more than the {cpu_count()} cores here; units will share cores "
                   "and their timing will be slower than alone (statistics are unaffected)")
-        return LocalPool(workers)
+        pool = LocalPool(workers)
+        pool.start()
+        return pool
     return InProcess()

@@ -153,6 +153,15 @@ class VarianceUnit:
     def device(self) -> str:
         return self.cell.device
 
+    @property
+    def cost_hint(self) -> float:
+        """A rough relative cost, for a pool to start the longest cells first: warm-up calls of a stateful
+        estimator, f-evaluations per sample, S."""
+        import estimators
+
+        spec = estimators.get_spec(self.cell.estimator)
+        return (1 + spec.warmup_calls) * spec.f_evals_per_estimate(self.cell.n_samples, 1)
+
     def run(self, sink) -> str:
         sink.add(run_cell(self.cell, bootstrap_seed=self.cell.seed))
         sink.advance(1)

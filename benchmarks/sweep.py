@@ -15,6 +15,7 @@ import dataclasses
 import shlex
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -22,6 +23,8 @@ from tqdm import tqdm
 
 from benchmarks.machine import machine_info, now
 from benchmarks.results import RunFolder
+
+FLUSH_EVERY_S = 1.0
 
 
 @dataclasses.dataclass
@@ -78,8 +81,13 @@ def run_loop(*, folder: RunFolder, units: list, done: set[str], meta: dict, exec
                 if step_name != "cell":
                     bar.set_postfix_str(label(by_id[unit_id]), refresh=False)
 
+            last_flush = [time.monotonic()]
+
             def on_end(unit_id: str, status: str, failed: bool) -> None:
-                folder.absorb(unit_id)
+                folder.absorb(unit_id, write=False)
+                if time.monotonic() - last_flush[0] > FLUSH_EVERY_S:  # results.csv is at most a second behind
+                    folder.flush()
+                    last_flush[0] = time.monotonic()
                 line = f"{described(unit_id)}: {status.removeprefix('failed: ')}"
                 if failed or status.startswith("failed: "):  # a dead worker, a checkpoint it could not resume
                     outcome.failed.append(line)
@@ -93,6 +101,7 @@ def run_loop(*, folder: RunFolder, units: list, done: set[str], meta: dict, exec
             try:
                 executor.run(todo, folder.path, on_progress, on_end)
             except KeyboardInterrupt:
+                folder.flush()
                 folder.absorb_all()
                 meta["interrupted"] = now()
                 folder.write_meta(meta)
@@ -100,6 +109,7 @@ def run_loop(*, folder: RunFolder, units: list, done: set[str], meta: dict, exec
                 print(f"\ninterrupted: {len(folder.rows)} finished rows are kept in {folder.path}; continue with "
                       f"{shlex.join(resume_command(command, folder.path))}", file=sys.stderr)
                 return 130
+        folder.flush()
         for line in outcome.left_out:
             print(f"left out {line}")
         meta["skipped"] = sorted(set(meta.get("skipped", [])) | set(outcome.left_out))

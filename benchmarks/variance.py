@@ -129,15 +129,18 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv_used)  # before torch is imported: a typo comes back at once
     from benchmarks.cli_common import UsageError, check_executor_options, import_plugins
 
+    from benchmarks.executors import ExecutorError, make_executor
+
     try:
         check_executor_options(args)
         import_plugins(args.imports)
-    except UsageError as error:
+        # A local pool starts here, so that its workers import torch while this process does the same.
+        executor = make_executor(args.executor, args.workers, args.ray_address)
+    except (UsageError, ExecutorError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     import estimators
     from benchmarks.cli_common import resolve_devices
-    from benchmarks.executors import ExecutorError, make_executor
     from benchmarks.harness import VarianceUnit, enumerate_cells
     from benchmarks.hparam_grid import HParamUsageError, check_sweeps
     from benchmarks.results import CorruptRunError, RunLockedError
@@ -152,7 +155,6 @@ def main(argv: list[str] | None = None) -> int:
         check_sweeps(args.hparam, specs)
         objectives = list_problems(args.objectives)
         devices, device_note = resolve_devices(args.device)
-        executor = make_executor(args.executor, args.workers, args.ray_address)
         folder = prepare_folder(args)
         cells, skipped = enumerate_cells(specs, objectives, args.tau, args.samples, args.estimates, devices,
                                          args.dtype, args.seed, args.hparam)
