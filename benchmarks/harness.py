@@ -63,14 +63,16 @@ def chunk_size(problem: GradientProblem, n_samples: int, n_estimates: int, devic
 
 def surrogate_and_gradients(estimator, problem: GradientProblem, n: int, n_samples: int,
                             device: str = "cpu", dtype: torch.dtype = torch.float32,
-                            validate_args: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+                            validate_args: bool = False, params: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(surrogate (S, n, ...), gradient estimates (n, P)): n independent estimates from n_samples samples each.
 
-    `estimator` is ready to call, bound to its hyperparameters (`spec.make(**hparams)`).
+    `estimator` is ready to call, bound to its hyperparameters (`spec.make(**hparams)`). `params`: leaves
+    of shape (n, ...) to differentiate at instead of n copies of the problem's point (an optimisation
+    trajectory moves them).
 
     The surrogate's forward value is the per-sample cost estimate; the problem's deterministic term (if
     any) is added to it before differentiating."""
-    params = problem.batched_point(n, device, dtype)
+    params = problem.batched_point(n, device, dtype) if params is None else params
     # Argument validation costs tens of microseconds a call: the tests turn it on, the sweep leaves it off.
     dist = problem.distribution(params, validate_args=validate_args)
     surrogate = estimator(problem.cost_for(dist), dist, num_samples=n_samples)

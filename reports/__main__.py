@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
             from reports.vae import render_vae_report
 
             page = render_vae_report(args.source)
+        elif load_run(args.source)[1].get("kind") == "trajectory":
+            from reports.trajectory import render_trajectory_report
+
+            page = render_trajectory_report(args.source)
         else:
             page = render_report(args.source)
     except (NotARunError, ValueError) as error:

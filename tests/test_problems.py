@@ -55,7 +55,8 @@ def test_gaussian_closed_forms_match_quadrature(objective_id):
 def test_problems_record_their_settings_and_point():
     record = get_problem("quadratic-8").record()
     assert record["k"] == 8 and record["seed"] == 8 and len(record["point"]["logits"]) == 8
-    assert get_problem("tucker-0.45").record() == {"t": 0.45, "theta": 0.0, "point": {"logits": [0.0]}}
+    assert get_problem("tucker-0.45").record() == {"t": 0.45, "theta": 0.0, "infimum": 0.45 ** 2,
+                                                   "point": {"logits": [0.0]}}
 
 
 def test_unknown_problem_suggests():

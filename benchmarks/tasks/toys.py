@@ -63,7 +63,8 @@ def tucker(t: float, theta: float = 0.0, p: float | None = None) -> ClosedFormPr
         make_distribution=_bits,
         cost=lambda z: ((z - t) ** 2).sum(-1),
         expected_cost=expected,
-        settings={"t": t, "theta": theta},
+        # inf over theta: s -> 0 (t < 1/2) or s -> 1, the loss of a trajectory's end
+        settings={"t": t, "theta": theta, "infimum": min(t ** 2, (1 - t) ** 2)},
     )
 
 
@@ -244,6 +245,10 @@ for _t in (0.45, 0.499):
                              "theta (the logit) or p (the probability)", extra_keys=("p",)),
                [{"theta": -2.0}] if _t == 0.45 else [],
                [{"theta": 1.0}] if _t == 0.45 else [{"theta": -2.0}])
+# ARM's toy targets (Yin & Zhou 2019), for the optimisation trajectories; not in the default sweep.
+for _t in (0.49, 0.501, 0.51):
+    add_family(ProblemFamily(f"tucker-{_t}", functools.partial(tucker, _t), {"theta": 0.0},
+                             "theta (the logit) or p (the probability)", extra_keys=("p",)), default=False)
 for _p in (1.5, 2.0, 3.0):
     add_family(ProblemFamily(f"poly-{_p:g}", functools.partial(polynomial, _p), {"logits": 0.0},
                              "logits: one value for all bits, or lo..hi spread over the bits", span_keys=("logits",)),

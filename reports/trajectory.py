@@ -1,0 +1,166 @@
+"""The report of `python -m benchmarks.trajectory`: per problem, the exact loss against step and against
+f-evaluations (the spread over seeds as a band), the log gradient variance against step, the parameter
+trajectory, and a table of how long each estimator took to bring the excess loss below 10% of its start.
+
+Excess loss = exact loss - inf over theta of the loss (the family states it: Tucker's toy min(t^2,
+(1 - t)^2)); a threshold relative to the loss itself would mean nothing at t = 0.499, whose whole range
+is 0.001. Where a family states no infimum, the lowest loss any run reached stands in, and the page
+says so. Times are read on the measurement grid (every --measure-every steps).
+"""
+from __future__ import annotations
+
+import html
+import math
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from markupsafe import Markup  # noqa: E402
+
+from reports.load import load_run  # noqa: E402
+from reports.tables import fmt  # noqa: E402
+
+THRESHOLD = 0.1
+
+
+def _labels(frame: pd.DataFrame) -> pd.Series:
+    hp = frame["hparams"].fillna("{}").map(lambda text: "" if text == "{}" else " " + re.sub(r'[{}"]', "", text))
+    return frame["estimator"] + hp
+
+
+def with_excess(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Rows with `excess` (loss - infimum) per problem, and for each problem where the infimum came from."""
+    frame = frame.copy()
+    notes = {}
+    for problem, rows in frame.groupby("problem"):
+        infimum = rows["loss_infimum"].dropna()
+        if len(infimum):
+            value, notes[problem] = float(infimum.iloc[0]), "closed form"
+        else:
+            value, notes[problem] = float(rows["exact_loss"].min()), "lowest loss reached by any run"
+        frame.loc[rows.index, "excess"] = rows["exact_loss"] - value
+    return frame, notes
+
+
+def time_to_threshold(rows: pd.DataFrame) -> dict:
+    """Step, f-evaluations and seconds at the first measurement with excess < THRESHOLD x its start."""
+    rows = rows.sort_values("step")
+    start = rows["excess"].iloc[0]
+    hit = rows[rows["excess"] < THRESHOLD * start]
+    if hit.empty:
+        return {"step": math.nan, "f_evals": math.nan, "seconds": math.nan}
+    first = hit.iloc[0]
+    return {"step": first["step"], "f_evals": first["f_evals_so_far"], "seconds": first["train_seconds"]}
+
+
+def threshold_table(frame: pd.DataFrame) -> str:
+    lines = ["<table><thead><tr><th>estimator</th><th>seeds that reached it</th><th>steps</th><th>f-evaluations</th>"
+             "<th>training seconds</th><th>excess loss at the end</th></tr></thead><tbody>"]
+    summary = []
+    for label, rows in frame.groupby("label"):
+        reached = pd.DataFrame([time_to_threshold(seed_rows) for _, seed_rows in rows.groupby("seed")])
+        ends = rows.loc[rows.groupby("seed")["step"].idxmax(), "excess"]
+        summary.append((reached["step"].mean() if reached["step"].notna().all() else math.inf, label, reached, ends))
+    for _, label, reached, ends in sorted(summary, key=lambda item: (item[0], item[1])):
+        def spread(column):
+            values = reached[column].dropna()
+            if values.empty:
+                return "did not reach it"
+            text = fmt(values.mean()) + (f" &plusmn; {fmt(values.std())}" if len(values) > 1 else "")
+            return text if len(values) == len(reached) else f"{text} (of the seeds that did)"
+
+        lines.append(f"<tr><td>{html.escape(label)}</td><td>{int(reached['step'].notna().sum())} of {len(reached)}</td>"
+                     f"<td>{spread('step')}</td><td>{spread('f_evals')}</td><td>{spread('seconds')}</td>"
+                     f"<td>{fmt(ends.mean())}" + (f" &plusmn; {fmt(ends.std())}" if len(ends) > 1 else "") + "</td></tr>")
+    lines.append("</tbody></table>")
+    return "\n".join(lines)
+
+
+def _band(ax, rows: pd.DataFrame, x: str, y: str, colour, label: str, floor: float) -> None:
+    """Mean over seeds as a line, min to max over seeds as a band (one seed: the line alone)."""
+    grouped = rows.groupby("step")
+    xs = grouped[x].mean().to_numpy(float)
+    values = grouped[y]
+    mean, low, high = (np.clip(v.to_numpy(float), floor, None) for v in (values.mean(), values.min(), values.max()))
+    ax.plot(xs, mean, color=colour, label=label)
+    if rows["seed"].nunique() > 1:
+        ax.fill_between(xs, low, high, color=colour, alpha=0.15, linewidth=0)
+
+
+def trajectory_figure(frame: pd.DataFrame, title: str):
+    """Four panels: excess loss vs step and vs f-evaluations, gradient variance vs step, theta vs step."""
+    fig, grid = plt.subplots(2, 2, figsize=(13, 9))
+    axes = grid.ravel()
+    labels = sorted(frame["label"].unique())
+    colours = {label: plt.get_cmap("tab10")(i % 10) for i, label in enumerate(labels)}
+    positive = frame["excess"][frame["excess"] > 0]
+    floor = positive.min() / 3 if len(positive) else 1e-12
+    variance_floor = frame["variance_trace"][frame["variance_trace"] > 0].min() / 3 \
+        if (frame["variance_trace"] > 0).any() else 1e-12
+    for label in labels:
+        rows = frame[frame["label"] == label]
+        _band(axes[0], rows, "step", "excess", colours[label], label, floor)
+        _band(axes[1], rows, "f_evals_so_far", "excess", colours[label], label, floor)
+        _band(axes[2], rows, "step", "variance_trace", colours[label], label, variance_floor)
+        _band(axes[3], rows, "step", "theta", colours[label], label, -np.inf)
+    axes[0].set(xlabel="training step", ylabel="exact excess loss E[f] - inf E[f]", yscale="log",
+                title="exact loss vs step (band: min to max over seeds)")
+    axes[1].set(xlabel="f-evaluations so far", ylabel="exact excess loss E[f] - inf E[f]", yscale="log",
+                title="exact loss vs cost")
+    axes[2].set(xlabel="training step", ylabel="gradient variance (trace), N fresh estimates", yscale="log",
+                title="variance at the current parameters")
+    axes[3].set(xlabel="training step", ylabel="theta (first parameter)", title="parameter trajectory")
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="center right", fontsize=9, frameon=False)
+    fig.suptitle(title)
+    fig.subplots_adjust(left=0.08, right=0.82, bottom=0.07, top=0.92, wspace=0.3, hspace=0.3)
+    return fig, axes
+
+
+PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>gradbench: {title}</title>
+<style>body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1500px; }}
+table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }}
+th, td {{ border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; }} thead th {{ background: #f3f3f3; }}
+img {{ max-width: 100%; }} code {{ background: #f5f5f5; padding: 0 0.2em; }}</style></head><body>
+<h1>gradbench: {title}</h1><p>{meta}</p>
+<p>Each run minimises the exact expected cost of a toy problem with one estimator (one estimate of S samples
+per step). The loss is computed in closed form at every measurement point, so its curve has no sampling noise;
+the variance is that of N fresh estimates at the frozen parameters (stateful estimators with the state they
+learned on the way). The table gives the steps, f-evaluations and training seconds until the exact excess
+loss first fell below {threshold:g} of its start (read every {every} steps), mean &plusmn; standard deviation
+over seeds.</p>
+{sections}
+{problems}
+</body></html>"""
+
+
+def render_trajectory_report(run_dir: str | Path) -> Path:
+    run_dir = Path(run_dir)
+    frame, meta = load_run(run_dir)
+    frame, notes = with_excess(frame)
+    frame["label"] = _labels(frame)
+    sections = []
+    for problem, rows in frame.groupby("problem", sort=False):
+        png = re.sub(r"[^A-Za-z0-9_.-]+", "_", problem) + ".png"
+        fig, _ = trajectory_figure(rows, problem)
+        fig.savefig(run_dir / png, dpi=90)
+        plt.close(fig)
+        sections.append(f"<h2>{html.escape(problem)}</h2><p>infimum of the loss: {notes[problem]}</p>"
+                        f"{threshold_table(rows)}<img src=\"{png}\" alt=\"trajectories on {html.escape(problem)}\">")
+    stopped = meta.get("problems", [])
+    page = PAGE.format(title=f"optimisation trajectories ({run_dir.name})",
+                       meta=html.escape(" · ".join(f"{k} {meta[k]}" for k in ("preset", "steps", "optimizer", "lr",
+                                                                                "samples", "n_estimates", "seeds")
+                                                   if meta.get(k) is not None)),
+                       threshold=THRESHOLD, every=meta.get("measure_every", "?"), sections="\n".join(sections),
+                       problems=(Markup("<h2>Stopped runs</h2><ul>") + Markup("".join(f"<li>{html.escape(p)}</li>"
+                                 for p in stopped)) + Markup("</ul>")) if stopped else "")
+    path = run_dir / "index.html"
+    path.write_text(page)
+    return path
