@@ -64,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settled(args) -> argparse.Namespace:
     """The options with the preset's values where none was given, then the defaults."""
-    preset = PRESETS.get(args.preset, {})
+    preset = dict(PRESETS.get(args.preset, {}))
+    if args.steps is not None and args.steps != preset.get("steps"):
+        preset.pop("measure_every", None)  # the preset's grid fits its own length; another length gets steps / 20
     for key, default in DEFAULTS.items():
         if getattr(args, key) is None:
             setattr(args, key, preset.get(key, default))
@@ -137,7 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     meta.update({"kind": "trajectory", "preset": args.preset, "steps": args.steps, "samples": args.samples,
                  "optimizer": args.optimizer, "lr": args.lr, "measure_every": args.measure_every,
                  "n_estimates": args.estimates, "seeds": sorted(set(meta.get("seeds", [])) | set(args.seeds))})
+    # Done: runs that reached the last step, and runs that stopped (non-finite values): rerunning one gives
+    # the same stop, since the same seed gives the same trajectory.
     done = {row["run_id"] for row in folder.rows if row.get("step") == args.steps}
+    done |= {line.split(": ", 1)[0] for line in meta.get("problems", []) if ": stopped at step" in line}
     render = None
     if not args.no_report:
         from reports.trajectory import render_trajectory_report

@@ -35,6 +35,7 @@ import estimators
 from benchmarks.harness import surrogate_and_gradients
 from benchmarks.measurement import measure
 from benchmarks.tasks import ClosedFormProblem, get_problem
+from benchmarks.tasks.protocol import constraint_message
 
 MEASURED = ("variance_trace", "variance_trace_lo", "variance_trace_hi", "bias_norm", "bias_norm_lo", "bias_norm_hi",
             "bias_significant", "bias_z_max", "mse", "mse_lo", "mse_hi", "cosine", "snr", "rel_bias", "n_finite",
@@ -90,7 +91,7 @@ def exact_loss_and_gradient(problem: ClosedFormProblem, theta: dict) -> tuple[fl
     point = {name: value.detach().to("cpu", torch.float64).requires_grad_() for name, value in theta.items()}
     value = problem.expected_cost(point)
     grads = torch.autograd.grad(value, list(point.values()))
-    return float(value), torch.cat([g.reshape(-1) for g in grads])
+    return float(value.detach()), torch.cat([g.reshape(-1) for g in grads])
 
 
 def problem_at(problem: ClosedFormProblem, theta: dict, step: int) -> ClosedFormProblem:
@@ -103,6 +104,34 @@ def loss_infimum(problem: ClosedFormProblem) -> float | None:
     """inf over theta of E[f], where the family states it (Tucker's toy: min(t^2, (1 - t)^2))."""
     value = problem.settings.get("infimum")
     return None if value is None else float(value)
+
+
+def measurement_row(run: TrajectoryRun, problem: ClosedFormProblem, spec, estimator, theta: dict, step: int,
+                    dtype: torch.dtype, f_evals_per_step: int, infimum: float | None, seconds: float) -> dict:
+    """One measurement point: the exact loss and gradient at theta and the figures of N fresh estimates
+    there, measured on a copy of the estimator (measuring must not train a stateful estimator's state)
+    and on a random stream of its own (it must not move the training stream)."""
+    settings = run.settings
+    current = {name: value.detach()[0] for name, value in theta.items()}
+    loss, gradient = exact_loss_and_gradient(problem, current)
+    measured = measure(copy.deepcopy(estimator), problem_at(problem, current, step), spec=spec,
+                       n_estimates=settings.estimates, n_samples=settings.samples, device=settings.device,
+                       dtype=dtype, warmup=False, timing=False, seed=run.seed * 1_000_003 + step,
+                       bootstrap_seed=run.seed)
+    row = {"cell_id": f"{run.unit_id}|step={step}", "run_id": run.unit_id, "problem": run.problem,
+           "family": problem.family, "estimator": spec.name, "hparams": json.dumps(dict(run.hparams), sort_keys=True),
+           "tau": dict(run.hparams).get("tau"), "seed": run.seed, "step": step, "n_samples": settings.samples,
+           "n_estimates": settings.estimates, "optimizer": settings.optimizer, "lr": settings.lr,
+           "device": settings.device, "dtype": settings.dtype, "unbiased": spec.unbiased,
+           "exact_loss": loss, "loss_infimum": infimum,
+           "params": json.dumps({name: value.tolist() for name, value in current.items()}),
+           "theta": float(next(iter(current.values())).reshape(-1)[0]),
+           "exact_grad": json.dumps(gradient.tolist()), "exact_grad_norm": float(gradient.norm()),
+           "train_seconds": seconds, "f_evals_so_far": step * f_evals_per_step,
+           **{name: measured.get(name, math.nan) for name in MEASURED}}
+    if "tau" in spec.learns:
+        row["tau"] = estimator.tau
+    return row
 
 
 def train_trajectory(run: TrajectoryRun, sink) -> str:
@@ -127,26 +156,7 @@ def train_trajectory(run: TrajectoryRun, sink) -> str:
     seconds = 0.0
 
     def record(step: int) -> None:
-        current = {name: value.detach()[0] for name, value in theta.items()}
-        loss, gradient = exact_loss_and_gradient(problem, current)
-        at = problem_at(problem, current, step)
-        # On a copy: measuring must not train a stateful estimator's state (or draw from the training stream).
-        measured = measure(copy.deepcopy(estimator), at, spec=spec, n_estimates=settings.estimates,
-                           n_samples=settings.samples, device=settings.device, dtype=dtype, warmup=False,
-                           timing=False, seed=run.seed * 1_000_003 + step, bootstrap_seed=run.seed)
-        row = {"cell_id": f"{run.unit_id}|step={step}", "run_id": run.unit_id, "problem": run.problem,
-               "family": problem.family, "estimator": spec.name, "hparams": json.dumps(dict(run.hparams), sort_keys=True),
-               "tau": dict(run.hparams).get("tau"), "seed": run.seed, "step": step, "n_samples": settings.samples,
-               "n_estimates": settings.estimates, "optimizer": settings.optimizer, "lr": settings.lr,
-               "device": settings.device, "dtype": settings.dtype, "unbiased": spec.unbiased,
-               "exact_loss": loss, "loss_infimum": infimum,
-               "params": json.dumps({name: value.tolist() for name, value in current.items()}),
-               "theta": float(next(iter(current.values())).reshape(-1)[0]),
-               "exact_grad": json.dumps(gradient.tolist()), "exact_grad_norm": float(gradient.norm()),
-               "train_seconds": seconds, "f_evals_so_far": step * f_evals_per_step,
-               **{name: measured.get(name, math.nan) for name in MEASURED}}
-        if "tau" in spec.learns:
-            row["tau"] = estimator.tau
+        row = measurement_row(run, problem, spec, estimator, theta, step, dtype, f_evals_per_step, infimum, seconds)
         sink.add(row)
 
     record(0)
@@ -165,6 +175,11 @@ def train_trajectory(run: TrajectoryRun, sink) -> str:
         sink.advance(1)
         if not all(torch.isfinite(value).all() for value in theta.values()):
             return f"stopped at step {step}: the parameters are not finite; earlier points are kept"
+        try:  # a step can leave the family's support (a negative sigma): the loss means nothing there
+            problem.distribution(theta, validate_args=True)
+        except ValueError as error:
+            return (f"stopped at step {step}: the parameters left the {problem.family} family's support "
+                    f"({constraint_message(error)}); earlier points are kept")
         if step in measure_at:
             record(step)
     return "ok"

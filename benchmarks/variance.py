@@ -62,7 +62,8 @@ def print_listing() -> None:
         flags = "unbiased" if spec.unbiased else "biased"
         print(f"  {spec.name:<20} {flags:<9} applies to: {spec.applies_to}  hparams: {hparams}  "
               f"f_evals/sample={spec.f_evals}{f'+{spec.f_evals_per_coordinate}/coordinate' if spec.f_evals_per_coordinate else ''}"
-              f"{f' (+{spec.f_evals_per_call}/call)' if spec.f_evals_per_call else ''}  min S={spec.min_samples}"
+              f"{f' (+{spec.f_evals_per_call}/call)' if spec.f_evals_per_call else ''}"
+              f"{f' (+{spec.f_evals_per_state}/state enumerated)' if spec.f_evals_per_state else ''}  min S={spec.min_samples}"
               f"{'  (reference)' if spec.is_reference else ''}")
         print(f"  {'':<20} {spec.summary}. {spec.reference}")
     print("\nObjectives:")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from reports.load import NotARunError, load_run
+from reports.seeds import combine_seeds
 
 KEY = ["estimator", "hparams", "objective", "n_samples", "device", "dtype"]
 # metric -> (low bound column, high bound column, True when larger is worse)
@@ -73,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--factor must be >= 1, got {args.factor}")
     try:
         (a, _), (b, _) = load_run(args.run_a), load_run(args.run_b)
+        # Several seeds: one row per cell whose interval holds the spread over seeds, so a change must
+        # exceed that spread to count as significant.
+        a, b = combine_seeds(a), combine_seeds(b)
     except NotARunError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

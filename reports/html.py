@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 from reports.cost import cost_table
 from reports.load import load_run
 from reports.plots import objective_figure
+from reports.seeds import combine_seeds
 from reports.swept import annotate, panels
 from reports.tables import fmt, objective_table
 from reports.throughput import from_sweep, load_benchmark_json, throughput_figure, throughput_table
@@ -22,7 +23,7 @@ from reports.throughput import from_sweep, load_benchmark_json, throughput_figur
 TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("reports", "templates"), autoescape=True)
 
 META_KEYS = ("started", "finished", "git_commit", "torch_version", "cpu", "cpu_threads", "cuda_devices",
-             "device_note", "dtype", "seed", "n_estimates", "commands")
+             "device_note", "dtype", "seeds", "n_estimates", "executor", "concurrency", "worker_threads", "commands")
 
 
 def slug(text: str) -> str:
@@ -37,6 +38,7 @@ def render_report(run_dir: str | Path) -> Path:
     left_out = [f"{row.cell_id}: {int(row.nonfinite)} of {int(row.n_estimates)} estimates not finite, none left to measure"
                 for row in unmeasured.itertuples()]
     frame = frame[frame["variance_trace"].notna()] if "variance_trace" in frame else frame
+    frame = combine_seeds(frame)  # several seeds: the mean, with intervals that hold their spread
     groups = [(objective, annotate(rows)) for objective, rows in frame.groupby("objective", sort=False)]
     # One figure per swept hyperparameter name (reports.swept.panels): the first keeps the plain name.
     figures = {objective: [(name, part, f"{slug(objective)}{'' if i == 0 else '-' + slug(name)}.png")

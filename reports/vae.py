@@ -64,7 +64,12 @@ def summary_table(frame: pd.DataFrame) -> str:
             row = rows.iloc[0]
             return f"{fmt(row[column])} <span class=ci>[{fmt(row[column + '_lo'])}, {fmt(row[column + '_hi'])}]</span>"
 
-        lines.append(f"<tr><td>{label}</td><td>{len(rows)}</td><td>{int(rows['step'].max())}</td>"
+        # A run's last evaluation point carries the importance-weighted bound; without it the run stopped
+        # early (interrupted, a worker died, a non-finite loss) and its figures are from part-way.
+        unfinished = int(rows["iw_samples"].isna().sum()) if "iw_samples" in rows else 0
+        steps = f"{int(rows['step'].max())}" + (f" <span class=flag>unfinished ({unfinished} of {len(rows)} "
+                                                 "seeds)</span>" if unfinished else "")
+        lines.append(f"<tr><td>{label}</td><td>{len(rows)}</td><td>{steps}</td>"
                      f"<td>{spread('test_neg_elbo')}</td><td>{spread('test_iw_bound', 'test_iw_bound_se')}</td>"
                      f"<td>{spread('time_per_step_s')} s</td><td>{interval('grad_variance_trace')}</td>"
                      f"<td>{interval('grad_bias_norm')}</td></tr>")

@@ -330,3 +330,23 @@ def test_iw_points_are_a_random_subset_the_same_for_every_run():
     first = vae_cli.iw_subset(10_000, 2000)
     assert torch.equal(first, vae_cli.iw_subset(10_000, 2000)) and len(set(first.tolist())) == 2000
     assert first.max() > 9000 and first.min() < 1000  # spread over the whole (possibly ordered) test set
+
+
+def test_a_learned_temperature_is_recorded_and_a_schedule_does_not_apply_to_it(tmp_path, capsys):
+    """RELAX learns log tau (Grathwohl et al. 2018): --anneal applies to stateless estimators only, the CLI
+    says so, and each row records the temperature the run actually used, while Gumbel-Softmax's rows
+    follow the schedule."""
+    out = tmp_path / "run"
+    assert vae_cli.main(["--latent", "bernoulli:4", "--estimators", "relax", "gumbel_softmax", "--tau", "0.8",
+                         "--anneal", "0.01", "--anneal-every", "5", "--tau-min", "0.5", "--steps", "30",
+                         "--evals", "2", "--grad-estimates", "0", "--iw-samples", "5", "--hidden", "16", "8",
+                         "--no-report", "--out", str(out)]) == 0
+    assert "relax is stateful and learns its temperature" in capsys.readouterr().out
+    frame = pd.read_csv(out / "results.csv")
+    relax = frame[frame.estimator == "relax"].sort_values("step")
+    scheduled = frame[frame.estimator == "gumbel_softmax"].sort_values("step")
+    # the schedule at the last step taken before each evaluation point (steps 14 and 29)
+    expected = [max(0.5, 0.8 * math.exp(-0.01 * ((step - 1) // 5) * 5)) for step in scheduled["step"]]
+    assert scheduled["tau"].tolist() == pytest.approx(expected)
+    assert (relax["tau"] != 0.8).all() and relax["tau"].tolist() != pytest.approx(expected)
+    assert all(json.loads(h)["tau"] == pytest.approx(t) for h, t in zip(relax["hparams"], relax["tau"]))

@@ -211,11 +211,11 @@ def check_in_support(problem: GradientProblem) -> GradientProblem:
         problem.distribution({k: v.unsqueeze(0) for k, v in params.items()}, validate_args=True)
     except ValueError as error:
         raise InvalidPointError(f"point {problem.id!r} is outside the {problem.family} family's support: "
-                                f"{_constraint_message(error)}") from None
+                                f"{constraint_message(error)}") from None
     return problem
 
 
-def _constraint_message(error: ValueError) -> str:
+def constraint_message(error: ValueError) -> str:
     # torch's message: "Expected parameter scale (Tensor of shape ...) of distribution Normal(...) to
     # satisfy the constraint GreaterThan(lower_bound=0.0), but found invalid values: ..."
     text = str(error)

@@ -31,3 +31,7 @@ VAE_GRADIENT_VS_FLOOR = SpeedGoal(
 DEFAULT_SWEEP = SpeedGoal(
     "default sweep (python -m benchmarks.variance --tau 0.1 1.0)", "sweep s / 60 s", "<=", 1.0,
     note="one run (55-80 s): no interval, so never decisive")
+
+TRAJECTORY_POINT_VS_CELL = SpeedGoal(
+    "trajectory measurement point vs a sweep cell, same N and S", "point s / cell s", "<=", 1.2,
+    note="N = 1,000, S = 1; the point adds the exact loss and gradient at theta, the cell its timing calls")
