@@ -19,6 +19,7 @@ import multiprocessing.connection
 import os
 import signal
 import socket
+import sys
 import traceback
 import warnings
 from pathlib import Path
@@ -122,14 +123,22 @@ class LocalPool:
         pending = collections.deque(sorted(units, key=lambda unit: -getattr(unit, "cost_hint", 0)))
         self.start()
         workers, self.started = self.started, []
-        for process, conn in workers[len(pending):]:  # more workers than units
-            conn.send(None)
+        retired = []  # workers that died or were told to stop: joined at the end
         busy: dict[int, str] = {}  # worker index -> unit id
 
+        def replace(index: int) -> None:
+            retired.append(workers[index])
+            workers[index] = self._start()
+
         def assign(index: int) -> None:
-            if pending:
-                unit = pending.popleft()
-                workers[index][1].send((unit, str(run_folder), self.context()))
+            while pending and index not in busy:
+                unit = pending[0]
+                try:
+                    workers[index][1].send((unit, str(run_folder), self.context()))
+                except OSError:  # it died between units: the unit goes to a fresh worker, not lost
+                    replace(index)
+                    continue
+                pending.popleft()
                 busy[index] = unit.unit_id
 
         def handle(index: int, message) -> None:
@@ -143,6 +152,13 @@ class LocalPool:
             on_end(unit_id, status, False)
             assign(index)
 
+        def receive(conn):
+            """The worker's next message, or None when its pipe is closed (it died)."""
+            try:
+                return conn.recv()
+            except (EOFError, OSError):
+                return None
+
         try:
             for index in range(len(workers)):
                 assign(index)
@@ -150,40 +166,44 @@ class LocalPool:
                 watched = {}
                 for index in busy:
                     process, conn = workers[index]
-                    watched[conn] = ("message", index)
-                    watched[process.sentinel] = ("died", index)
+                    watched[conn] = ("message", index, process)
+                    watched[process.sentinel] = ("died", index, process)
                 for ready in multiprocessing.connection.wait(list(watched)):
-                    kind, index = watched[ready]
-                    if index not in busy:
+                    kind, index, process = watched[ready]
+                    # Skip an entry of a worker handled earlier in this batch (it ended, or it died and was
+                    # replaced: its index now holds a new process that must not be taken for dead).
+                    if index not in busy or workers[index][0] is not process:
                         continue
-                    process, conn = workers[index]
+                    conn = workers[index][1]
                     if kind == "message":
-                        try:
-                            handle(index, conn.recv())
+                        message = receive(conn)
+                        if message is not None:
+                            handle(index, message)
                             continue
-                        except (EOFError, OSError):
-                            process.join(timeout=5)
                     while index in busy and conn.poll():  # what it said before it died
-                        try:
-                            handle(index, conn.recv())
-                        except (EOFError, OSError):
+                        message = receive(conn)
+                        if message is None:
                             break
-                    if index in busy:
+                        handle(index, message)
+                    if index in busy and workers[index][0] is process:
                         process.join(timeout=5)
                         unit_id = busy.pop(index)
                         on_end(unit_id, f"its worker process died (exit code {process.exitcode}); its finished "
                                         "rows and checkpoints are kept, --resume runs it again", True)
-                        workers[index] = self._start()
+                        replace(index)
                         assign(index)
         finally:
+            stopping = bool(busy)  # interrupted or a bug: no unit is worth waiting for
             for process, conn in workers:
-                if process.is_alive():
+                if process.is_alive() and not stopping:
                     try:
                         conn.send(None)
                     except (OSError, ValueError):
                         pass
-            for process, conn in workers:
-                process.join(timeout=0.5 if busy else 10)
+            for process, conn in workers + retired:
+                if stopping:
+                    process.kill()
+                process.join(timeout=10)
                 if process.is_alive():
                     process.kill()
                     process.join()
@@ -224,6 +244,8 @@ class RayExecutor:
         except ImportError:
             raise ExecutorError("--executor ray needs Ray, which is not installed: pip install -e \".[ray]\" "
                                 "(or pip install 'ray[default]')") from None
+        if address:
+            check_reachable(address)  # before anything is written into the run folder
         self.workers, self.address = workers, address
         self.threads = 1 if address else threads_per_worker(workers)
         self.concurrency = workers
@@ -236,12 +258,15 @@ class RayExecutor:
 
         started_here = not ray.is_initialized()
         if started_here:
-            if self.address:
-                check_reachable(self.address)
+            # ray.init installs its own SIGTERM handler (sys.exit); the run loop's, which keeps finished work
+            # and prints the resume command, must stay in charge.
+            sigterm = signal.getsignal(signal.SIGTERM)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                ray.init(address=self.address, num_cpus=None if self.address else self.workers,
+                # workers x threads CPUs: each task asks for `threads`, so that `workers` of them run at once.
+                ray.init(address=self.address, num_cpus=None if self.address else self.workers * self.threads,
                          include_dashboard=False, log_to_driver=False, configure_logging=False)
+            signal.signal(signal.SIGTERM, sigterm)
         remote = ray.remote(_ray_run_unit)
         folder = str(Path(run_folder).resolve())
         futures = {}
@@ -283,7 +308,7 @@ def make_executor(name: str, workers: int | None, ray_address: str | None):
     if workers and workers > 1:
         if workers > cpu_count():
             print(f"warning: --workers {workers} is more than the {cpu_count()} cores here; units will share cores "
-                  "and their timing will be slower than alone (statistics are unaffected)")
+                  "and their timing will be slower than alone (statistics are unaffected)", file=sys.stderr)
         pool = LocalPool(workers)
         pool.start()
         return pool

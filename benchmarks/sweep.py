@@ -58,6 +58,7 @@ def run_loop(*, folder: RunFolder, units: list, done: set[str], meta: dict, exec
     """Run the units not in `done` on `executor` into `folder`; the process exit code."""
     with folder.lock(), sigterm_as_interrupt():
         recovered = folder.absorb_all()  # rows of units a killed run had finished part of
+        resuming = "started" in meta
         meta.setdefault("started", now())
         meta.setdefault("commands", []).append(shlex.join(command))
         meta.update(machine_info())
@@ -65,7 +66,7 @@ def run_loop(*, folder: RunFolder, units: list, done: set[str], meta: dict, exec
                      "worker_threads": executor.threads})
         folder.write_meta(meta)
         todo = [unit for unit in units if unit.unit_id not in done]
-        if done or recovered:
+        if resuming or done or recovered:
             finished = [unit for unit in units if unit.unit_id in done]
             print(f"resuming {folder.path}: {len(finished)} of {len(units)} units done "
                   f"({sum(u.steps for u in finished)} of {sum(u.steps for u in units)} {step_name}s)"
