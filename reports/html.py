@@ -41,13 +41,14 @@ def render_report(run_dir: str | Path) -> Path:
     frame = combine_seeds(frame)  # several seeds: the mean, with intervals that hold their spread
     groups = [(objective, annotate(rows)) for objective, rows in frame.groupby("objective", sort=False)]
     # One figure per swept hyperparameter name (reports.swept.panels): the first keeps the plain name.
-    figures = {objective: [(name, part, f"{slug(objective)}{'' if i == 0 else '-' + slug(name)}.png")
-                           for i, (name, part) in enumerate(panels(rows))] for objective, rows in groups}
-    draw_figures([(part, objective, run_dir / png, name) for objective, parts in figures.items()
-                  for name, part, png in parts])
+    figures = {objective: [(name, part, f"{slug(objective)}{'' if i == 0 else '-' + slug(' '.join(filter(None, (name, variant))))}.png",
+                            f"{objective}{f' ({variant})' if variant else ''}")
+                           for i, (name, variant, part) in enumerate(panels(rows))] for objective, rows in groups}
+    draw_figures([(part, title, run_dir / png, name) for objective, parts in figures.items()
+                  for name, part, png, title in parts])
     sections = []
     for objective, rows in groups:
-        pngs = [png for _, _, png in figures[objective]]
+        pngs = [png for _, _, png, _ in figures[objective]]
         tables = [{"n_samples": s, "n_estimates": n, "device": d, "html": Markup(objective_table(part))}
                   for (s, n, d), part in rows.groupby(["n_samples", "n_estimates", "device"], sort=True)]
         params = json.loads(rows["objective_params"].iloc[0]) if "objective_params" in rows else {}

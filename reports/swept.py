@@ -3,8 +3,8 @@
 Every declared hyperparameter can be swept (`--tau`, `--hparam gumbel_rao:k=1,10,100`), and each is
 reported as the temperature always was. Within one problem, an estimator's swept hyperparameters are
 those whose value differs between its rows. Its x-axis is tau when tau is among them (the question
-most users ask), else the first of the others by name; the rest, when several are swept at once,
-split it into one series per value ("gumbel_rao k=10"), so every curve varies one thing. Problems
+most users ask), else the first of the others by name; when several are swept at once, the others
+split it into one figure per value ("gumbel_rao k=10"), so every curve varies one thing. Problems
 where estimators sweep different hyperparameters get one figure per swept name.
 """
 from __future__ import annotations
@@ -75,11 +75,22 @@ def column_label(name: str | None, value: float) -> str:
     return f"{SYMBOLS.get(name, name)} = {_format(value)}"
 
 
-def panels(frame: pd.DataFrame) -> list[tuple[str | None, pd.DataFrame]]:
-    """(swept name, rows) per figure: the estimators sweeping that name plus the unswept ones, which
-    draw as horizontal reference lines; one entry (None, frame) when nothing is swept."""
+def panels(frame: pd.DataFrame) -> list[tuple[str | None, str, pd.DataFrame]]:
+    """(swept name, variant, rows) per figure: the estimators sweeping that name plus the unswept ones,
+    which draw as horizontal reference lines; with several hyperparameters swept at once, one figure per
+    value of the others (variant, e.g. 'k=10'), so that every curve varies one thing. One entry
+    (None, '', frame) when nothing is swept."""
     names = swept_names(frame)
     if not names:
-        return [(None, frame)]
+        return [(None, "", frame)]
     unswept = frame["x_name"].isna()
-    return [(name, frame[(frame["x_name"] == name) | unswept]) for name in names]
+    figures = []
+    for name in names:
+        sweeping = frame["x_name"] == name
+        variants = sorted(set(frame.loc[sweeping, "variant"]) - {""})
+        plain = sweeping & (frame["variant"] == "")
+        if not variants:
+            figures.append((name, "", frame[sweeping | unswept]))
+        for variant in variants:  # estimators without other swept values appear in each of these figures
+            figures.append((name, variant, frame[(sweeping & (frame["variant"] == variant)) | plain | unswept]))
+    return figures

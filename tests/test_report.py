@@ -58,3 +58,22 @@ def test_sweep_with_several_samples_gets_throughput_and_cost_sections(tmp_path):
     page = (out / "index.html").read_text()
     assert 'id="throughput"' in page and "variance &times; seconds" in page
     assert (out / "throughput.png").exists()
+
+
+def test_every_swept_hyperparameter_is_reported_as_tau_is(tmp_path):
+    """--hparam beside --tau: tau on the x-axis, one figure per value of the other swept hyperparameter
+    (every curve varies one thing), columns per value in the tables; a name swept alone gets its own axis."""
+    from benchmarks import variance
+
+    out = tmp_path / "run"
+    assert variance.main(["--estimators", "gumbel_rao", "gumbel_softmax", "rebar", "reinforce", "--objectives",
+                          "tucker-0.45@theta=-2", "--tau", "0.3", "1", "--hparam", "gumbel_rao:k=1,3",
+                          "--estimates", "300", "--out", str(out)]) == 0
+    page = (out / "index.html").read_text()
+    pngs = re.findall(r'src="([^"]+\.png)"', page)
+    assert len(pngs) == 2 and all((out / png).stat().st_size > 10_000 for png in pngs)  # k=1 and k=3
+    assert "&tau; = 0.3" in page and "gumbel_rao k=1" in page and "gumbel_rao k=3" in page
+    alone = tmp_path / "alone"
+    assert variance.main(["--estimators", "rebar", "reinforce", "--objectives", "tucker-0.45",
+                          "--hparam", "rebar:eta=0,1", "--estimates", "300", "--out", str(alone)]) == 0
+    assert "eta = 0" in (alone / "index.html").read_text()
