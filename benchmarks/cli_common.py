@@ -58,11 +58,11 @@ def _hparam(text: str):
 
 def add_hparam_options(parser: argparse.ArgumentParser) -> None:
     """--hparam (any declared hyperparameter swept) and --import (estimators and problems from a module)."""
-    parser.add_argument("--hparam", type=_hparam, nargs="+", default=[], metavar="[EST:]NAME=V1,V2",
+    parser.add_argument("--hparam", type=_hparam, nargs="+", action="extend", default=[], metavar="[EST:]NAME=V1,V2",
                         help="sweep a declared hyperparameter: NAME=V1,V2,... for every chosen estimator that "
                              "takes it, ESTIMATOR:NAME=... for one (e.g. gumbel_rao:k=1,10,100 rebar:eta=0.5,1); "
                              "--list shows each one's hyperparameters and constraints")
-    parser.add_argument("--import", dest="imports", nargs="+", default=[], metavar="MODULE",
+    parser.add_argument("--import", dest="imports", nargs="+", action="extend", default=[], metavar="MODULE",
                         help="import these modules first, so that the estimators and problems they register "
                              "are measured too (the folder holding them must be importable, e.g. on PYTHONPATH)")
 

@@ -25,7 +25,6 @@ import warnings
 from pathlib import Path
 
 
-
 def run_unit(*args, **kwargs):
     from benchmarks.units import run_unit as run  # imported on use: a pool starts before the driver's imports
 

@@ -182,7 +182,6 @@ def run_cell(cell: Cell, bootstrap_seed: int = 0) -> dict:
 
 
 def enumerate_cells(specs, problems, taus, samples, n_estimates, devices, dtype="float32", seed=0, sweeps=()):
-    seeds = [seed] if isinstance(seed, int) else list(seed)
     """Every compatible cell, and (cell description, reason) for the combinations left out.
 
     Each estimator is measured at every combination of its swept hyperparameters (`taus` for a
@@ -190,6 +189,7 @@ def enumerate_cells(specs, problems, taus, samples, n_estimates, devices, dtype=
     hyperparameter is measured once per (objective, S). A combination that breaks a declared
     constraint is left out here, before anything runs, with the registry's message.
     """
+    seeds = [seed] if isinstance(seed, int) else list(seed)
     cells, skipped = [], []
     grids = {spec.name: settings_for(spec, list(sweeps), taus) for spec in specs}
     for objective in problems:

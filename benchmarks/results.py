@@ -121,10 +121,10 @@ class RunFolder:
         parts = self.path / "parts"
         if not parts.is_dir():
             return 0
-        rows = []
-        for path in sorted(parts.glob("*.json")):
+        paths, rows = sorted(parts.glob("*.json")), []  # listed once: a file written later is not deleted unread
+        for path in paths:
             rows += read_json(path)
-        self._absorbed += sorted(parts.glob("*.json"))
+        self._absorbed += paths
         self.add_rows(rows)  # writes both files, then deletes the part files
         return len(rows)
 
@@ -145,8 +145,9 @@ class RunFolder:
                     owner = json.loads(path.read_text())
                 except (OSError, json.JSONDecodeError):
                     owner = {}
-                if owner.get("host") == me["host"] and not _alive(owner.get("pid")):
-                    path.unlink(missing_ok=True)  # its driver is gone: a stale lock
+                unreadable_and_old = not owner and time.time() - path.stat().st_mtime > 10
+                if unreadable_and_old or (owner.get("host") == me["host"] and not _alive(owner.get("pid"))):
+                    path.unlink(missing_ok=True)  # its driver is gone (or died writing it): a stale lock
                     continue
                 raise RunLockedError(
                     f"{self.path} is being run by another driver (pid {owner.get('pid', '?')} on "

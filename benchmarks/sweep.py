@@ -52,12 +52,15 @@ def sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-def run_loop(*, folder: RunFolder, units: list, done: set[str], meta: dict, executor, command: list[str],
+def run_loop(*, folder: RunFolder, units: list, done: Callable[[RunFolder], set[str]], meta: dict, executor,
+             command: list[str],
              step_name: str = "cell", label: Callable = lambda unit: unit.unit_id,
              render: Callable[[Path], Path] | None = None, described: Callable[[str], str] = lambda uid: uid) -> int:
-    """Run the units not in `done` on `executor` into `folder`; the process exit code."""
+    """Run the units not in `done(folder)` on `executor` into `folder`; the process exit code. `done` is
+    asked once the rows a stopped run left in part files are recovered, so none of them is redone."""
     with folder.lock(), sigterm_as_interrupt():
         recovered = folder.absorb_all()  # rows of units a killed run had finished part of
+        done = done(folder)
         resuming = "started" in meta
         meta.setdefault("started", now())
         meta.setdefault("commands", []).append(shlex.join(command))
@@ -114,7 +117,10 @@ def run_loop(*, folder: RunFolder, units: list, done: set[str], meta: dict, exec
         for line in outcome.left_out:
             print(f"left out {line}")
         meta["skipped"] = sorted(set(meta.get("skipped", [])) | set(outcome.left_out))
-        meta["problems"] = outcome.stopped + outcome.failed
+        # Earlier invocations' notes stay, except for the units this one ran again.
+        ran = {unit.unit_id for unit in todo}
+        meta["problems"] = [line for line in meta.get("problems", []) if line.split(": ", 1)[0] not in ran] \
+            + outcome.stopped + outcome.failed
         meta.pop("interrupted", None)
         meta["finished"] = now()
         folder.write_meta(meta)

@@ -111,6 +111,13 @@ def main(argv: list[str] | None = None) -> int:
         folder = RunFolder(out)
         if folder.holds_run() and not args.resume:
             raise UsageError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
+        saved = folder.read_meta()
+        for key in ("steps", "samples", "optimizer", "lr", "measure_every", "n_estimates"):
+            given = args.estimates if key == "n_estimates" else getattr(args, key)
+            if args.resume and key in saved and saved[key] != given:
+                option = "--estimates" if key == "n_estimates" else "--" + key.replace("_", "-")
+                raise UsageError(f"{out} was run with {option} {saved[key]}, not {given}; resume with the same "
+                                 "settings, or start another run with another --out")
         grids = {spec.name: settings_for(spec, args.hparam, args.tau) for spec in specs}
     except (UsageError, CorruptRunError, estimators.UnknownEstimatorError, UnknownProblemError, InvalidPointError,
             HParamUsageError, ExecutorError) as error:
@@ -139,10 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     meta.update({"kind": "trajectory", "preset": args.preset, "steps": args.steps, "samples": args.samples,
                  "optimizer": args.optimizer, "lr": args.lr, "measure_every": args.measure_every,
                  "n_estimates": args.estimates, "seeds": sorted(set(meta.get("seeds", [])) | set(args.seeds))})
-    # Done: runs that reached the last step, and runs that stopped (non-finite values): rerunning one gives
-    # the same stop, since the same seed gives the same trajectory.
-    done = {row["run_id"] for row in folder.rows if row.get("step") == args.steps}
-    done |= {line.split(": ", 1)[0] for line in meta.get("problems", []) if ": stopped at step" in line}
+
+    def done(folder) -> set[str]:
+        """Runs that reached the last step, and runs that stopped (non-finite values, outside the support):
+        rerunning one gives the same stop, since the same seed gives the same trajectory."""
+        finished = {row["run_id"] for row in folder.rows if row.get("step") == args.steps}
+        return finished | {line.split(": ", 1)[0] for line in folder.read_meta().get("problems", [])
+                           if ": stopped at step" in line}
+
     render = None
     if not args.no_report:
         from reports.trajectory import render_trajectory_report

@@ -178,12 +178,18 @@ def main(argv: list[str] | None = None) -> int:
 
         render = render_vae_report
     try:
-        return run_loop(folder=folder, units=runs, done=finished_runs(folder.rows), meta=meta, executor=executor,
+        return run_loop(folder=folder, units=runs, done=lambda f: finished_runs(f.rows) | stopped_runs(f), meta=meta,
+                        executor=executor,
                         command=["python", "-m", "benchmarks.vae", *argv_used], step_name="step",
                         label=lambda run: str(run), render=render, described=lambda key: key)
     except (RunLockedError, ExecutorError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+
+
+def stopped_runs(folder) -> set[str]:
+    """Runs an earlier invocation stopped on a non-finite loss: the same seed would stop them again."""
+    return {line.split(": ", 1)[0] for line in folder.read_meta().get("problems", []) if ": stopped at step" in line}
 
 
 def __getattr__(name: str):

@@ -135,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_executor_options(args)
         import_plugins(args.imports)
+        if args.list:
+            print_listing()
+            return 0
         # A local pool starts here, so that its workers import torch while this process does the same.
         executor = make_executor(args.executor, args.workers, args.ray_address)
     except (UsageError, ExecutorError) as error:
@@ -148,9 +151,6 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.sweep import run_loop
     from benchmarks.tasks import InvalidPointError, UnknownProblemError, list_problems
 
-    if args.list:
-        print_listing()
-        return 0
     try:
         specs = estimators.list_estimators(args.estimators, include_reference=bool(args.estimators))
         check_sweeps(args.hparam, specs)
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
 
         render = render_report
     try:
-        return run_loop(folder=folder, units=units, done=folder.done, meta=meta, executor=executor,
+        return run_loop(folder=folder, units=units, done=lambda f: f.done, meta=meta, executor=executor,
                         command=["python", "-m", "benchmarks.variance", *argv_used], render=render)
     except (RunLockedError, ExecutorError) as error:
         print(f"error: {error}", file=sys.stderr)

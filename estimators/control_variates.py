@@ -88,6 +88,8 @@ class ReinforceNVIL:
             self._build(int(state["features"]), state["network"]["0.weight"])
             self.network.load_state_dict(state["network"])
             self.optimizer.load_state_dict(state["optimizer"])
+            for group in self.optimizer.param_groups:  # the lr it was built with, not the saved one
+                group["lr"] = self.lr
 
     def reset(self) -> None:
         self.network: torch.nn.Module | None = None

@@ -1,8 +1,6 @@
 """Errors an estimator raises for arguments it cannot work with."""
 from __future__ import annotations
 
-import math
-
 
 class NotApplicableError(ValueError):
     """The estimator cannot be applied here (too few samples, support too large to enumerate, ...).
@@ -19,7 +17,3 @@ def check_num_samples(num_samples: int, minimum: int = 1, who: str = "this estim
             + (" (a leave-one-out baseline averages the other samples)" if minimum == 2 else "")
         )
 
-
-def check_tau(tau: float, who: str = "this estimator") -> None:
-    if not isinstance(tau, (int, float)) or not math.isfinite(tau) or tau <= 0:
-        raise ValueError(f"{who} needs a finite temperature tau > 0, got tau={tau!r}")

@@ -73,13 +73,22 @@ def has_log_density(cls: type) -> bool:
     return samples and _overrides(cls, "log_prob") and not _support_moves_with_parameters(cls)
 
 
+def has_relaxable_support(cls: type) -> bool:
+    """A discrete support with a continuous relaxation: Bernoulli bits (the binary Concrete on [0, 1]) and
+    one-hot categoricals (the Concrete on the simplex). Not torch's integer Categorical: its samples are
+    not points of the simplex."""
+    return issubclass(cls, (D.Bernoulli, D.OneHotCategorical))
+
+
 CAPABILITIES = {
     "rsample": has_rsample,
     "log_prob": has_log_density,
+    "relaxable": has_relaxable_support,
 }
 CAPABILITY_TEXT = {
     "rsample": "reparameterised sampling (has_rsample)",
     "log_prob": "sample and log_prob on a support that does not move with the parameters",
+    "relaxable": "a discrete support it can relax (Bernoulli, OneHotCategorical)",
 }
 
 

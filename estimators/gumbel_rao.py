@@ -27,7 +27,7 @@ from estimators.relaxed import TEMPERATURE, gumbel_noise, logistic_noise, softma
 from estimators.surrogates import straight_through
 
 
-@register("gumbel_rao", families=("bernoulli", "categorical"), unbiased=False, hparams={"tau": TEMPERATURE, "k": HParam(10, integer_at_least(1), "conditional samples averaged in the backward pass")},
+@register("gumbel_rao", needs=("relaxable",), unbiased=False, hparams={"tau": TEMPERATURE, "k": HParam(10, integer_at_least(1), "conditional samples averaged in the backward pass")},
           summary="ST Gumbel-Softmax, backward averaged over K conditional Gumbel samples",
           reference="Paulus, Maddison & Krause 2021, ICLR")
 def gumbel_rao(f, dist, num_samples: int = 1, *, tau: float = 1.0, k: int = 10) -> torch.Tensor:

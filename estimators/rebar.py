@@ -67,7 +67,7 @@ def control_variate_surrogate(f, dist, b, control, control_tilde, eta, keep_weig
 TEMPERATURE = HParam(0.5, greater_than(0.0), "the temperature of the relaxation in the control variate")
 
 
-@register("rebar", families=("bernoulli", "categorical"), unbiased=True, f_evals=3,
+@register("rebar", needs=("relaxable",), unbiased=True, f_evals=3,
           hparams={"tau": TEMPERATURE, "eta": HParam(1.0, REAL, "the control variate's scale"),
                    "coupling": HParam("tied", one_of("tied", "independent"),
                                       "tied: z~ from the u behind b, as in Tucker et al.'s code; independent: fresh v")},
@@ -82,7 +82,7 @@ def rebar(f, dist, num_samples: int = 1, *, tau: float = 0.5, eta: float = 1.0, 
     return control_variate_surrogate(f, dist, b, f(relax(z, tau)), f(relax(z_tilde, tau)), eta)
 
 
-@register("relax", families=("bernoulli", "categorical"), unbiased=True, f_evals=3,
+@register("relax", needs=("relaxable",), unbiased=True, f_evals=3,
           hparams={"tau": HParam(0.5, greater_than(0.0), "the starting temperature; RELAX learns log tau"),
                    "lr": HParam(0.01, greater_than(0.0), "Adam's learning rate for psi, eta and log tau")},
           learns=("tau",), warmup_calls=100, warmup_rows=100,
@@ -124,6 +124,8 @@ class Relax:
                 self.eta.copy_(state["eta"])
                 self.log_tau.copy_(state["log_tau"])
             self.optimizer.load_state_dict(state["optimizer"])
+            for group in self.optimizer.param_groups:  # the lr it was built with, not the saved one
+                group["lr"] = self.lr
             self.pending = None if state["pending"] is None else [g.clone() for g in state["pending"]]
 
     def reset(self) -> None:
@@ -134,7 +136,8 @@ class Relax:
     def _setup(self, features: int, like: torch.Tensor) -> None:
         self.network = torch.nn.Sequential(torch.nn.Linear(features, self.hidden), torch.nn.Tanh(),
                                            torch.nn.Linear(self.hidden, 1)).to(like)
-        torch.nn.init.zeros_(self.network[2].weight)  # start as REBAR with eta = 1
+        # start as REBAR with eta = 1 (and independent conditional noise, as the RELAX authors' autograd code)
+        torch.nn.init.zeros_(self.network[2].weight)
         torch.nn.init.zeros_(self.network[2].bias)
         self.eta = torch.ones((), dtype=like.dtype, device=like.device, requires_grad=True)
         self.log_tau = torch.full((), math.log(self.initial_tau), dtype=like.dtype, device=like.device,

@@ -143,9 +143,13 @@ class ReinforceEMA:
         self.baseline.reset()
 
     def state_dict(self) -> dict:
-        return {"total": self.baseline.total, "calls": self.baseline.calls}
+        return {"total": self.baseline.total, "calls": self.baseline.calls, "decay": self.baseline.decay}
 
     def load_state_dict(self, state: dict) -> None:
+        if "decay" in state and float(state["decay"]) != self.baseline.decay:
+            raise ValueError(f"this state was saved with decay={float(state['decay'])!r}, this instance has "
+                             f"decay={self.baseline.decay!r} (the average's start-up correction depends on it); "
+                             "build the estimator with the saved decay")
         self.baseline.total, self.baseline.calls = state["total"], int(state["calls"])
 
     def __call__(self, f, dist, num_samples: int = 1) -> torch.Tensor:

@@ -36,7 +36,7 @@ def reinmax_sample(logits: torch.Tensor, num_samples: int, tau: float) -> torch.
     return hard + (pi_2 - pi_2.detach())
 
 
-@register("reinmax", families=("bernoulli", "categorical"), unbiased=False, hparams={"tau": HParam(1.0, at_least(1.0), "Liu et al. 2023 define ReinMax for tau >= 1")},
+@register("reinmax", needs=("relaxable",), unbiased=False, hparams={"tau": HParam(1.0, at_least(1.0), "Liu et al. 2023 define ReinMax for tau >= 1")},
           summary="ReinMax: straight-through with a second-order (Heun) correction; wants tau >= 1",
           reference="Liu et al. 2023, NeurIPS, 'Bridging discrete and backpropagation'")
 def reinmax(f, dist, num_samples: int = 1, *, tau: float = 1.0) -> torch.Tensor:

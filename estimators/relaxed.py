@@ -102,7 +102,7 @@ def concrete_sample(dist, num_samples: int, tau: float, who: str,
 
 @register(
     "gumbel_softmax",
-    families=RELAXABLE,
+    needs=("relaxable",),
     unbiased=False,
     hparams={"tau": TEMPERATURE},
     summary="Concrete relaxation: f at softmax((logits + Gumbel) / tau)",
@@ -116,7 +116,7 @@ def gumbel_softmax(f, dist, num_samples: int = 1, *, tau: float = 1.0) -> torch.
 
 @register(
     "st_gumbel_softmax",
-    families=RELAXABLE,
+    needs=("relaxable",),
     unbiased=False,
     hparams={"tau": TEMPERATURE},
     summary="straight-through Gumbel-Softmax: hard sample forward, Concrete gradient backward",
@@ -130,7 +130,7 @@ def st_gumbel_softmax(f, dist, num_samples: int = 1, *, tau: float = 1.0) -> tor
 
 @register(
     "straight_through",
-    families=RELAXABLE,
+    needs=("relaxable",),
     unbiased=False,
     summary="straight-through: hard sample forward, gradient of the probabilities backward",
     reference="Bengio et al. 2013, arXiv:1308.3432",

@@ -23,18 +23,20 @@ def combine_seeds(frame: pd.DataFrame) -> pd.DataFrame:
     key = [k for k in KEY if k in frame]
     numeric = [c for c in frame.select_dtypes("number").columns if c not in key and c != "seed"]
     lows = {c for c in numeric if c.endswith("_lo") or c.endswith("_min_s")}
-    highs = {c for c in numeric if c.endswith("_hi") or c.endswith("_max_s")}
+    highs = {c for c in numeric if c.endswith("_hi") or c.endswith("_max_s")} | {"bias_z_max"}
+    sums = {"nonfinite", "n_finite", "n_estimates_total"}
     rows = []
     for _, group in frame.groupby(key, sort=False, dropna=False):
         row = group.iloc[0].copy()
         for column in numeric:
             values = group[column]
-            row[column] = values.min() if column in lows else values.max() if column in highs else values.mean()
+            row[column] = (values.min() if column in lows else values.max() if column in highs
+                           else values.sum() if column in sums else values.mean())
         for metric in SPREAD:
             if metric in group:
                 row[f"{metric}_seed_min"], row[f"{metric}_seed_max"] = group[metric].min(), group[metric].max()
-        if "bias_significant" in group:
-            row["bias_significant"] = bool(group["bias_significant"].astype(bool).all())
+        if "bias_significant" in group:  # flagged when any seed's bias is significant: never hidden by another
+            row["bias_significant"] = bool(group["bias_significant"].astype(bool).any())
         row["seeds"] = len(group)
         row["seed"] = int(group["seed"].min())
         row["cell_id"] = str(row["cell_id"]).rsplit("|seed=", 1)[0] + f"|seeds={len(group)}"

@@ -8,7 +8,8 @@ from estimators.registry import UnknownEstimatorError, UnsupportedFamilyError
 
 def test_lookup_and_metadata():
     spec = estimators.get_spec("gumbel_softmax")
-    assert spec.families == ("bernoulli", "categorical")
+    assert spec.needs == ("relaxable",) and spec.supports("bernoulli") and spec.supports("categorical")
+    assert not spec.supports("categorical_index") and not spec.supports("normal")
     assert spec.unbiased is False and spec.hparams == {"tau": 1.0} and spec.takes_tau
     assert spec.f_evals == 1 and spec.summary and spec.reference
     assert estimators.get_spec("reinforce_loo").min_samples == 2
