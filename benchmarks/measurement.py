@@ -50,7 +50,8 @@ def _estimator_spec_hparams(estimator, spec, hparams: dict | None):
         return estimator, spec, dict(built)
     bound = dict(getattr(estimator, "keywords", None) or {})  # a registered function bound by spec.make
     if hparams:
-        spec.check_hparams(hparams) if spec.hparam_decls else None
+        if spec.hparam_decls:  # a registered estimator's values are checked as on any call
+            spec.check_hparams(hparams)
         return functools.partial(estimator, **hparams), spec, {**bound, **hparams}
     return estimator, spec, bound
 

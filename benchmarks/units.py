@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import zlib
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -36,8 +37,10 @@ class Unit(Protocol):
 
 
 def part_path(run_folder: str | Path, unit_id: str) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in unit_id)
-    return Path(run_folder) / PARTS / f"{safe}.json"
+    """The unit's own file: a readable name (cut to fit a filesystem's 255 bytes) and a checksum of the
+    exact id, so that two ids that differ only in replaced characters never share a file."""
+    safe = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in unit_id)[:180]
+    return Path(run_folder) / PARTS / f"{safe}-{zlib.crc32(unit_id.encode()):08x}.json"
 
 
 @dataclasses.dataclass
