@@ -27,6 +27,11 @@ from benchmarks.tasks import GradientProblem, get_problem
 ELEMENT_BUDGET = 2 ** 22
 
 
+def format_hparams(pairs) -> str:
+    """'k=10,tau=0.5': hyperparameters as they appear in cell and run ids."""
+    return ",".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in pairs)
+
+
 @dataclasses.dataclass(frozen=True)
 class Cell:
     estimator: str
@@ -44,8 +49,7 @@ class Cell:
 
     @property
     def cell_id(self) -> str:
-        hp = ",".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in self.hparams)
-        return (f"{self.estimator}[{hp}]|{self.objective}|S={self.n_samples}|N={self.n_estimates}"
+        return (f"{self.estimator}[{format_hparams(self.hparams)}]|{self.objective}|S={self.n_samples}|N={self.n_estimates}"
                 f"|{self.device}|{self.dtype}|seed={self.seed}")
 
     @property

@@ -32,7 +32,7 @@ import time
 import torch
 
 import estimators
-from benchmarks.harness import surrogate_and_gradients
+from benchmarks.harness import format_hparams, surrogate_and_gradients
 from benchmarks.measurement import measure
 from benchmarks.tasks import ClosedFormProblem, get_problem
 from benchmarks.tasks.protocol import constraint_message
@@ -70,8 +70,7 @@ class TrajectoryRun:
 
     @property
     def unit_id(self) -> str:
-        hp = ",".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in self.hparams)
-        return (f"{self.problem}|{self.estimator}[{hp}]|S={self.settings.samples}|{self.settings.optimizer}"
+        return (f"{self.problem}|{self.estimator}[{format_hparams(self.hparams)}]|S={self.settings.samples}|{self.settings.optimizer}"
                 f"|lr={self.settings.lr:g}|{self.settings.device}|seed={self.seed}")
 
     @property
