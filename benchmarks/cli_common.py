@@ -19,6 +19,39 @@ def positive_finite(text: str) -> float:
     return value
 
 
+def log_grid(low: float, high: float, count: int) -> list[float]:
+    """`count` temperatures spaced evenly in log between low and high (both included), to 3 significant
+    figures so that cell ids stay readable: log_grid(0.05, 2, 9) = [0.05, 0.0792, 0.126, ..., 1.26, 2.0]."""
+    ratio = (high / low) ** (1 / (count - 1))
+    return [float(f"{low * ratio ** i:.3g}") for i in range(count)]
+
+
+class TauGrid(argparse.Action):
+    """--tau-grid LO HI N: a log grid of N temperatures, stored in `tau` as if given with --tau."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        low_text, high_text, count_text = values
+        low, high = positive_finite(low_text), positive_finite(high_text)
+        try:
+            count = int(count_text)
+        except ValueError:
+            parser.error(f"--tau-grid LO HI N: N must be a whole number, got {count_text!r}; e.g. --tau-grid 0.05 2 9")
+        if count < 2:
+            parser.error(f"--tau-grid LO HI N: N must be >= 2, got {count}; e.g. --tau-grid 0.05 2 9")
+        if high <= low:
+            parser.error(f"--tau-grid LO HI N: HI must exceed LO, got LO={low:g} HI={high:g}; e.g. --tau-grid 0.05 2 9")
+        setattr(namespace, self.dest, log_grid(low, high, count))
+
+
+def add_tau_options(parser: argparse.ArgumentParser, help: str) -> None:
+    """--tau T [T ...] or --tau-grid LO HI N (one of them): the temperatures, in args.tau."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--tau", type=positive_finite, nargs="+", default=None, metavar="T", help=help)
+    group.add_argument("--tau-grid", dest="tau", nargs=3, action=TauGrid, metavar=("LO", "HI", "N"),
+                       help="N temperatures spaced evenly in log from LO to HI, e.g. --tau-grid 0.05 2 9 "
+                            "(three or more give the report's best-temperature answer)")
+
+
 def int_at_least(minimum: int, what: str):
     def parse(text: str) -> int:
         try:

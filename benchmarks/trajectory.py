@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 # Only what parsing needs: torch and the estimators are imported once the arguments are read.
-from benchmarks.cli_common import (UsageError, add_executor_options, add_hparam_options, check_executor_options,
+from benchmarks.cli_common import (UsageError, add_tau_options, add_executor_options, add_hparam_options, check_executor_options,
                                    import_plugins, int_at_least, positive_finite)
 
 # The papers' settings. RELAX (Grathwohl et al. 2018, Fig. 1): t = 0.499, Adam lr 0.01, one sample per
@@ -42,8 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--start", metavar="POINT", help="start every problem here instead of its symmetric point, "
                         "e.g. theta=2 (the family's point keys, as in problem ids)")
     parser.add_argument("--estimators", nargs="+", metavar="NAME", help="names or globs (default: all that apply)")
-    parser.add_argument("--tau", type=positive_finite, nargs="+", default=None, metavar="T",
-                        help="temperatures (default: each estimator's declared default)")
+    add_tau_options(parser, "temperatures (default: each estimator's declared default)")
     add_hparam_options(parser)
     parser.add_argument("--samples", type=int_at_least(1, "--samples"), help="samples per gradient estimate (default 1)")
     parser.add_argument("--steps", type=int_at_least(1, "--steps"), help="optimisation steps (default 1000)")
@@ -156,9 +155,9 @@ def main(argv: list[str] | None = None) -> int:
 
     render = None
     if not args.no_report:
-        from reports.trajectory import render_trajectory_report
+        from reports.renderers import render as render_page  # one entry for every kind of run
 
-        render = render_trajectory_report
+        render = render_page
     try:
         return run_loop(folder=folder, units=runs, done=done, meta=meta, executor=executor,
                         command=["python", "-m", "benchmarks.trajectory", *argv_used], step_name="step",

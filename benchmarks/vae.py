@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 # Only what parsing needs: torch and the estimators are imported once the arguments are read.
-from benchmarks.cli_common import (UsageError, add_executor_options, add_hparam_options, check_executor_options,
+from benchmarks.cli_common import (UsageError, add_tau_options, add_executor_options, add_hparam_options, check_executor_options,
                                    import_plugins, int_at_least, positive_finite)
 
 
@@ -36,8 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="one or more of gaussian:D, bernoulli:D, categorical:LxK (a table and curves each)")
     parser.add_argument("--hidden", type=int_at_least(1, "--hidden"), nargs="+", default=[512, 256])
     parser.add_argument("--estimators", nargs="+", metavar="NAME", help="names or globs (default: all compatible)")
-    parser.add_argument("--tau", type=positive_finite, nargs="+", default=None,
-                        help="initial temperatures (default: each estimator's declared default)")
+    add_tau_options(parser, "initial temperatures (default: each estimator's declared default)")
     add_hparam_options(parser)
     parser.add_argument("--anneal", type=float, default=0.0, metavar="R",
                         help="tau = max(tau_min, tau0 exp(-R step)), updated every --anneal-every steps (Jang et al.)")
@@ -174,9 +173,9 @@ def main(argv: list[str] | None = None) -> int:
                  "tau_min": args.tau_min, "settings": {key: getattr(args, key) for key in RESUME_MUST_MATCH}})
     render = None
     if not args.no_report:
-        from reports.vae import render_vae_report
+        from reports.renderers import render as render_page  # one entry for every kind of run
 
-        render = render_vae_report
+        render = render_page
     try:
         return run_loop(folder=folder, units=runs, done=lambda f: finished_runs(f.rows) | stopped_runs(f), meta=meta,
                         executor=executor,

@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 # Only what parsing needs: torch, matplotlib and the estimators are imported once the arguments are read.
-from benchmarks.cli_common import add_executor_options, add_hparam_options, int_at_least, positive_finite
+from benchmarks.cli_common import add_executor_options, add_hparam_options, add_tau_options, int_at_least
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,8 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m benchmarks.variance",
         description="Measure gradient bias, variance and cost of every registered estimator on toy "
                     "objectives with exact gradients, and render the report.")
-    parser.add_argument("--tau", type=positive_finite, nargs="+", default=None, metavar="T",
-                        help="temperatures for estimators that take one (default: each one's own declared default, "
+    add_tau_options(parser, "temperatures for estimators that take one (default: each one's own declared default, "
                              "e.g. 1.0 for gumbel_softmax, 0.5 for rebar and relax)")
     add_hparam_options(parser)
     parser.add_argument("--estimators", nargs="+", metavar="NAME", help="names or glob patterns (default: all)")
@@ -183,9 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     units = [VarianceUnit(cell, imports=tuple(args.imports)) for cell in cells]
     render = None
     if not args.no_report:
-        from reports.html import render_report  # rendering reads the files just written
+        from reports.renderers import render as render_page  # one entry for every kind of run
 
-        render = render_report
+        render = render_page
     try:
         return run_loop(folder=folder, units=units, done=lambda f: f.done, meta=meta, executor=executor,
                         command=["python", "-m", "benchmarks.variance", *argv_used], render=render)

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from reports.html import render_report
-from reports.load import NotARunError, load_run
+from reports.load import NotARunError
+from reports.renderers import kind_of, render
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,27 +21,18 @@ def main(argv: list[str] | None = None) -> int:
         description="Render the HTML/PNG report of a run folder or of a pytest-benchmark JSON file. "
                     "See also: python -m reports compare RUN_A RUN_B")
     parser.add_argument("source", type=Path,
-                        help="the --out folder of a python -m benchmarks.variance run, or a --benchmark-json file")
+                        help="the --out folder of a python -m benchmarks.variance, vae or trajectory run, or a --benchmark-json file")
     parser.add_argument("--out", type=Path, help="for a JSON file: where to write (default: <name>-report/)")
     args = parser.parse_args(argv)
     try:
-        if args.source.suffix == ".json" and args.source.is_file():
-            from reports.throughput import load_speed_goals, render_benchmark_json, speed_goal_table_text
+        options = {"out_dir": args.out} if kind_of(args.source) == "benchmark" else {}
+        page = render(args.source, **options)
+        if kind_of(args.source) == "benchmark":
+            from reports.throughput import load_speed_goals, speed_goal_table_text
 
-            page = render_benchmark_json(args.source, args.out)
             goals = load_speed_goals(args.source)
             if goals:
                 print(speed_goal_table_text(goals))
-        elif load_run(args.source)[1].get("kind") == "vae":
-            from reports.vae import render_vae_report
-
-            page = render_vae_report(args.source)
-        elif load_run(args.source)[1].get("kind") == "trajectory":
-            from reports.trajectory import render_trajectory_report
-
-            page = render_trajectory_report(args.source)
-        else:
-            page = render_report(args.source)
     except (NotARunError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -29,6 +29,7 @@ class Metric:
     lo: str | None = None
     hi: str | None = None
     log_scale: bool = True
+    short: str = ""
 
     @property
     def larger_is_worse(self) -> bool:
@@ -40,6 +41,12 @@ class Metric:
         return f"{self.label} ({self.unit})" if self.unit else self.label
 
     @property
+    def short_axis_label(self) -> str:
+        """'variance (gradient units^2)': for panels whose column head says the rest."""
+        short = self.short or self.name
+        return f"{short} ({self.unit})" if self.unit else short
+
+    @property
     def bounds(self) -> tuple[str | None, str | None]:
         return self.lo, self.hi
 
@@ -48,14 +55,15 @@ def _with_interval(name: str, label: str, unit: str, worse: str, **extra) -> Met
     return Metric(name, label, unit, worse, f"{name}_lo", f"{name}_hi", **extra)
 
 
-GRAD = "gradient units"
+GRAD = "grad. units"  # the objective's units per unit of the parameters
 VARIANCE = {m.name: m for m in (
-    _with_interval("variance_trace", "gradient variance, trace of the covariance", f"{GRAD}^2", "higher"),
-    _with_interval("bias_norm", "bias ||E g - g*||", GRAD, "higher"),
-    _with_interval("mse", "mean squared error E||g - g*||^2", f"{GRAD}^2", "higher"),
+    _with_interval("variance_trace", "gradient variance, trace of the covariance", f"{GRAD}^2", "higher",
+                   short="variance"),
+    _with_interval("bias_norm", "bias ||E g - g*||", GRAD, "higher", short="bias"),
+    _with_interval("mse", "mean squared error E||g - g*||^2", f"{GRAD}^2", "higher", short="MSE"),
     _with_interval("rel_bias", "relative bias ||E g - g*|| / ||g*||", "", "higher"),
     _with_interval("snr", "signal-to-noise ||E g||^2 / variance", "", "lower"),
-    Metric("cosine", "cosine of E g to g*", "", "lower", log_scale=False),
+    Metric("cosine", "cosine of E g to g*", "", "lower", log_scale=False, short="cosine to g*"),
     Metric("time_per_estimate_s", "time per estimate", "s", "higher",
            "time_per_estimate_min_s", "time_per_estimate_max_s"),
     Metric("variance_x_time", "variance x time per estimate", f"{GRAD}^2 s", "higher"),

@@ -13,11 +13,14 @@ import matplotlib.pyplot as plt
 
 from reports.cost import cost_table
 from reports.load import load_run
-from reports.plots import objective_figure
+from reports.leaderboard import variance_leaderboard
+from reports.palette import Palette
+from reports.plots import objective_figure, samples_figure
 from reports.seeds import combine_seeds
 from reports.swept import annotate, panels
 from reports.tables import fmt, objective_table
-from reports.throughput import from_sweep, load_benchmark_json, throughput_figure, throughput_table
+from reports.temperature import best_temperatures, temperature_figure, temperature_table
+from reports.throughput import from_sweep, throughput_figure, throughput_table
 
 # Everything from the run's files is escaped; the tables built here are marked safe (Markup).
 TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("reports", "templates"), autoescape=True)
@@ -31,59 +34,86 @@ def slug(text: str) -> str:
 
 
 def render_report(run_dir: str | Path) -> Path:
-    """Write index.html and one PNG per objective into run_dir; return the page's path."""
+    """Write index.html and its PNGs into run_dir; return the page's path.
+
+    The page: the leaderboard (reports.leaderboard), the temperature answer when three or more
+    temperatures were swept (reports.temperature), then per objective its tables and figures; every
+    one of them with the run's palette (reports.palette)."""
     run_dir = Path(run_dir)
     frame, meta = load_run(run_dir)
-    unmeasured = frame[frame["variance_trace"].isna()] if "variance_trace" in frame else frame.iloc[0:0]
+    if "variance_trace" not in frame:
+        frame["variance_trace"] = float("nan")  # every cell non-finite: nothing measured anywhere
+    unmeasured = frame[frame["variance_trace"].isna()]
     left_out = [f"{row.cell_id}: {int(row.nonfinite)} of {int(row.n_estimates)} estimates not finite, none left to measure"
                 for row in unmeasured.itertuples()]
-    frame = frame[frame["variance_trace"].notna()] if "variance_trace" in frame else frame
-    frame = combine_seeds(frame)  # several seeds: the mean, with intervals that hold their spread
-    groups = [(objective, annotate(rows)) for objective, rows in frame.groupby("objective", sort=False)]
-    # One figure per swept hyperparameter name (reports.swept.panels): the first keeps the plain name.
-    figures = {objective: [(name, part, f"{slug(objective)}{'' if i == 0 else '-' + slug(' '.join(filter(None, (name, variant))))}.png",
-                            f"{objective}{f' ({variant})' if variant else ''}")
-                           for i, (name, variant, part) in enumerate(panels(rows))] for objective, rows in groups}
-    draw_figures([(part, title, run_dir / png, name) for objective, parts in figures.items()
-                  for name, part, png, title in parts])
-    sections = []
+    frame = frame[frame["variance_trace"].notna()]
+    frame = annotate(combine_seeds(frame)) if len(frame) else frame  # seeds: the mean, intervals holding their spread
+    palette = Palette(frame["estimator"]) if len(frame) else Palette([])
+    groups = [(objective, rows) for objective, rows in frame.groupby("objective", sort=False)] if len(frame) else []
+    anchors = {objective: slug(objective) for objective, _ in groups}
+    jobs, sections = [], []
     for objective, rows in groups:
-        pngs = [png for _, _, png, _ in figures[objective]]
-        tables = [{"n_samples": s, "n_estimates": n, "device": d, "html": Markup(objective_table(part))}
+        pngs = []
+        # One figure per swept hyperparameter name (reports.swept.panels): the first keeps the plain name.
+        for i, (name, variant, part) in enumerate(panels(rows)):
+            png = f"{slug(objective)}{'' if i == 0 else '-' + slug(' '.join(filter(None, (name, variant))))}.png"
+            jobs.append(("objective", part, f"{objective}{f' ({variant})' if variant else ''}", run_dir / png, name,
+                         palette))
+            pngs.append(png)
+        if rows["n_samples"].nunique() > 1:
+            png = f"{slug(objective)}-samples.png"
+            jobs.append(("samples", rows, f"{objective}: against S", run_dir / png, None, palette))
+            pngs.append(png)
+        tables = [{"n_samples": s, "n_estimates": n, "device": d, "html": Markup(objective_table(part, palette))}
                   for (s, n, d), part in rows.groupby(["n_samples", "n_estimates", "device"], sort=True)]
         params = json.loads(rows["objective_params"].iloc[0]) if "objective_params" in rows else {}
         sections.append({
-            "objective": objective, "anchor": slug(objective), "pngs": pngs, "tables": tables,
+            "objective": objective, "anchor": anchors[objective], "pngs": pngs, "tables": tables,
             "description": ", ".join(f"{k} = {v}" for k, v in params.items() if k != "point"),
             "true_grad_norm": fmt(float(rows["true_grad_norm"].iloc[0])),
             "cost": Markup(cost_table(rows)) if "variance_x_time" in rows else "",
         })
+    summaries = [{"n_samples": s, "device": d, "html": Markup(variance_leaderboard(part, anchors, palette))}
+                 for (s, d), part in frame.groupby(["n_samples", "device"], sort=True)] if len(frame) else []
+    temperatures = None
+    best = best_temperatures(frame) if len(frame) else None
+    if best is not None and not best.empty:
+        jobs.append(("temperature", frame, best, run_dir / "temperature.png", None, palette))
+        temperatures = {"png": "temperature.png", "table": Markup(temperature_table(best, palette, anchors))}
+    draw_figures(jobs)
     throughput = None
     if len(frame) and (frame["n_samples"].nunique() > 1 or frame["device"].nunique() > 1):
         throughput = throughput_section(from_sweep(frame), run_dir,
                                         "From the sweep's timing: one call draws a batch of estimates; "
                                         "band and brackets: fastest to slowest timed call.")
+    taus = sorted({float(t) for t in frame["x"][frame["x_name"] == "tau"].dropna()}) if len(frame) else []
     meta_rows = [(key, meta[key]) for key in META_KEYS if key in meta]
     return write_page(run_dir, f"gradient estimator variance ({run_dir.name})", meta_rows, sections, throughput,
-                      meta.get("skipped", []) + left_out)
+                      meta.get("skipped", []) + left_out, summaries=summaries, temperatures=temperatures,
+                      few_temperatures=0 < len(taus) < 3)
 
 
-def _save_objective_figure(job) -> None:
-    rows, title, path, x_name = job
-    fig, _ = objective_figure(rows, title, x_name)
-    fig.savefig(path, dpi=90)
+def _save_figure(job) -> None:
+    kind, rows, title, path, x_name, palette = job
+    if kind == "objective":
+        fig, _ = objective_figure(rows, title, x_name, palette)
+    elif kind == "samples":
+        fig, _ = samples_figure(rows, title, palette)
+    else:  # "temperature": title holds the table of best temperatures
+        fig, _ = temperature_figure(rows, title, palette)
+    fig.savefig(path, dpi=80)
     plt.close(fig)
 
 
 def draw_figures(jobs) -> None:
-    """Render the per-objective PNGs, on two processes where the platform forks (matplotlib is
-    single-threaded and a figure takes about half a second)."""
+    """Render the PNGs, on two processes where the platform forks (matplotlib is single-threaded and a
+    figure takes about a second)."""
     if len(jobs) > 2 and "fork" in multiprocessing.get_all_start_methods():
         with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
-            list(pool.map(_save_objective_figure, jobs))
+            list(pool.map(_save_figure, jobs))
     else:
         for job in jobs:
-            _save_objective_figure(job)
+            _save_figure(job)
 
 
 def throughput_section(frame, out_dir: Path, note: str) -> dict:
@@ -93,21 +123,9 @@ def throughput_section(frame, out_dir: Path, note: str) -> dict:
     return {"png": "throughput.png", "table": Markup(throughput_table(frame)), "note": note}
 
 
-def write_page(out_dir: Path, title: str, meta_rows, sections, throughput, skipped) -> Path:
+def write_page(out_dir: Path, title: str, meta_rows, sections, throughput, skipped, **extra) -> Path:
     page = TEMPLATES.get_template("report.html.j2").render(
-        title=title, meta=meta_rows, sections=sections, throughput=throughput, skipped=skipped)
+        title=title, meta=meta_rows, sections=sections, throughput=throughput, skipped=skipped, **extra)
     path = out_dir / "index.html"
     path.write_text(page)
     return path
-
-
-def render_benchmark_report(json_path: str | Path, out_dir: str | Path | None = None) -> Path:
-    """The throughput page of a `pytest --benchmark-only --benchmark-json=FILE` run."""
-    json_path = Path(json_path)
-    out_dir = Path(out_dir) if out_dir else json_path.with_name(json_path.stem + "-report")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    frame, meta = load_benchmark_json(json_path)
-    note = ("From pytest-benchmark: one round draws a batch of estimates; estimates per second from the median "
-            "round, band and brackets from the slowest to the fastest round.")
-    return write_page(out_dir, f"estimator throughput ({json_path.name})", list(meta.items()), [],
-                      throughput_section(frame, out_dir, note), [])

@@ -1,27 +1,36 @@
-"""Plots of a run: per objective, variance and bias against the swept hyperparameter (the temperature,
-or any other: reports.swept), a bias-variance map, and cost against variance. Every function returns
-(fig, axes), in the manner of rliable. Frames come annotated by `reports.swept.annotate` (columns
-x_name, x, variant).
+"""Plots of a variance sweep, built from the metric catalogue and the run's palette. Every function
+returns (fig, axes), in the manner of rliable. Frames come annotated by `reports.swept.annotate`
+(columns x_name, x, variant) and combined over seeds by `reports.seeds.combine_seeds`.
 
-Colour = estimator; line style and marker = (S, device) setting. A bias that is not significant
-(bias_significant false) is drawn as a hollow marker with only its upper bound: the figure is then
-noise, and the bound is what the data say.
+One row of panels per estimator family (reports.palette; at most ~7 estimators a panel), so that
+similar colours never share a panel, and the same y-axis down each column so the rows compare:
+
+- `objective_figure`: variance and bias against the swept hyperparameter (the temperature, or any
+  other), or one interval per estimator when nothing is swept; a third column of MSE against the
+  seconds per estimate (what it costs). MSE against the temperature is reports.temperature's figure.
+- `samples_figure`: with several S, variance, bias, MSE and the cosine to g* against S on log axes.
+
+Conventions: a bias that is not significant is a hollow marker with only its upper bound, and the
+noise floor (the bias the run could detect: the 95% radius of ||mean - E g||, bias_norm_hi -
+bias_norm) is a shaded band below it; a value of exactly 0 (an exact or degenerate estimator) cannot
+sit on a log axis and is stated in the panel instead of drawn at an arbitrary floor; with several
+seeds, a thick pale bar spans the seeds' values inside the interval that holds their spread.
 """
 from __future__ import annotations
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.colors  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from reports.catalogue import VARIANCE, Metric  # noqa: E402
+from reports.palette import STYLES, Palette  # noqa: E402
 from reports.swept import annotate, axis_label  # noqa: E402
 
-TAU_LABEL = axis_label("tau")
-STYLES = ["-", "--", ":", "-."]
-MARKERS = ["o", "s", "^", "D"]
+S_LABEL = "samples per estimate S"
+TIME_LABEL = "seconds per estimate (s)"
 
 
 def log_floor(frame: pd.DataFrame, metric: str) -> float:
@@ -32,31 +41,9 @@ def log_floor(frame: pd.DataFrame, metric: str) -> float:
     return positive.min() / 3 if positive.size else 1e-12
 
 
-def _positive(values, floor: float) -> np.ndarray:
-    """Log axes cannot show 0: clip at the floor."""
-    return np.clip(np.asarray(values, dtype=float), floor, None)
-
-
-def _styles(frame: pd.DataFrame) -> pd.DataFrame:
-    """Series keys and their looks: colour per estimator, style per (S, device)."""
-    frame = frame.copy() if "x" in frame else annotate(frame)
-    settings = sorted(frame[["n_samples", "device"]].drop_duplicates().itertuples(index=False, name=None))
-    several = len(settings) > 1
-    names = sorted(frame["estimator"].unique())
-    palette = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
-    colours = {name: matplotlib.colors.to_hex(palette(i % palette.N)) for i, name in enumerate(names)}
-    setting_index = {setting: i for i, setting in enumerate(settings)}
-    keys = list(zip(frame["n_samples"], frame["device"]))
-    # Variants of one estimator (another swept hyperparameter, e.g. gumbel_rao k=1, 10, 100) share its
-    # colour and differ in line style and marker, as the (S, device) settings do.
-    variant_index = {key: i for i, key in enumerate(sorted(set(frame["variant"])))}
-    looks = [variant_index[v] * len(settings) + setting_index[k] for v, k in zip(frame["variant"], keys)]
-    frame["colour"] = frame["estimator"].map(colours)
-    frame["style"] = [STYLES[i % len(STYLES)] for i in looks]
-    frame["marker"] = [MARKERS[i % len(MARKERS)] for i in looks]
-    names = [f"{e} {v}" if v else e for e, v in zip(frame["estimator"], frame["variant"])]
-    frame["series"] = [f"{n} S={s} {d}" if several else n for n, (s, d) in zip(names, keys)]
-    return frame
+def noise_floor(frame: pd.DataFrame) -> pd.Series:
+    """The bias the run could detect: the 95% radius of the mean's noise (bias_norm_hi - bias_norm)."""
+    return (frame["bias_norm_hi"] - frame["bias_norm"]).clip(lower=0)
 
 
 def _bars(values, lo, hi) -> np.ndarray:
@@ -70,130 +57,264 @@ def _significance(rows: pd.DataFrame, metric: str) -> np.ndarray:
     return np.ones(len(rows), dtype=bool)
 
 
-def _points(ax, xs, ys, lo, hi, significant, row, label=None, line=True):
-    """Markers (hollow where not significant) with interval bars (upper bound only where not)."""
-    colour, style, marker = row["colour"], row["style"], row["marker"]
-    if line and len(xs) > 1:
-        ax.plot(xs, ys, style, color=colour, label=label)
-        label = None
-    lower = np.where(significant, ys - lo, 0.0)
-    ax.errorbar(xs, ys, yerr=_bars(ys, ys - lower, hi), fmt="none", ecolor=colour, capsize=2, alpha=0.7)
-    ax.scatter(xs[significant], ys[significant], marker=marker, color=colour, s=22, label=label, zorder=3)
-    ax.scatter(xs[~significant], ys[~significant], marker=marker, facecolors="none", edgecolors=colour, s=22,
-               label=label if not significant.any() else None, zorder=3)
-
-
-def against_temperature(ax, frame: pd.DataFrame, metric: str, ylabel: str, x_name: str = "tau") -> None:
-    """metric vs the swept hyperparameter (column x; tau by default) on log axes with interval bars;
-    estimators that do not sweep it as horizontal lines and bands."""
-    floor = log_floor(frame, metric)
-    for series, rows in frame.groupby("series", sort=True):
-        rows = rows.sort_values("x")
-        first = rows.iloc[0]
-        values = _positive(rows[metric], floor)
-        lo, hi = _positive(rows[metric + "_lo"], floor), _positive(rows[metric + "_hi"], floor)
-        significant = _significance(rows, metric)
-        if rows["x"].isna().all():
-            ax.axhline(values[0], color=first["colour"], linestyle=first["style"], label=series,
-                       alpha=1.0 if significant[0] else 0.5)
-            if significant[0]:
-                ax.axhspan(lo[0], hi[0], color=first["colour"], alpha=0.1)
+def with_looks(frame: pd.DataFrame, palette: Palette, series_of) -> pd.DataFrame:
+    """Colour and marker per estimator (the palette); line style per estimator, or per other setting
+    (a variant, S, device) where the series split an estimator; `series` the legend label."""
+    frame = frame.copy()
+    frame["series"] = [series_of(row) for _, row in frame.iterrows()]
+    looks = [palette[e] for e in frame["estimator"]]
+    frame["colour"] = [look.colour for look in looks]
+    frame["marker"] = [look.marker for look in looks]
+    per_estimator = frame.groupby("estimator")["series"].nunique()
+    settings = {}
+    styles = []
+    for estimator, series, look in zip(frame["estimator"], frame["series"], looks):
+        if per_estimator[estimator] > 1:
+            index = settings.setdefault(estimator, {}).setdefault(series, len(settings.get(estimator, {})))
+            styles.append(STYLES[index % len(STYLES)])
         else:
-            _points(ax, rows["x"].to_numpy(float), values, lo, hi, significant, first, label=series)
-    ax.set_yscale("log")
-    xs = frame["x"].dropna()
-    if not xs.empty:
-        if (xs > 0).all():  # temperatures, K, learning rates: log scale; eta may be 0 or negative
+            styles.append(look.style)
+    frame["style"] = styles
+    return frame
+
+
+def _zero_note(ax, names: list[str], metric: Metric) -> None:
+    if names:
+        ax.text(0.01, 0.01, f"{metric.name.split('_')[0]} = 0 (not drawn on a log axis): " + ", ".join(names),
+                transform=ax.transAxes, fontsize=7, va="bottom", color="#444", wrap=True)
+
+
+def metric_against(ax, frame: pd.DataFrame, metric: Metric, x: str, xlabel: str, legend: bool = False,
+                   x_values: pd.Series | None = None) -> None:
+    """`metric` against column `x` per series, with interval bars. Series whose x is missing (an
+    estimator that does not sweep it) are horizontal lines with their interval as a band. `x_values`:
+    the values the axis must span (the whole figure's, so that rows share it)."""
+    name = metric.name
+    log = metric.log_scale
+    zeros = []
+    floor = log_floor(frame, name) if log else None
+    for series, rows in frame.groupby("series", sort=False):
+        rows = rows.sort_values(x)
+        look = rows.iloc[0]
+        values = rows[name].to_numpy(float)
+        lo = rows[metric.lo].to_numpy(float) if metric.lo and metric.lo in rows else values
+        hi = rows[metric.hi].to_numpy(float) if metric.hi and metric.hi in rows else values
+        significant = _significance(rows, name)
+        keep = np.isfinite(values)
+        if log:
+            zero = keep & (values <= 0)
+            if zero.any():
+                zeros.append(series)
+            keep &= values > 0
+            lo = np.where(lo > 0, lo, floor)
+        xs = rows[x].to_numpy(float)
+        label = series if legend else None
+        if np.isnan(xs).all():
+            if keep.any():
+                ax.axhline(values[keep][0], color=look["colour"], linestyle=look["style"], label=label,
+                           alpha=1.0 if significant[keep][0] else 0.5)
+                if name == "bias_norm":  # its noise floor, as for the swept ones
+                    ax.axhspan(floor, max(float(noise_floor(rows[keep]).iloc[0]), floor), color=look["colour"],
+                               alpha=0.08)
+                else:
+                    ax.axhspan(lo[keep][0], hi[keep][0], color=look["colour"], alpha=0.08)
+            continue
+        xs, values, lo, hi, significant = xs[keep], values[keep], lo[keep], hi[keep], significant[keep]
+        rows = rows[keep]
+        if len(xs) == 0:
+            continue
+        colour = look["colour"]
+        if len(xs) > 1:
+            ax.plot(xs, values, linestyle=look["style"], color=colour, linewidth=1.2)
+        if name == "bias_norm":  # the noise floor: biases below it are not detectable by this run
+            band = noise_floor(rows).to_numpy(float)
+            ax.fill_between(xs, np.full_like(band, floor if log else 0.0), np.maximum(band, floor if log else 0.0),
+                            color=colour, alpha=0.10, linewidth=0, step="mid" if len(xs) == 1 else None)
+        lower = np.where(significant, lo, values)
+        ax.errorbar(xs, values, yerr=_bars(values, lower, hi), fmt="none", ecolor=colour, capsize=2,
+                    alpha=0.7, linewidth=0.9)
+        if f"{name}_seed_min" in rows and rows.get("seeds", pd.Series([1])).max() > 1:
+            ax.vlines(xs, rows[f"{name}_seed_min"], rows[f"{name}_seed_max"], colors=colour, linewidth=4,
+                      alpha=0.3)
+        ax.scatter(xs[significant], values[significant], marker=look["marker"], color=colour, s=24, zorder=3,
+                   label=label)
+        ax.scatter(xs[~significant], values[~significant], marker=look["marker"], facecolors="white",
+                   edgecolors=colour, s=24, zorder=3, label=label if not significant.any() else None)
+    if log:
+        ax.set_yscale("log")
+    finite_x = (frame[x] if x_values is None else x_values).dropna()
+    if not finite_x.empty:
+        if (finite_x > 0).all():  # temperatures, S, K, learning rates: log scale; eta may be 0 or negative
             ax.set_xscale("log")
-            ax.set_xlim(xs.min() / 1.5, xs.max() * 1.5)
+            ax.set_xlim(finite_x.min() / 1.5, finite_x.max() * 1.5)
+            ticks = sorted(set(finite_x))
+            if len(ticks) <= 9:  # the measured values themselves, not the decades between them
+                ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
         else:
-            span = max(xs.max() - xs.min(), 1e-12)
-            ax.set_xlim(xs.min() - 0.1 * span, xs.max() + 0.1 * span)
-    ax.set_xlabel(axis_label(x_name))
-    ax.set_ylabel(ylabel)
+            span = max(finite_x.max() - finite_x.min(), 1e-12)
+            ax.set_xlim(finite_x.min() - 0.1 * span, finite_x.max() + 0.1 * span)
+    _zero_note(ax, zeros, metric)
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(metric.short_axis_label, fontsize=8)
+    ax.tick_params(labelsize=7)
     ax.grid(True, alpha=0.3)
 
 
-def per_estimator(ax, frame: pd.DataFrame, metric: str, xlabel: str) -> None:
-    """For objectives where no estimator takes a temperature: one interval per estimator setting."""
-    floor = log_floor(frame, metric)
-    rows = frame.sort_values("series").reset_index(drop=True)
+def per_estimator(ax, frame: pd.DataFrame, metric: Metric) -> None:
+    """Where nothing is swept: one interval per series, as a horizontal dot plot."""
+    name = metric.name
+    floor = log_floor(frame, name)
+    rows = frame.reset_index(drop=True)
+    zeros = []
     for position, row in rows.iterrows():
-        significant = _significance(rows.iloc[[position]], metric)
-        value = _positive([row[metric]], floor)[0]
-        lo = _positive([row[metric + "_lo"]], floor)[0] if significant[0] else value
-        hi = _positive([row[metric + "_hi"]], floor)[0]
-        ax.errorbar([value], [position], xerr=_bars(np.array([value]), np.array([lo]), np.array([hi])), fmt="none", ecolor=row["colour"], capsize=3)
-        face = row["colour"] if significant[0] else "none"
-        ax.scatter([value], [position], marker=row["marker"], facecolors=face, edgecolors=row["colour"], s=30,
-                   label=row["series"], zorder=3)
-    ax.set_yticks(range(len(rows)), rows["series"], fontsize=8)
+        value = float(row[name])
+        if not np.isfinite(value):
+            continue
+        if value <= 0:
+            zeros.append(row["series"])
+            continue
+        significant = _significance(rows.iloc[[position]], name)[0]
+        lo = float(row[metric.lo]) if significant and float(row[metric.lo]) > 0 else (value if significant else floor)
+        hi = float(row[metric.hi])
+        ax.errorbar([value], [position], xerr=_bars(np.array([value]), np.array([lo]), np.array([hi])), fmt="none",
+                    ecolor=row["colour"], capsize=3)
+        if name == "bias_norm":
+            ax.barh([position], [float(noise_floor(rows.iloc[[position]]).iloc[0]) - floor], left=floor, height=0.6,
+                    color=row["colour"], alpha=0.10)
+        ax.scatter([value], [position], marker=row["marker"], facecolors=row["colour"] if significant else "white",
+                   edgecolors=row["colour"], s=30, zorder=3)
+    ax.set_yticks(range(len(rows)), rows["series"], fontsize=7)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
     ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
+    _zero_note(ax, zeros, metric)
+    ax.set_xlabel(metric.short_axis_label, fontsize=8)
+    ax.tick_params(labelsize=7)
     ax.grid(True, axis="x", alpha=0.3)
 
 
-def scatter_map(ax, frame: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str,
-                x_bounds: tuple[str, str] | None = None) -> None:
-    """One point per cell with interval bars; points of one series joined in order of the swept value."""
-    x_floor, y_floor = log_floor(frame, x), log_floor(frame, y)
-    for series, rows in frame.groupby("series", sort=True):
+def cost_map(ax, frame: pd.DataFrame, swept_label: str | None) -> None:
+    """MSE against the seconds per estimate, one point per cell (labelled with the swept value)."""
+    mse, time = VARIANCE["mse"], VARIANCE["time_per_estimate_s"]
+    floor = log_floor(frame, "mse")
+    zeros = []
+    for series, rows in frame.groupby("series", sort=False):
         rows = rows.sort_values("x")
-        first = rows.iloc[0]
-        xs, ys = _positive(rows[x], x_floor), _positive(rows[y], y_floor)
-        if x_bounds:
-            x_lo, x_hi = _positive(rows[x_bounds[0]], x_floor), _positive(rows[x_bounds[1]], x_floor)
-            ax.errorbar(xs, ys, xerr=_bars(xs, x_lo, x_hi), fmt="none", ecolor=first["colour"],
-                        capsize=2, alpha=0.5)
-        elif x + "_lo" in rows:
-            x_lo = np.where(_significance(rows, x), _positive(rows[x + "_lo"], x_floor), xs)
-            ax.errorbar(xs, ys, xerr=_bars(xs, x_lo, _positive(rows[x + "_hi"], x_floor)), fmt="none",
-                        ecolor=first["colour"], capsize=2, alpha=0.5)
-        _points(ax, xs, ys, _positive(rows[y + "_lo"], y_floor), _positive(rows[y + "_hi"], y_floor),
-                _significance(rows, y), first, label=series)
-        for xv, yv, swept in zip(xs, ys, rows["x"]):
-            if not pd.isna(swept):
-                ax.annotate(f"{swept:g}", (xv, yv), textcoords="offset points", xytext=(4, 3), fontsize=7)
+        look = rows.iloc[0]
+        keep = np.isfinite(rows["mse"].to_numpy(float)) & np.isfinite(rows["time_per_estimate_s"].to_numpy(float))
+        if (rows["mse"] <= 0).any():
+            zeros.append(series)
+        keep &= rows["mse"].to_numpy(float) > 0
+        rows = rows[keep]
+        if rows.empty:
+            continue
+        xs, ys = rows["time_per_estimate_s"].to_numpy(float), rows["mse"].to_numpy(float)
+        if len(rows) > 1:
+            ax.plot(xs, ys, linestyle=look["style"], color=look["colour"], linewidth=0.8, alpha=0.6)
+        ax.errorbar(xs, ys, xerr=_bars(xs, rows[time.lo].to_numpy(float), rows[time.hi].to_numpy(float)),
+                    yerr=_bars(ys, np.clip(rows["mse_lo"].to_numpy(float), floor, None), rows["mse_hi"].to_numpy(float)),
+                    fmt="none", ecolor=look["colour"], capsize=2, alpha=0.5, linewidth=0.8)
+        ax.scatter(xs, ys, marker=look["marker"], color=look["colour"], s=24, zorder=3)
+        if swept_label:
+            for xv, yv, swept in zip(xs, ys, rows["x"]):
+                if not pd.isna(swept):
+                    ax.annotate(f"{swept:g}", (xv, yv), textcoords="offset points", xytext=(3, 2), fontsize=6)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    _zero_note(ax, zeros, mse)
+    ax.set_xlabel(TIME_LABEL, fontsize=8)
+    ax.set_ylabel(mse.short_axis_label, fontsize=8)
+    ax.tick_params(labelsize=7)
     ax.grid(True, alpha=0.3)
 
 
-def objective_figure(frame: pd.DataFrame, title: str, x_name: str | None = "tau"):
-    """Four panels for one objective: variance and bias vs the swept hyperparameter `x_name` (or per
-    estimator when nothing is swept), the bias-variance map, and cost vs variance."""
-    frame = _styles(frame)
-    fig, grid = plt.subplots(2, 2, figsize=(13, 9))
-    axes = grid.ravel()
-    swept = x_name if x_name and frame["x"].notna().any() else None
-    what = "temperature" if swept == "tau" else swept
-    if swept:
-        against_temperature(axes[0], frame, "variance_trace", "gradient variance (trace)", swept)
-        axes[0].set_title(f"variance vs {what}")
-        against_temperature(axes[1], frame, "bias_norm", "bias ||E g - g*||", swept)
-        axes[1].set_title(f"bias vs {what} (hollow: not significant)")
-    else:
-        per_estimator(axes[0], frame, "variance_trace", "gradient variance (trace)")
-        axes[0].set_title("variance (no hyperparameter swept here)")
-        per_estimator(axes[1], frame, "bias_norm", "bias ||E g - g*||")
-        axes[1].set_title("bias (hollow: not significant, bar: upper bound)")
-    scatter_map(axes[2], frame, "variance_trace", "bias_norm", "gradient variance (trace)", "bias ||E g - g*||")
-    axes[2].set_title(f"bias-variance map (labels: {'tau' if swept == 'tau' else swept or 'none'})")
-    scatter_map(axes[3], frame, "time_per_estimate_s", "variance_trace",
-                "seconds per estimate (amortised over a vectorised batch)", "gradient variance (trace)",
-                x_bounds=("time_per_estimate_min_s", "time_per_estimate_max_s"))
-    axes[3].set_title("cost vs variance (bars: fastest to slowest call)")
-    for ax in axes:
+def _grid(groups, heads: list[str], title: str, share: str = "sharey", width: float = 15.0):
+    """Rows of panels sharing one axis down each column (y against a swept value; x for dot plots),
+    the title and the column heads above them."""
+    fig, axes = plt.subplots(len(groups), len(heads), figsize=(width, 2.8 * len(groups) + 1.0), squeeze=False,
+                             **{share: "col"})
+    fig.suptitle(title, fontweight="bold", y=1 - 0.12 / fig.get_figheight())
+    for ax, head in zip(axes[0], heads):
+        ax.annotate(head, (0.5, 1.0), xytext=(0, 22), textcoords="offset points", xycoords="axes fraction",
+                    ha="center", fontsize=9, color="#333")
+    return fig, axes
+
+
+def _finish(fig, axes, groups, frame) -> None:
+    for (label, names), row in zip(groups, axes):
+        row[0].set_title(label, loc="left", fontsize=9, fontweight="bold")
+        handles = []
+        for series, rows in frame[frame["estimator"].isin(names)].groupby("series", sort=False):
+            look = rows.iloc[0]
+            handles.append(matplotlib.lines.Line2D([], [], color=look["colour"], marker=look["marker"],
+                                                   linestyle=look["style"], label=series))
+        row[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, frameon=False)
+    for ax in axes.ravel():
         # Minor ticks on log axes spanning many decades cost thousands of tick objects a figure.
         ax.minorticks_off()
-    handles = {}
-    for ax in axes:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(label, handle)
-    fig.legend(list(handles.values()), list(handles.keys()), loc="center right", fontsize=9, frameon=False)
-    fig.suptitle(title)
+    top = 1 - 0.75 / fig.get_figheight()
     # Fixed margins: tight_layout measured every log-axis tick label and took 1 s a figure.
-    fig.subplots_adjust(left=0.13, right=0.79, bottom=0.07, top=0.92, wspace=0.35, hspace=0.3)
+    fig.subplots_adjust(left=0.06, right=0.83, bottom=0.35 / fig.get_figheight() + 0.04, top=top, wspace=0.32,
+                        hspace=0.55)
+
+
+def _series_name(row, several_settings: bool, with_x: bool = False) -> str:
+    name = f"{row['estimator']} {row['variant']}" if row.get("variant") else str(row["estimator"])
+    if with_x and not pd.isna(row.get("x", np.nan)):
+        name += f" {row['x_name']}={row['x']:g}"
+    if several_settings:
+        name += f" S={int(row['n_samples'])} {row['device']}"
+    return name
+
+
+def objective_figure(frame: pd.DataFrame, title: str, x_name: str | None = "tau", palette: Palette | None = None):
+    """One objective: per family row, variance and bias (with its noise floor) against the swept
+    hyperparameter `x_name` (or one interval per estimator when nothing is swept), and MSE against
+    the cost of an estimate."""
+    frame = frame.copy() if "x" in frame else annotate(frame)
+    palette = palette or Palette(frame["estimator"])
+    several = len(frame[["n_samples", "device"]].drop_duplicates()) > 1
+    frame = with_looks(frame, palette, lambda row: _series_name(row, several))
+    groups = palette.groups(frame["estimator"])
+    swept = x_name if x_name and frame["x"].notna().any() else None
+    what = "temperature tau" if swept == "tau" else swept
+    heads = [f"variance vs {what}" if swept else "variance (nothing swept)",
+             f"bias vs {what}, with its noise floor" if swept else "bias, with its noise floor",
+             "MSE vs cost" + (f" (labels: {swept})" if swept else "")]
+    fig, axes = _grid(groups, heads, title, "sharey" if swept else "sharex")
+    for (label, names), row in zip(groups, axes):
+        rows = frame[frame["estimator"].isin(names)]
+        for ax, metric in zip(row, ("variance_trace", "bias_norm")):
+            if swept:
+                metric_against(ax, rows, VARIANCE[metric], "x", axis_label(swept), x_values=frame["x"])
+            else:
+                per_estimator(ax, rows, VARIANCE[metric])
+        cost_map(row[2], rows, swept)
+    if not swept:
+        for ax in axes[:, 1]:
+            ax.set_yticklabels([])  # the dot plots' rows are labelled once, in the first column
+    _finish(fig, axes, groups, frame)
+    fig.text(0.01, 0.005, "hollow: bias not significant (bar: its upper bound); shaded: the noise floor, the bias "
+             "this run could detect; thick pale bars: the seeds' spread", fontsize=7, color="#555")
+    return fig, axes
+
+
+def samples_figure(frame: pd.DataFrame, title: str, palette: Palette | None = None):
+    """Several S: variance, bias (with its noise floor), MSE and the cosine to g* against S, log axes;
+    one curve per estimator setting (swept value, device)."""
+    frame = frame.copy() if "x" in frame else annotate(frame)
+    palette = palette or Palette(frame["estimator"])
+    several_devices = frame["device"].nunique() > 1
+    frame = with_looks(frame, palette, lambda row: _series_name(row, False, with_x=True)
+                       + (f" {row['device']}" if several_devices else ""))
+    groups = palette.groups(frame["estimator"])
+    fig, axes = _grid(groups, ["variance vs S", "bias vs S, with its noise floor", "MSE vs S", "cosine to g* vs S"],
+                      title)
+    for (label, names), row in zip(groups, axes):
+        rows = frame[frame["estimator"].isin(names)]
+        for ax, metric in zip(row, ("variance_trace", "bias_norm", "mse", "cosine")):
+            metric_against(ax, rows, VARIANCE[metric], "n_samples", S_LABEL, x_values=frame["n_samples"])
+    for ax in axes[:, 3]:
+        ax.set_ylim(min(-0.05, float(np.nanmin(frame["cosine"])) - 0.05) if frame["cosine"].notna().any() else -0.05,
+                    1.05)
+    _finish(fig, axes, groups, frame)
     return fig, axes

@@ -1,11 +1,15 @@
-"""Per-objective tables: estimators as rows, the swept hyperparameter's values as columns (the
-temperature, or any other: reports.swept), intervals in every cell.
+"""Per-objective tables: estimators as rows (grouped by family, with the run's colours), the swept
+hyperparameter's values as columns (the temperature, or any other: reports.swept), intervals in
+every cell.
 
-Each cell shows variance_trace and bias_norm with their 95% intervals. Bold: the lowest variance
-in the column. Star: the lowest MSE in the table (the best bias-variance trade-off at this S).
-Flags: '?' where the variance interval is wider than +-25% of the value (too few estimates to
-rank), '!' where some estimates were not finite (left out of the figures), 'n.s.' where the bias
-is not significant (Bonferroni, family-wise level 0.999).
+Each cell shows variance_trace and bias_norm with their 95% intervals, then the relative bias
+||E g - g*|| / ||g*|| and the cosine of E g to g*, the figures a researcher checks first. Bold: the
+lowest variance in the column. Star: the lowest MSE in the table (the best bias-variance trade-off at
+this S) among estimators that are not degenerate. Marks: 'degenerate' (reports.degenerate: zero
+variance with a significant bias, relative bias >= 0.5, or cosine < 0.5), '?' where the variance
+interval is wider than +-25% of the value (too few estimates to rank), '!' where some estimates
+were not finite (left out of the figures), 'n.s.' where the bias is not significant (Bonferroni,
+family-wise level 0.999). A variance of exactly 0 is written as such.
 """
 from __future__ import annotations
 
@@ -14,19 +18,25 @@ import math
 
 import pandas as pd
 
+from reports.degenerate import degenerate_reason
+from reports.palette import Palette
 from reports.swept import annotate, column_label
 
 NO_TAU = "defaults (nothing swept)"
 
 
 def fmt(value: float) -> str:
+    """Three significant figures; '-' for a missing value."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return f"{value:.3g}"
 
 
 def interval(row, name: str) -> str:
-    return f"{fmt(row[name])} <span class=ci>[{fmt(row[name + '_lo'])}, {fmt(row[name + '_hi'])}]</span>"
+    lo, hi = row.get(name + "_lo"), row.get(name + "_hi")
+    if lo is None or hi is None or (isinstance(lo, float) and math.isnan(lo)):
+        return fmt(row[name])
+    return f"{fmt(row[name])} <span class=ci>[{fmt(lo)}, {fmt(hi)}]</span>"
 
 
 def column_of(row) -> str:
@@ -40,18 +50,28 @@ def cell_html(row, best_variance: bool, best_mse: bool) -> str:
         flags.append("<span class=flag title='variance interval wider than +-25%'>?</span>")
     if row.get("nonfinite", 0) > 0:
         flags.append(f"<span class=flag title='{int(row['nonfinite'])} non-finite estimates left out'>!</span>")
-    variance = interval(row, "variance_trace")
+    variance = "0 <span class=ci>(exactly: no randomness left)</span>" if row["variance_trace"] == 0 \
+        else interval(row, "variance_trace")
     if best_variance:
         variance = f"<b>{variance}</b>"
     significance = "" if row.get("bias_significant", True) else " <span class=ns>n.s.</span>"
     star = "<span class=best title='lowest MSE in this table'>&#9733;</span> " if best_mse else ""
-    return (f"<td>{star}var {variance}<br>bias {interval(row, 'bias_norm')}{significance}"
+    reason = degenerate_reason(row)
+    degenerate = f" <span class=degenerate title='{html.escape(reason)}'>degenerate</span>" if reason else ""
+    extras = []
+    if "rel_bias" in row and not pd.isna(row["rel_bias"]):
+        extras.append(f"rel {fmt(row['rel_bias'])}")
+    if "cosine" in row and not pd.isna(row["cosine"]):
+        extras.append(f"cos {fmt(row['cosine'])}")
+    extra = f"<br><span class=minor>{' &middot; '.join(extras)}</span>" if extras else ""
+    return (f"<td>{star}var {variance}<br>bias {interval(row, 'bias_norm')}{significance}{extra}{degenerate}"
             f"{' ' + ''.join(flags) if flags else ''}</td>")
 
 
-def objective_table(frame: pd.DataFrame) -> str:
+def objective_table(frame: pd.DataFrame, palette: Palette | None = None) -> str:
     """HTML for one (objective, S, device) slice of the results."""
     frame = frame.copy() if "x" in frame else annotate(frame)
+    palette = palette or Palette(frame["estimator"])
     frame["column"] = frame.apply(column_of, axis=1)
     frame["row"] = [f"{e} {v}" if v else e for e, v in zip(frame["estimator"], frame["variant"])]
     duplicated = frame.duplicated(["row", "column"], keep=False)
@@ -61,10 +81,13 @@ def objective_table(frame: pd.DataFrame) -> str:
                     if isinstance(name, str) and not math.isnan(value)}, key=lambda p: (p[0] != "tau", p[0], p[1]))
     columns = ([NO_TAU] if (frame["column"] == NO_TAU).any() else []) + [column_label(n, v) for n, v in swept]
     best_variance = frame.loc[frame.groupby("column")["variance_trace"].idxmin()].index
-    best_mse = frame["mse"].idxmin()
+    eligible = frame[[not degenerate_reason(row) for _, row in frame.iterrows()]]
+    best_mse = eligible["mse"].idxmin() if eligible["mse"].notna().any() else None
     head = "".join(f"<th>{c}</th>" for c in columns)
     lines = [f"<table><thead><tr><th>estimator</th>{head}</tr></thead><tbody>"]
-    for estimator, rows in frame.groupby("row", sort=True):
+    order = {name: i for i, name in enumerate(palette.ordered(frame["estimator"]))}
+    for label, rows in sorted(frame.groupby("row", sort=True), key=lambda item: (order[item[1]["estimator"].iloc[0]],
+                                                                                 item[0])):
         cells = []
         for column in columns:
             hit = rows[rows["column"] == column]
@@ -73,7 +96,9 @@ def objective_table(frame: pd.DataFrame) -> str:
             else:
                 index = hit.index[0]
                 cells.append(cell_html(hit.loc[index], index in best_variance, index == best_mse))
+        estimator = rows["estimator"].iloc[0]
         bias_kind = "unbiased" if bool(rows["unbiased"].iloc[0]) else "biased"
-        lines.append(f"<tr><th>{html.escape(estimator)}<br><span class=kind>{bias_kind}</span></th>{''.join(cells)}</tr>")
+        lines.append(f"<tr><th>{palette.swatch(estimator)}{html.escape(label)}<br><span class=kind>"
+                     f"{palette[estimator].family}, {bias_kind}</span></th>{''.join(cells)}</tr>")
     lines.append("</tbody></table>")
     return "\n".join(lines)

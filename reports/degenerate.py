@@ -1,0 +1,46 @@
+"""When a cell's figures say the estimator is not estimating the gradient at all.
+
+A zero gradient has zero variance and the lowest MSE of every estimator whose variance exceeds
+||g*||^2: on `tucker-0.45` such an estimator once got the star for the lowest MSE. A cell is
+degenerate, and never starred or ranked first, when any of these holds:
+
+    zero variance with a significant bias   a constant that is not the gradient
+    relative bias ||E g - g*|| / ||g*|| >= 0.5   off by half the gradient's length or more
+    cosine(E g, g*) < 0.5                   pointing more than 60 degrees away from the gradient
+
+The last two need g* != 0 (the relative bias and the cosine are undefined at a stationary point),
+and both must be the estimator's, not the run's noise: the relative bias counts by the lower end of
+its 95% interval, the cosine only when the bias is significant. A noisy unbiased estimator measured
+with too few estimates is not degenerate, only imprecise (its '?' and 'n.s.' marks say so).
+"""
+from __future__ import annotations
+
+import math
+
+REL_BIAS_LIMIT = 0.5
+COSINE_LIMIT = 0.5
+
+
+def _number(row, name: str) -> float:
+    try:
+        value = float(row[name])
+    except (KeyError, TypeError, ValueError):
+        return math.nan
+    return value
+
+
+def degenerate_reason(row) -> str:
+    """Why the cell is degenerate, in words, or '' when it is not."""
+    reasons = []
+    significant = row.get("bias_significant", False) if hasattr(row, "get") else False
+    if _number(row, "variance_trace") == 0 and bool(significant):
+        reasons.append("zero variance with a significant bias")
+    rel_bias = _number(row, "rel_bias_lo")
+    if math.isnan(rel_bias) and bool(significant):
+        rel_bias = _number(row, "rel_bias")
+    if rel_bias >= REL_BIAS_LIMIT:
+        reasons.append(f"relative bias {_number(row, 'rel_bias'):.2g} >= {REL_BIAS_LIMIT}")
+    cosine = _number(row, "cosine")
+    if cosine < COSINE_LIMIT and bool(significant):
+        reasons.append(f"cosine to g* {cosine:.2g} < {COSINE_LIMIT}")
+    return "; ".join(reasons)
