@@ -37,7 +37,7 @@ def timing_flag(row) -> str:
     return "; ".join(flags)
 
 
-def cost_table(frame: pd.DataFrame) -> str:
+def cost_table(frame: pd.DataFrame, palette=None) -> str:
     """One row per cell, sorted by variance x time; intervals carried over from the variance."""
     frame = frame.copy().sort_values("variance_x_time")
     lines = ["<table><thead><tr><th>estimator</th><th>&tau;</th><th>S</th><th>device</th>"
@@ -48,7 +48,7 @@ def cost_table(frame: pd.DataFrame) -> str:
         fevals = row["f_evals"]
         tau = "-" if pd.isna(row["tau"]) else f"{row['tau']:g}"
         lines.append(
-            f"<tr><td>{html.escape(row['estimator'])}</td><td>{tau}</td><td>{int(row['n_samples'])}</td>"
+            f"<tr><td>{palette.swatch(row['estimator']) if palette else ''}{html.escape(row['estimator'])}</td><td>{tau}</td><td>{int(row['n_samples'])}</td>"
             f"<td>{row['device']}</td>"
             f"<td>{fmt(row['variance_x_time'])} <span class=ci>[{fmt(row['variance_trace_lo'] * time)}, "
             f"{fmt(row['variance_trace_hi'] * time)}]</span></td>"

@@ -71,7 +71,7 @@ def render_report(run_dir: str | Path) -> Path:
             "objective": objective, "anchor": anchors[objective], "pngs": pngs, "tables": tables,
             "description": ", ".join(f"{k} = {v}" for k, v in params.items() if k != "point"),
             "true_grad_norm": fmt(float(rows["true_grad_norm"].iloc[0])),
-            "cost": Markup(cost_table(rows)) if "variance_x_time" in rows else "",
+            "cost": Markup(cost_table(rows, palette)) if "variance_x_time" in rows else "",
         })
     summaries = [{"n_samples": s, "device": d, "html": Markup(variance_leaderboard(part, anchors, palette))}
                  for (s, d), part in frame.groupby(["n_samples", "device"], sort=True)] if len(frame) else []
@@ -85,7 +85,7 @@ def render_report(run_dir: str | Path) -> Path:
     if len(frame) and (frame["n_samples"].nunique() > 1 or frame["device"].nunique() > 1):
         throughput = throughput_section(from_sweep(frame), run_dir,
                                         "From the sweep's timing: one call draws a batch of estimates; "
-                                        "band and brackets: fastest to slowest timed call.")
+                                        "band and brackets: fastest to slowest timed call.", palette)
     taus = sorted({float(t) for t in frame["x"][frame["x_name"] == "tau"].dropna()}) if len(frame) else []
     meta_rows = [(key, meta[key]) for key in META_KEYS if key in meta]
     return write_page(run_dir, f"gradient estimator variance ({run_dir.name})", meta_rows, sections, throughput,
@@ -116,8 +116,8 @@ def draw_figures(jobs) -> None:
             _save_figure(job)
 
 
-def throughput_section(frame, out_dir: Path, note: str) -> dict:
-    fig, _ = throughput_figure(frame)
+def throughput_section(frame, out_dir: Path, note: str, palette: Palette | None = None) -> dict:
+    fig, _ = throughput_figure(frame, palette)
     fig.savefig(out_dir / "throughput.png", dpi=90)
     plt.close(fig)
     return {"png": "throughput.png", "table": Markup(throughput_table(frame)), "note": note}

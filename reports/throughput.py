@@ -58,21 +58,24 @@ def load_benchmark_json(path: str | Path) -> tuple[pd.DataFrame, dict]:
     return pd.DataFrame(rows), meta
 
 
-def throughput_figure(frame: pd.DataFrame):
+def throughput_figure(frame: pd.DataFrame, palette=None):
     """One panel per objective: estimates per second against S (log-log), CPU solid, CUDA dashed,
-    with the spread between the slowest and fastest timed call as a band."""
+    with the spread between the slowest and fastest timed call as a band; colours and markers from
+    the run's palette (reports.palette)."""
+    from reports.palette import Palette
+
+    palette = palette or Palette(frame["estimator"])
     objectives = list(dict.fromkeys(frame["objective"]))
     columns = min(4, len(objectives))
     rows = math.ceil(len(objectives) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns + 2, 3.4 * rows), squeeze=False)
-    estimators = sorted(frame["estimator"].unique())
-    colours = {name: f"C{i % 10}" for i, name in enumerate(estimators)}
+    colours = {name: palette[name].colour for name in frame["estimator"].unique()}
     for ax, objective in zip(axes.ravel(), objectives):
         part = frame[frame["objective"] == objective]
         for (estimator, device), series in part.groupby(["estimator", "device"]):
             series = series.sort_values("n_samples")
             style = "-" if device == "cpu" else "--"
-            ax.plot(series["n_samples"], series["estimates_per_s"], style, marker="o", markersize=3,
+            ax.plot(series["n_samples"], series["estimates_per_s"], style, marker=palette[estimator].marker, markersize=3,
                     color=colours[estimator], label=f"{estimator} ({device})")
             ax.fill_between(series["n_samples"], series["estimates_per_s_lo"], series["estimates_per_s_hi"],
                             color=colours[estimator], alpha=0.15)
@@ -80,7 +83,7 @@ def throughput_figure(frame: pd.DataFrame):
         ax.set_yscale("log")
         ax.set_title(objective, fontsize=10)
         ax.set_xlabel("samples per estimate S")
-        ax.set_ylabel("estimates per second")
+        ax.set_ylabel("estimates per second (1/s)")
         ax.grid(True, which="both", alpha=0.3)
     for ax in axes.ravel()[len(objectives):]:
         ax.set_visible(False)
