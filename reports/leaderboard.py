@@ -126,7 +126,7 @@ def variance_leaderboard(frame: pd.DataFrame, anchors: dict[str, str], palette: 
     return "\n".join(lines)
 
 
-def vae_leaderboard(frame: pd.DataFrame, palette: Palette) -> str:
+def vae_leaderboard(frame: pd.DataFrame, palette: Palette, table_id: str = "summary") -> str:
     """Per latent: each run label ranked by final test -ELBO (spread over seeds) and at equal training time."""
     last = frame.loc[frame.groupby(["label", "seed"])["step"].idxmax()]
     budget = last["train_seconds"].min()
@@ -150,7 +150,7 @@ def vae_leaderboard(frame: pd.DataFrame, palette: Palette) -> str:
     timed = table["timed"].notna()
     table["rank_timed"] = math.nan
     table.loc[timed, "rank_timed"] = interval_ranks(table.loc[timed, "timed_lo"], table.loc[timed, "timed_hi"])
-    lines = ["<table id=summary class=summary><thead><tr><th>estimator</th><th>seeds</th><th>final test -ELBO "
+    lines = [f"<table id={table_id} class=summary><thead><tr><th>estimator</th><th>seeds</th><th>final test -ELBO "
              "(nats)</th><th>rank</th>"
              f"<th>test -ELBO at {fmt(budget)} s of training</th><th>rank at equal time</th></tr></thead><tbody>"]
     for _, row in table.sort_values(["rank", "final"]).iterrows():

@@ -34,11 +34,14 @@ FAMILIES = [
     ("coupled (ARM)", ["arm", "disarm", "*arm_*", "u2g*"], "Greens"),
     ("relaxed", ["gumbel_softmax*", "gumbel_rao*", "concrete*"], "Oranges"),
     ("straight-through", ["straight_through*", "st_*", "reinmax*"], "Reds"),
-    ("continuous", ["pathwise*", "implicit*", "measure_valued*"], "YlGnBu"),
+    ("continuous", ["pathwise*", "implicit*", "measure_valued*"], "teal"),
     ("reference", ["exact*"], "Greys"),
     ("other", ["*"], "copper"),
 ]
 FAMILY_ORDER = [name for name, _, _ in FAMILIES]
+# Teal, light to dark (a sequential map of its own: the blues of the score-function family share
+# problems with the continuous estimators, so the two must not look alike).
+_TEAL = matplotlib.colors.LinearSegmentedColormap.from_list("teal", ["#e0f2f1", "#4db6ac", "#00695c", "#002b25"])
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 STYLES = ["-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 2)), (0, (8, 2, 2, 2))]
 MAX_PER_PANEL = 7  # estimators per panel: more are hard to tell apart
@@ -72,7 +75,7 @@ class Palette:
         self.looks: dict[str, Look] = {}
         for family, _, cmap_name in FAMILIES:
             members = [n for n in names if self.family[n] == family]
-            cmap = plt.get_cmap(cmap_name)
+            cmap = _TEAL if cmap_name == "teal" else plt.get_cmap(cmap_name)
             # Dark to mid: the lightest end of a sequential map is invisible on white.
             shades = np.linspace(0.9, 0.45, max(len(members), 2))[:len(members)] if len(members) > 1 else [0.75]
             for i, (name, shade) in enumerate(zip(members, shades)):

@@ -13,6 +13,8 @@ from markupsafe import Markup  # noqa: E402
 
 from reports.html import TEMPLATES  # noqa: E402
 from reports.load import load_run  # noqa: E402
+from reports.leaderboard import vae_leaderboard  # noqa: E402
+from reports.palette import STYLES, Palette  # noqa: E402
 from reports.tables import fmt  # noqa: E402
 
 META_KEYS = ("started", "finished", "git_commit", "torch_version", "cpu", "cpu_threads", "dataset", "latent",
@@ -77,22 +79,29 @@ def summary_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def curves_figure(frame: pd.DataFrame):
-    """Test -ELBO against step and against training seconds; log gradient variance against step."""
+def curves_figure(frame: pd.DataFrame, palette: Palette | None = None):
+    """Test -ELBO against step and against training seconds; log gradient variance against step. Colours
+    and markers from the run's palette (an estimator's family shares a hue); several settings of one
+    estimator (tau, S, ...) differ in line style."""
     fig, axes = plt.subplots(1, 3, figsize=(18, 5))
-    labels = sorted(frame["label"].unique())
-    colours = {label: plt.get_cmap("tab20")(i % 20) for i, label in enumerate(labels)}
+    palette = palette or Palette(frame["estimator"])
+    styles = {}
+    for label, estimator in frame[["label", "estimator"]].drop_duplicates().itertuples(index=False):
+        per_estimator = styles.setdefault(estimator, {})
+        per_estimator[label] = STYLES[len(per_estimator) % len(STYLES)]
     for (label, seed), rows in frame.groupby(["label", "seed"]):
         rows = rows.sort_values("step")
         first = seed == frame[frame["label"] == label]["seed"].min()
-        kwargs = {"color": colours[label], "marker": "o", "markersize": 3, "label": label if first else None}
+        look = palette[rows["estimator"].iloc[0]]
+        kwargs = {"color": look.colour, "marker": look.marker, "markersize": 3, "label": label if first else None,
+                  "linestyle": styles[rows["estimator"].iloc[0]][label]}
         axes[0].plot(rows["step"], rows["test_neg_elbo"], **kwargs)
         axes[1].plot(rows["train_seconds"], rows["test_neg_elbo"], **kwargs)
         if "grad_variance_trace" in rows and rows["grad_variance_trace"].notna().any():
             axes[2].plot(rows["step"], rows["grad_variance_trace"], **kwargs)
     axes[0].set(xlabel="training step", ylabel="test -ELBO (nats)", title="test -ELBO vs step")
     axes[1].set(xlabel="training seconds", ylabel="test -ELBO (nats)", title="test -ELBO vs wall-clock")
-    axes[2].set(xlabel="training step", ylabel="encoder gradient variance (trace)", yscale="log",
+    axes[2].set(xlabel="training step", ylabel="encoder gradient variance, trace (grad. units^2)", yscale="log",
                 title="gradient variance at frozen parameters")
     for ax in axes:
         ax.grid(True, alpha=0.3)
@@ -113,15 +122,17 @@ def render_vae_report(run_dir: str | Path) -> Path:
         if column not in frame:
             frame[column] = default
     frame["label"] = run_labels(frame)
+    palette = Palette(frame["estimator"])
     sections = []
-    for latent, rows in frame.groupby("latent", sort=False):
+    for i, (latent, rows) in enumerate(frame.groupby("latent", sort=False)):
         png = "curves.png" if frame["latent"].nunique() == 1 else f"curves-{latent.replace(':', '-')}.png"
-        fig, _ = curves_figure(rows)
+        fig, _ = curves_figure(rows, palette)
         fig.suptitle(f"{latent} latent", fontweight="bold")
         fig.subplots_adjust(top=0.84)
         fig.savefig(run_dir / png, dpi=90)
         plt.close(fig)
-        sections.append({"latent": latent, "table": Markup(summary_table(rows)), "png": png})
+        sections.append({"latent": latent, "table": Markup(summary_table(rows)), "png": png,
+                         "summary": Markup(vae_leaderboard(rows, palette, "summary" if i == 0 else f"summary-{i}"))})
     page = TEMPLATES.get_template("vae.html.j2").render(
         title=f"VAE training ({meta.get('dataset', '?')})",
         meta=[(k, meta[k]) for k in META_KEYS if k in meta], sections=sections, problems=meta.get("problems", []))
