@@ -23,6 +23,7 @@ import pandas as pd  # noqa: E402
 from markupsafe import Markup  # noqa: E402
 
 from reports.load import load_run  # noqa: E402
+from reports.palette import STYLES, Palette  # noqa: E402
 from reports.tables import fmt  # noqa: E402
 
 THRESHOLD = 0.1
@@ -81,38 +82,46 @@ def threshold_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _band(ax, rows: pd.DataFrame, x: str, y: str, colour, label: str, floor: float) -> None:
+def _band(ax, rows: pd.DataFrame, x: str, y: str, colour, label: str, floor: float, style="-") -> None:
     """Mean over seeds as a line, min to max over seeds as a band (one seed: the line alone)."""
     grouped = rows.groupby("step")
     xs = grouped[x].mean().to_numpy(float)
     values = grouped[y]
     mean, low, high = (np.clip(v.to_numpy(float), floor, None) for v in (values.mean(), values.min(), values.max()))
-    ax.plot(xs, mean, color=colour, label=label)
+    ax.plot(xs, mean, color=colour, label=label, linestyle=style)
     if rows["seed"].nunique() > 1:
         ax.fill_between(xs, low, high, color=colour, alpha=0.15, linewidth=0)
 
 
-def trajectory_figure(frame: pd.DataFrame, title: str):
-    """Four panels: excess loss vs step and vs f-evaluations, gradient variance vs step, theta vs step."""
+def trajectory_figure(frame: pd.DataFrame, title: str, palette: Palette | None = None):
+    """Four panels: excess loss vs step and vs f-evaluations, gradient variance vs step, theta vs step.
+    Colours from the run's palette (reports.palette); several settings of one estimator differ in line style."""
     fig, grid = plt.subplots(2, 2, figsize=(13, 9))
     axes = grid.ravel()
+    palette = palette or Palette(frame["estimator"])
     labels = sorted(frame["label"].unique())
-    colours = {label: plt.get_cmap("tab10")(i % 10) for i, label in enumerate(labels)}
+    estimator_of = dict(zip(frame["label"], frame["estimator"]))
+    colours = {label: palette[estimator_of[label]].colour for label in labels}
+    styles, seen = {}, {}
+    for label in labels:
+        count = seen.setdefault(estimator_of[label], [])
+        styles[label] = STYLES[len(count) % len(STYLES)]
+        count.append(label)
     positive = frame["excess"][frame["excess"] > 0]
     floor = positive.min() / 3 if len(positive) else 1e-12
     variance_floor = frame["variance_trace"][frame["variance_trace"] > 0].min() / 3 \
         if (frame["variance_trace"] > 0).any() else 1e-12
     for label in labels:
         rows = frame[frame["label"] == label]
-        _band(axes[0], rows, "step", "excess", colours[label], label, floor)
-        _band(axes[1], rows, "f_evals_so_far", "excess", colours[label], label, floor)
-        _band(axes[2], rows, "step", "variance_trace", colours[label], label, variance_floor)
-        _band(axes[3], rows, "step", "theta", colours[label], label, -np.inf)
+        _band(axes[0], rows, "step", "excess", colours[label], label, floor, styles[label])
+        _band(axes[1], rows, "f_evals_so_far", "excess", colours[label], label, floor, styles[label])
+        _band(axes[2], rows, "step", "variance_trace", colours[label], label, variance_floor, styles[label])
+        _band(axes[3], rows, "step", "theta", colours[label], label, -np.inf, styles[label])
     axes[0].set(xlabel="training step", ylabel="exact excess loss E[f] - inf E[f]", yscale="log",
                 title="exact loss vs step (band: min to max over seeds)")
     axes[1].set(xlabel="f-evaluations so far", ylabel="exact excess loss E[f] - inf E[f]", yscale="log",
                 title="exact loss vs cost")
-    axes[2].set(xlabel="training step", ylabel="gradient variance (trace), N fresh estimates", yscale="log",
+    axes[2].set(xlabel="training step", ylabel="gradient variance, trace (grad. units^2)", yscale="log",
                 title="variance at the current parameters")
     axes[3].set(xlabel="training step", ylabel="theta (first parameter)", title="parameter trajectory")
     for ax in axes:
@@ -146,9 +155,10 @@ def render_trajectory_report(run_dir: str | Path) -> Path:
     frame, notes = with_excess(frame)
     frame["label"] = _labels(frame)
     sections = []
+    palette = Palette(frame["estimator"])
     for problem, rows in frame.groupby("problem", sort=False):
         png = re.sub(r"[^A-Za-z0-9_.-]+", "_", problem) + ".png"
-        fig, _ = trajectory_figure(rows, problem)
+        fig, _ = trajectory_figure(rows, problem, palette)
         fig.savefig(run_dir / png, dpi=90)
         plt.close(fig)
         sections.append(f"<h2>{html.escape(problem)}</h2><p>infimum of the loss: {notes[problem]}</p>"
