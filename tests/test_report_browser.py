@@ -50,7 +50,7 @@ def test_variance_report_loads_in_chromium(tmp_path, browser):
     finish(cli("benchmarks.variance", "--estimators", "reinforce", "gumbel_softmax", "st_gumbel_softmax",
                "--objectives", "tucker-0.45", "tucker-0.45@*", "--tau", 0.3, 1, 3, "--estimates", 300, "--out", out))
     check = browser.check(out / "index.html", out / "screenshot.png")
-    assert [src for src, _ in check.images] == ["tucker-0.45.png", "tucker-0.45_theta_-2.png",
+    assert [src for src, _ in check.images] == ["temperature.png", "tucker-0.45.png", "tucker-0.45_theta_-2.png",
                                                 "tucker-0.45_theta_1.png"]
     assert check.broken_images == []
     assert check.console_errors == []
