@@ -18,6 +18,7 @@ import math
 
 import pandas as pd
 
+from reports.catalogue import VARIANCE
 from reports.degenerate import degenerate_reason
 from reports.palette import Palette
 from reports.swept import annotate, column_label
@@ -33,7 +34,10 @@ def fmt(value: float) -> str:
 
 
 def interval(row, name: str) -> str:
-    lo, hi = row.get(name + "_lo"), row.get(name + "_hi")
+    """'value [lo, hi]' with the bounds the catalogue names for the metric (reports.catalogue)."""
+    metric = VARIANCE.get(name)
+    lo_name, hi_name = (metric.lo, metric.hi) if metric and metric.lo else (name + "_lo", name + "_hi")
+    lo, hi = row.get(lo_name), row.get(hi_name)
     if lo is None or hi is None or (isinstance(lo, float) and math.isnan(lo)):
         return fmt(row[name])
     return f"{fmt(row[name])} <span class=ci>[{fmt(lo)}, {fmt(hi)}]</span>"

@@ -183,3 +183,16 @@ def test_several_samples_and_seeds_draw_curves_against_s(tmp_path):
     assert (out / "tucker-0.45_theta_-2-samples.png").stat().st_size > 10_000
     frame = annotate(pd.read_csv(out / "results.csv"))
     assert set(frame["seed"]) == {0, 1}
+
+
+def test_an_old_run_folder_renders(tmp_path):
+    """A folder written before hparams, rel_bias, cosine, seeds and timing hygiene existed still renders."""
+    out = sweep(tmp_path, "--estimators", "reinforce", "gumbel_softmax", "--objectives", "tucker-0.45",
+                "--tau", "0.5", "1", "--no-report")
+    frame = pd.read_csv(out / "results.csv")
+    old = frame.drop(columns=[c for c in frame.columns if c.startswith(("hparams", "rel_bias", "cosine", "load_avg",
+                                                                        "timed_", "seed", "executor", "concurrency"))])
+    old.to_csv(out / "results.csv", index=False)
+    (out / "run.json").unlink()
+    page = render(out).read_text()
+    assert "id=summary" in page and "&tau; = 0.5" in page
