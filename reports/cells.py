@@ -59,14 +59,19 @@ def run_kind(path: Path) -> str:
         raise NotARunError(f"{path} holds no results.csv; pass the --out folder of a python -m benchmarks.variance, "
                            "benchmarks.vae or benchmarks.trajectory run, or a pytest --benchmark-json file")
     meta_path = path / "run.json"
-    kind = json.loads(meta_path.read_text()).get("kind") if meta_path.exists() else None
-    if kind is None:  # runs from before run.json named its kind
+    try:
+        kind = json.loads(meta_path.read_text()).get("kind") if meta_path.exists() else None
+    except json.JSONDecodeError as error:
+        raise NotARunError(f"{meta_path} is not valid JSON ({error})") from None
+    if kind is None:  # runs from before run.json named its kind: told by their columns
         columns = pd.read_csv(path / "results.csv", nrows=0).columns
         kind = ("variance" if "objective" in columns else "vae" if "latent" in columns
                 else "trajectory" if "problem" in columns else None)
+        if kind is None:
+            raise NotARunError(f"{path}: cannot tell what kind of run this is: run.json names no kind and "
+                               "results.csv has no objective, latent or problem column")
     if kind not in CATALOGUES:
-        raise NotARunError(f"{path}: cannot tell what kind of run this is (run.json says kind={kind!r}); "
-                           f"compare knows {', '.join(CATALOGUES)}")
+        raise NotARunError(f"{path}: run.json says kind={kind!r}; compare knows {', '.join(CATALOGUES)}")
     return kind
 
 
@@ -97,7 +102,8 @@ def _benchmark_rows(path: Path) -> pd.DataFrame:
                            "pytest --benchmark-only --benchmark-json=FILE") from None
     benchmarks = data.get("benchmarks") if isinstance(data, dict) else None
     if not benchmarks:
-        raise NotARunError(f"{path} holds no benchmarks; write it with pytest --benchmark-only --benchmark-json=FILE")
+        raise NotARunError(f"{path} holds no benchmarks; write it with "
+                           "pytest --benchmark-only --benchmark-json=FILE")
     rows = []
     for bench in benchmarks:
         stats, info = bench["stats"], bench.get("extra_info", {})
@@ -123,8 +129,8 @@ def shared_key(kind: str, a: pd.DataFrame, b: pd.DataFrame) -> tuple[list[str], 
     """The kind's cell key as both runs can give it, and notes on what was filled in or replaced.
 
     A key column missing from an old folder is replaced by the columns that named it before (hparams:
-    a VAE's tau0 and variant, a sweep's tau) where both runs have them, else takes its default (DEFAULTS) in that folder,
-    else is left out of the key. Fills the frames in place."""
+    a VAE's tau0 and variant, a sweep's tau) where both runs have them, else takes its default
+    (DEFAULTS) in that folder, else is left out of the key. Fills the frames in place."""
     key, notes = [], []
     for column in CELL_KEYS[kind]:
         instead = [c for c in FALLBACKS[kind].get(column, []) if c in a and c in b]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports.catalogue import CATALOGUES, metric as catalogue_metric
+from reports.catalogue import metric as catalogue_metric
 from reports.cells import KIND_NAMES, combine_over_seeds, load_cells, shared_key
 from reports.load import NotARunError
 
@@ -33,6 +33,16 @@ DEFAULT_METRICS = {
     "benchmark": ["median_s", "ratio"],
 }
 NOT_JUDGED = "no interval: not judged"
+
+
+def change_factor(value_a: float, value_b: float) -> float:
+    """How many times A the change is, in either direction (>= 1): max(B / A, A / B) for positive figures,
+    1 + |B - A| / |A| for others (a loss that can be negative)."""
+    if value_a == value_b:
+        return 1.0
+    if value_a > 0 and value_b > 0:
+        return max(value_b / value_a, value_a / value_b)
+    return 1 + abs(value_b - value_a) / abs(value_a) if value_a else math.inf
 
 
 def compare(a: pd.DataFrame, b: pd.DataFrame, key: list[str], metrics: list[str], factor: float) -> pd.DataFrame:
@@ -54,17 +64,19 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, key: list[str], metrics: list[str]
             judged = all(math.isfinite(v) for v in bounds)
             separated = judged and (b_lo > a_hi or b_hi < a_lo)
             ratio = value_b / value_a if value_a else math.inf if value_b else 1.0
-            big = ratio > factor or ratio < 1 / factor
+            change = change_factor(value_a, value_b)
             larger_is_worse = cell[f"{metric}:worse_b"] == "higher"  # B's: a speed goal's own direction
-            worse = ratio > 1 if larger_is_worse else ratio < 1
+            worse = value_b > value_a if larger_is_worse else value_b < value_a
             rows.append({
                 **{k: cell[k] for k in key}, "metric": metric,
                 "a": value_a, "a_lo": a_lo, "a_hi": a_hi, "b": value_b, "b_lo": b_lo, "b_hi": b_hi,
-                "seeds_a": cell["seeds_a"], "seeds_b": cell["seeds_b"], "ratio": ratio, "big": big,
-                "judged": judged, "larger_is_worse": larger_is_worse,
-                "marked": bool(big and separated), "worse": bool(worse and separated),
+                "seeds_a": cell["seeds_a"], "seeds_b": cell["seeds_b"], "ratio": ratio, "change": change,
+                "big": change > factor, "judged": judged, "got_worse": worse,
+                "marked": bool(change > factor and separated), "worse": bool(worse and separated),
             })
-    return pd.DataFrame(rows)
+    columns = key + ["metric", "a", "a_lo", "a_hi", "b", "b_lo", "b_hi", "seeds_a", "seeds_b", "ratio", "change",
+                     "big", "judged", "got_worse", "marked", "worse"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def parse_fail_on(text: str) -> tuple[str, float]:
@@ -147,19 +159,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: {note}")
     if kind == "vae" and a.meta.get("dataset", "?") != b.meta.get("dataset", "?"):
         print(f"note: A trained on {a.meta.get('dataset', '?')}, B on {b.meta.get('dataset', '?')}")
-    unmeasured = [m for m in metrics if table.empty or m not in set(table["metric"])]
+    unmeasured = [m for m in metrics if m not in set(table["metric"])]
     if unmeasured and (args.metrics or args.fail_on):
         print(f"note: no shared cell has {', '.join(unmeasured)} in both runs")
-    marked = int(table["marked"].sum()) if not table.empty else 0
-    unjudged = table[~table["judged"]] if not table.empty else table
-    line = f"{shared} shared cells; {marked} marked changes (ratio beyond {args.factor:g}x and intervals apart)"
+    print_summary(kind, shared, table, cells_a, cells_b, key, args.factor)
+    # Every marked change, and big changes that have no interval to judge them by.
+    shown = table if args.all else table[table["marked"] | (table["big"] & ~table["judged"])]
+    for _, row in shown.iterrows():
+        print(describe(row, key))
+    return 1 if failed_gates(table, args.fail_on) else 0
+
+
+def print_summary(kind: str, shared: int, table: pd.DataFrame, cells_a: pd.DataFrame, cells_b: pd.DataFrame,
+                  key: list[str], factor: float) -> None:
+    """Counts of cells and marks, what was not judged, the seeds behind the intervals, unequal last steps."""
+    unjudged = table[~table["judged"]]
+    line = (f"{shared} shared cells; {int(table['marked'].sum())} marked changes (ratio beyond {factor:g}x and "
+            "intervals apart)")
     if len(unjudged):
         remedy = "a round time needs 2 rounds" if kind == "benchmark" else "a second seed gives them one"
         line += (f"; {len(unjudged)} figures without an interval ({', '.join(dict.fromkeys(unjudged['metric']))}), "
                  f"not judged: {remedy}")
     print(line)
     seeds = {run: sorted({int(s) for s in cells["seeds"]}) for run, cells in (("A", cells_a), ("B", cells_b))}
-    if max(max(seeds["A"]), max(seeds["B"])) > 1:
+    if max(seeds["A"] + seeds["B"]) > 1:
         print(f"seeds per cell: A {'/'.join(map(str, seeds['A']))}, B {'/'.join(map(str, seeds['B']))}; "
               "with several, a cell's interval spans its seeds")
     if "step" in cells_a and "step" in cells_b:  # VAE and trajectory runs: compared where each ended
@@ -168,22 +191,21 @@ def main(argv: list[str] | None = None) -> int:
         if len(differ):
             print(f"note: {len(differ)} cells end at different steps in A and B (e.g. {differ['step_x'].iloc[0]:g} "
                   f"and {differ['step_y'].iloc[0]:g}): compared at each run's last point")
-    # Every marked change, and big changes that have no interval to judge them by.
-    shown = table if args.all or table.empty else table[table["marked"] | (table["big"] & ~table["judged"])]
-    for _, row in shown.iterrows():
-        print(describe(row, key))
+
+
+def failed_gates(table: pd.DataFrame, gates: list[tuple[str, float]]) -> bool:
+    """--fail-on: True when some METRIC got significantly worse by more than PCT percent; says which on stderr,
+    and which changes beyond a gate it could not judge."""
     failed = False
-    for metric, pct in args.fail_on:
-        part = table[table["metric"] == metric] if not table.empty else table
-        limit = 1 + pct / 100
-        beyond = part[part["larger_is_worse"] & (part["ratio"] > limit) | ~part["larger_is_worse"] & (
-            part["ratio"] < 1 / limit)] if len(part) else part
-        bad = beyond[beyond["worse"]] if len(beyond) else beyond
+    for metric, pct in gates:
+        # worse beyond the gate: B / A > 1 + PCT% where higher is worse, A / B > 1 + PCT% where lower is
+        beyond = table[(table["metric"] == metric) & table["got_worse"] & (table["change"] > 1 + pct / 100)]
+        bad = beyond[beyond["worse"]]  # and significant
         if len(bad):
             failed = True
             print(f"FAIL: {metric} worse by more than {pct:g}% in {len(bad)} cell(s)", file=sys.stderr)
-        unjudged_beyond = beyond[~beyond["judged"]] if len(beyond) else beyond
-        if len(unjudged_beyond):
-            print(f"note: --fail-on {metric}: {len(unjudged_beyond)} cell(s) changed by more than {pct:g}% without "
+        unjudged = beyond[~beyond["judged"]]
+        if len(unjudged):
+            print(f"note: --fail-on {metric}: {len(unjudged)} cell(s) changed by more than {pct:g}% without "
                   f"an interval ({NOT_JUDGED})", file=sys.stderr)
-    return 1 if failed else 0
+    return failed
