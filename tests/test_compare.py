@@ -263,3 +263,11 @@ def test_a_change_within_the_spread_over_seeds_is_not_significant(tmp_path, caps
     one_a, one_b = write_trajectory(tmp_path / "one_a", {0: 1.0}), write_trajectory(tmp_path / "one_b", {0: 3.0})
     assert compare_main([str(one_a), str(one_b)] + gate) == 0
     assert "1 -> 3  x3.000  no interval: not judged" in capsys.readouterr().out
+
+
+def test_a_loss_that_rises_through_negative_values_is_worse(tmp_path, capsys):
+    """E cos(kx) and other losses can be negative: worse is judged on B - A, not on B / A."""
+    a = write_trajectory(tmp_path / "a", {0: -2.0, 1: -1.9})
+    b = write_trajectory(tmp_path / "b", {0: -1.0, 1: -0.9})
+    assert compare_main([str(a), str(b), "--metrics", "exact_loss", "--fail-on", "exact_loss:40"]) == 1
+    assert "-1.95 [-2, -1.9] -> -0.95 [-1, -0.9]  x0.487  WORSE" in capsys.readouterr().out
