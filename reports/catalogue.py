@@ -10,17 +10,23 @@ and the keys that identify one cell of it, so `compare` matches like with like:
                  form, S, device) at its last evaluation point
     trajectory   a `python -m benchmarks.trajectory` run: a cell is (estimator, hyperparameters,
                  problem) at its last step
-    benchmark    a `pytest --benchmark-json` file: a cell is one benchmark (its full name)
+    benchmark    a `pytest --benchmark-json` file: a cell is one benchmark (its full name); the
+                 interval of a round time is the interquartile range of its rounds (none with
+                 one round), a speed goal's is its own and its worse side is the goal's own
+                 direction (">=": lower is worse, "<=": higher is worse)
 """
 from __future__ import annotations
 
 import dataclasses
 
+Z95 = 1.959964  # a 95% normal interval: value -+ Z95 * standard error
+
 
 @dataclasses.dataclass(frozen=True)
 class Metric:
-    """One reported figure. `lo` / `hi` name the columns of its 95% interval (None: no interval);
-    `worse` is "higher" or "lower"; `unit` is '' for a pure number."""
+    """One reported figure. `lo` / `hi` name the columns of its 95% interval, or `se` the column of
+    its standard error (interval: value -+ 1.96 se); neither: no interval. `worse` is "higher" or
+    "lower"; `unit` is '' for a pure number."""
 
     name: str
     label: str
@@ -30,6 +36,7 @@ class Metric:
     hi: str | None = None
     log_scale: bool = True
     short: str = ""
+    se: str | None = None
 
     @property
     def larger_is_worse(self) -> bool:
@@ -49,6 +56,16 @@ class Metric:
     @property
     def bounds(self) -> tuple[str | None, str | None]:
         return self.lo, self.hi
+
+    def interval(self, frame):
+        """Each row's 95% interval as two columns (low, high) of `frame` (a DataFrame): its lo / hi
+        columns, or value -+ 1.96 se; None where the metric or this frame has neither."""
+        if self.lo and self.hi and self.lo in frame and self.hi in frame:
+            return frame[self.lo], frame[self.hi]
+        if self.se and self.se in frame:
+            margin = Z95 * frame[self.se]
+            return frame[self.name] - margin, frame[self.name] + margin
+        return None
 
 
 def _with_interval(name: str, label: str, unit: str, worse: str, **extra) -> Metric:
@@ -72,9 +89,12 @@ VARIANCE = {m.name: m for m in (
 )}
 
 VAE = {m.name: m for m in (
-    Metric("test_neg_elbo", "test -ELBO", "nats", "higher", "test_neg_elbo_lo", "test_neg_elbo_hi", log_scale=False),
-    Metric("test_iw_bound", "test importance-weighted bound", "nats", "higher", "test_iw_bound_lo",
-           "test_iw_bound_hi", log_scale=False),
+    # Per-run figures without an interval of their own: with several seeds, the spread over seeds.
+    Metric("test_neg_elbo", "test -ELBO", "nats", "higher", log_scale=False),
+    # the importance-weighted bound on test -log p(x), at a run's last point; its standard error is
+    # over the test points
+    Metric("test_iw_bound", "test -log p(x), importance-weighted bound", "nats", "higher", log_scale=False,
+           se="test_iw_bound_se"),
     Metric("train_neg_elbo", "training -ELBO", "nats", "higher", log_scale=False),
     Metric("time_per_step_s", "time per training step", "s", "higher"),
     _with_interval("grad_variance_trace", "encoder gradient variance, trace", f"{GRAD}^2", "higher"),
@@ -86,10 +106,12 @@ TRAJECTORY = {m.name: m for m in (
     Metric("exact_loss", "exact objective E f at the parameters", "", "higher", log_scale=False),
     Metric("exact_grad_norm", "exact gradient norm", GRAD, "higher"),
     Metric("train_seconds", "training time", "s", "higher"),
+    # fresh estimates at each measurement point, with the sweep's definitions and intervals
+    VARIANCE["variance_trace"], VARIANCE["bias_norm"], VARIANCE["mse"],
 )}
 
 BENCHMARK = {m.name: m for m in (
-    Metric("median_s", "median round time", "s", "higher", "min_s", "max_s"),
+    Metric("median_s", "median round time", "s", "higher", "q1_s", "q3_s"),
     Metric("estimates_per_s", "estimates per second", "1/s", "lower", "estimates_per_s_lo", "estimates_per_s_hi"),
     # A speed goal's direction is its own (">=" or "<="): compare reads it from the goal's row.
     Metric("ratio", "speed-goal ratio", "", "higher", "ratio_low", "ratio_high", log_scale=False),

@@ -1,70 +1,126 @@
 """`python -m reports compare RUN_A RUN_B`: every shared cell, metric by metric.
 
-For each cell present in both runs (matched on estimator, hparams, objective, S, device, dtype) it
-prints A and B with their intervals, the ratio B / A, and a mark where the change is both larger
-than --factor and significant (the two intervals do not overlap). `--fail-on METRIC:PCT` exits 1
-when some cell's METRIC got worse by more than PCT percent, significantly: a gate for CI.
+A and B are two runs of one kind: two variance sweeps, two VAE runs, two trajectory runs (their --out
+folders) or two pytest-benchmark JSON files. For each cell present in both (variance: estimator,
+hparams, objective, S, device, dtype; VAE: estimator, hparams, latent, KL form, S, device, at each
+run's last evaluation point; trajectory: estimator, hparams, problem, at the last step; benchmark: the
+benchmark's full name) it prints A and B with their intervals, the ratio B / A, and a mark where the
+change is both larger than --factor and significant (the two intervals do not overlap). `--fail-on
+METRIC:PCT` exits 1 when some cell's METRIC got worse by more than PCT percent, significantly: a gate for CI.
+
+Intervals (reports/cells.py): with one seed, a metric's own 95% interval; with several, the spread over
+the seeds (the lowest to the highest seed, widened to their own intervals); a benchmark's round time,
+the interquartile range of its rounds; a speed goal's ratio, its own interval. A figure without an
+interval (a VAE's test -ELBO from one seed) is shown but never judged.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 import pandas as pd
 
-from reports.load import NotARunError, load_run
-from reports.seeds import combine_seeds
+from reports.catalogue import metric as catalogue_metric
+from reports.cells import KIND_NAMES, combine_over_seeds, load_cells, shared_key
+from reports.load import NotARunError
 
-KEY = ["estimator", "hparams", "objective", "n_samples", "device", "dtype"]
-# metric -> (low bound column, high bound column, True when larger is worse)
-METRICS = {
-    "variance_trace": ("variance_trace_lo", "variance_trace_hi", True),
-    "bias_norm": ("bias_norm_lo", "bias_norm_hi", True),
-    "mse": ("mse_lo", "mse_hi", True),
-    "snr": ("snr_lo", "snr_hi", False),
-    "time_per_estimate_s": ("time_per_estimate_min_s", "time_per_estimate_max_s", True),
+DEFAULT_METRICS = {
+    "variance": ["variance_trace", "bias_norm", "time_per_estimate_s"],
+    "vae": ["test_neg_elbo", "test_iw_bound", "grad_variance_trace", "time_per_step_s"],
+    "trajectory": ["exact_loss", "variance_trace", "bias_norm", "train_seconds"],
+    "benchmark": ["median_s", "ratio"],
 }
+NOT_JUDGED = "no interval: not judged"
 
 
-def compare(a: pd.DataFrame, b: pd.DataFrame, metrics: list[str], factor: float) -> pd.DataFrame:
-    """One row per (shared cell, metric): values, bounds, ratio, and whether it is a marked change."""
-    merged = a.merge(b, on=KEY, suffixes=("_a", "_b"))
+def change_factor(value_a: float, value_b: float) -> float:
+    """How many times A the change is, in either direction (>= 1): max(B / A, A / B) for positive figures,
+    1 + |B - A| / |A| for others (a loss that can be negative)."""
+    if value_a == value_b:
+        return 1.0
+    if value_a > 0 and value_b > 0:
+        return max(value_b / value_a, value_a / value_b)
+    return 1 + abs(value_b - value_a) / abs(value_a) if value_a else math.inf
+
+
+def compare(a: pd.DataFrame, b: pd.DataFrame, key: list[str], metrics: list[str], factor: float) -> pd.DataFrame:
+    """One row per (shared cell, metric both runs measured): values, intervals, ratio B / A, and whether the
+    change is judged (both intervals known), marked (beyond `factor` and the intervals apart) and worse.
+
+    `a` and `b` hold one row per cell, as reports.cells.combine_over_seeds writes them."""
+    merged = a.merge(b, on=key, suffixes=("_a", "_b"))
     rows = []
     for _, cell in merged.iterrows():
         for metric in metrics:
-            lo, hi, larger_is_worse = METRICS[metric]
+            if f"{metric}_a" not in cell or f"{metric}_b" not in cell:
+                continue  # a metric one of the runs did not measure
             value_a, value_b = cell[f"{metric}_a"], cell[f"{metric}_b"]
-            ratio = value_b / value_a if value_a else float("inf") if value_b else 1.0
-            separated = cell[f"{lo}_b"] > cell[f"{hi}_a"] or cell[f"{hi}_b"] < cell[f"{lo}_a"]
-            big = ratio > factor or ratio < 1 / factor
-            worse = (ratio > 1) == larger_is_worse
+            if pd.isna(value_a) or pd.isna(value_b):
+                continue
+            bounds = [cell[f"{metric}:{side}_{run}"] for run in "ab" for side in ("lo", "hi")]
+            a_lo, a_hi, b_lo, b_hi = bounds
+            judged = all(math.isfinite(v) for v in bounds)
+            separated = judged and (b_lo > a_hi or b_hi < a_lo)
+            ratio = value_b / value_a if value_a else math.inf if value_b else 1.0
+            change = change_factor(value_a, value_b)
+            larger_is_worse = cell[f"{metric}:worse_b"] == "higher"  # B's: a speed goal's own direction
+            worse = value_b > value_a if larger_is_worse else value_b < value_a
             rows.append({
-                **{k: cell[k] for k in KEY}, "metric": metric,
-                "a": value_a, "a_lo": cell[f"{lo}_a"], "a_hi": cell[f"{hi}_a"],
-                "b": value_b, "b_lo": cell[f"{lo}_b"], "b_hi": cell[f"{hi}_b"],
-                "ratio": ratio, "marked": bool(big and separated), "worse": bool(worse and separated),
+                **{k: cell[k] for k in key}, "metric": metric,
+                "a": value_a, "a_lo": a_lo, "a_hi": a_hi, "b": value_b, "b_lo": b_lo, "b_hi": b_hi,
+                "seeds_a": cell["seeds_a"], "seeds_b": cell["seeds_b"], "ratio": ratio, "change": change,
+                "big": change > factor, "judged": judged, "got_worse": worse,
+                "marked": bool(change > factor and separated), "worse": bool(worse and separated),
             })
-    return pd.DataFrame(rows)
+    columns = key + ["metric", "a", "a_lo", "a_hi", "b", "b_lo", "b_hi", "seeds_a", "seeds_b", "ratio", "change",
+                     "big", "judged", "got_worse", "marked", "worse"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def parse_fail_on(text: str) -> tuple[str, float]:
     metric, _, pct = text.partition(":")
-    if metric not in METRICS or not pct:
-        raise argparse.ArgumentTypeError(f"--fail-on takes METRIC:PCT with METRIC one of {', '.join(METRICS)}, "
-                                         f"e.g. variance_trace:20; got {text!r}")
+    if not metric or not pct:
+        raise argparse.ArgumentTypeError(f"--fail-on takes METRIC:PCT, e.g. variance_trace:20 or median_s:50; "
+                                         f"got {text!r}")
     try:
         return metric, float(pct)
     except ValueError:
         raise argparse.ArgumentTypeError(f"--fail-on {text!r}: {pct!r} is not a percentage") from None
 
 
+def cell_label(row: pd.Series, key: list[str]) -> str:
+    """'reinforce {"tau": 0.5} tucker-0.45 S=4 cpu': the key's values, an empty hparams and the
+    default dtype left out."""
+    parts = []
+    for column in key:
+        value = row[column]
+        if pd.isna(value) or value in ("", "{}") or (column == "dtype" and value == "float32"):
+            continue
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        parts.append(f"S={value}" if column == "n_samples" else f"kl={value}" if column == "kl"
+                     else f"{column}={value}" if column in ("tau0", "tau") else str(value))
+    return " ".join(parts)
+
+
+def describe(row: pd.Series, key: list[str]) -> str:
+    def interval(side: str) -> str:
+        return f" [{row[f'{side}_lo']:.3g}, {row[f'{side}_hi']:.3g}]" if row["judged"] else ""
+
+    mark = ("WORSE" if row["worse"] else "better") if row["marked"] else "" if row["judged"] else NOT_JUDGED
+    return (f"{cell_label(row, key)} {row['metric']}: {row['a']:.4g}{interval('a')} -> {row['b']:.4g}"
+            f"{interval('b')}  x{row['ratio']:.3f}  {mark}").rstrip()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reports compare", description=__doc__.split("\n\n")[1])
-    parser.add_argument("run_a", type=Path)
-    parser.add_argument("run_b", type=Path)
-    parser.add_argument("--metrics", nargs="+", choices=list(METRICS), default=["variance_trace", "bias_norm",
-                                                                               "time_per_estimate_s"])
+    parser.add_argument("run_a", type=Path, help="a run's --out folder, or a pytest --benchmark-json file")
+    parser.add_argument("run_b", type=Path, help="a run of the same kind")
+    parser.add_argument("--metrics", nargs="+", metavar="METRIC",
+                        help="the figures to compare (default per kind: " + "; ".join(
+                            f"{kind}: {' '.join(names)}" for kind, names in DEFAULT_METRICS.items()) + ")")
     parser.add_argument("--factor", type=float, default=1.1, help="smallest ratio that is marked (default 1.1)")
     parser.add_argument("--fail-on", type=parse_fail_on, action="append", default=[], metavar="METRIC:PCT",
                         help="exit 1 if METRIC got significantly worse by more than PCT percent in some cell")
@@ -73,34 +129,83 @@ def main(argv: list[str] | None = None) -> int:
     if args.factor < 1:
         parser.error(f"--factor must be >= 1, got {args.factor}")
     try:
-        (a, _), (b, _) = load_run(args.run_a), load_run(args.run_b)
-        # Several seeds: one row per cell whose interval holds the spread over seeds, so a change must
-        # exceed that spread to count as significant.
-        a, b = combine_seeds(a), combine_seeds(b)
+        a, b = load_cells(args.run_a), load_cells(args.run_b)
     except NotARunError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    metrics = list(dict.fromkeys(args.metrics + [m for m, _ in args.fail_on]))
-    table = compare(a, b, metrics, args.factor)
-    if table.empty:
-        print(f"error: {args.run_a} and {args.run_b} share no cell (same estimator, hparams, objective, S, device, dtype)",
-              file=sys.stderr)
+    if a.kind != b.kind:
+        print(f"error: {args.run_a} is a {KIND_NAMES[a.kind]} and {args.run_b} a {KIND_NAMES[b.kind]}; "
+              "compare compares two runs of one kind", file=sys.stderr)
         return 2
-    shown = table if args.all else table[table["marked"]]
-    print(f"{len(table) // len(metrics)} shared cells; {int(table['marked'].sum())} marked changes "
-          f"(ratio beyond {args.factor:g}x and intervals apart)")
+    kind = a.kind
+    requested = args.metrics or DEFAULT_METRICS[kind]
+    metrics = list(dict.fromkeys(requested + [m for m, _ in args.fail_on]))
+    try:
+        for name in metrics:
+            catalogue_metric(kind, name)
+    except KeyError as error:
+        print(f"error: {error.args[0]}", file=sys.stderr)
+        return 2
+    key, notes = shared_key(kind, a.frame, b.frame)
+    # Several seeds: one row per cell whose interval holds the spread over seeds, so a change must
+    # exceed that spread to count as significant.
+    cells_a, cells_b = (combine_over_seeds(frame, key, kind) for frame in (a.frame, b.frame))
+    table = compare(cells_a, cells_b, key, metrics, args.factor)
+    shared = len(cells_a.merge(cells_b[key], on=key)) if not (cells_a.empty or cells_b.empty) else 0
+    if not shared:
+        print(f"error: {args.run_a} and {args.run_b} share no cell (same {', '.join(key)})", file=sys.stderr)
+        return 2
+    for note in notes:
+        print(f"note: {note}")
+    if kind == "vae" and a.meta.get("dataset", "?") != b.meta.get("dataset", "?"):
+        print(f"note: A trained on {a.meta.get('dataset', '?')}, B on {b.meta.get('dataset', '?')}")
+    unmeasured = [m for m in metrics if m not in set(table["metric"])]
+    if unmeasured and (args.metrics or args.fail_on):
+        print(f"note: no shared cell has {', '.join(unmeasured)} in both runs")
+    print_summary(kind, shared, table, cells_a, cells_b, key, args.factor)
+    # Every marked change, and big changes that have no interval to judge them by.
+    shown = table if args.all else table[table["marked"] | (table["big"] & ~table["judged"])]
     for _, row in shown.iterrows():
-        hparams = "" if row["hparams"] in ("{}", "") else f" {row['hparams']}"  # every hyperparameter, swept or not
-        mark = ("WORSE" if row["worse"] else "better") if row["marked"] else ""
-        print(f"{row['estimator']}{hparams} {row['objective']} S={row['n_samples']} {row['device']} {row['metric']}: "
-              f"{row['a']:.4g} [{row['a_lo']:.3g}, {row['a_hi']:.3g}] -> {row['b']:.4g} [{row['b_lo']:.3g}, "
-              f"{row['b_hi']:.3g}]  x{row['ratio']:.3f}  {mark}")
+        print(describe(row, key))
+    return 1 if failed_gates(table, args.fail_on) else 0
+
+
+def print_summary(kind: str, shared: int, table: pd.DataFrame, cells_a: pd.DataFrame, cells_b: pd.DataFrame,
+                  key: list[str], factor: float) -> None:
+    """Counts of cells and marks, what was not judged, the seeds behind the intervals, unequal last steps."""
+    unjudged = table[~table["judged"]]
+    line = (f"{shared} shared cells; {int(table['marked'].sum())} marked changes (ratio beyond {factor:g}x and "
+            "intervals apart)")
+    if len(unjudged):
+        remedy = "a round time needs 2 rounds" if kind == "benchmark" else "a second seed gives them one"
+        line += (f"; {len(unjudged)} figures without an interval ({', '.join(dict.fromkeys(unjudged['metric']))}), "
+                 f"not judged: {remedy}")
+    print(line)
+    seeds = {run: sorted({int(s) for s in cells["seeds"]}) for run, cells in (("A", cells_a), ("B", cells_b))}
+    if max(seeds["A"] + seeds["B"]) > 1:
+        print(f"seeds per cell: A {'/'.join(map(str, seeds['A']))}, B {'/'.join(map(str, seeds['B']))}; "
+              "with several, a cell's interval spans its seeds")
+    if "step" in cells_a and "step" in cells_b:  # VAE and trajectory runs: compared where each ended
+        steps = cells_a[key + ["step"]].merge(cells_b[key + ["step"]], on=key)
+        differ = steps[steps["step_x"] != steps["step_y"]]
+        if len(differ):
+            print(f"note: {len(differ)} cells end at different steps in A and B (e.g. {differ['step_x'].iloc[0]:g} "
+                  f"and {differ['step_y'].iloc[0]:g}): compared at each run's last point")
+
+
+def failed_gates(table: pd.DataFrame, gates: list[tuple[str, float]]) -> bool:
+    """--fail-on: True when some METRIC got significantly worse by more than PCT percent; says which on stderr,
+    and which changes beyond a gate it could not judge."""
     failed = False
-    for metric, pct in args.fail_on:
-        part = table[(table["metric"] == metric) & table["worse"]]
-        limit = 1 + pct / 100
-        bad = part[(part["ratio"] > limit) if METRICS[metric][2] else (part["ratio"] < 1 / limit)]
-        if not bad.empty:
+    for metric, pct in gates:
+        # worse beyond the gate: B / A > 1 + PCT% where higher is worse, A / B > 1 + PCT% where lower is
+        beyond = table[(table["metric"] == metric) & table["got_worse"] & (table["change"] > 1 + pct / 100)]
+        bad = beyond[beyond["worse"]]  # and significant
+        if len(bad):
             failed = True
             print(f"FAIL: {metric} worse by more than {pct:g}% in {len(bad)} cell(s)", file=sys.stderr)
-    return 1 if failed else 0
+        unjudged = beyond[~beyond["judged"]]
+        if len(unjudged):
+            print(f"note: --fail-on {metric}: {len(unjudged)} cell(s) changed by more than {pct:g}% without "
+                  f"an interval ({NOT_JUDGED})", file=sys.stderr)
+    return failed

@@ -53,3 +53,221 @@ def test_bad_arguments(two_runs, tmp_path, capsys):
     assert "METRIC:PCT" in capsys.readouterr().err
     assert compare_main([str(a), str(tmp_path)]) == 2
     assert "holds no results.csv" in capsys.readouterr().err
+
+
+# --- every kind of run: VAE, trajectory, pytest-benchmark JSON ------------------------------------------
+
+import json  # noqa: E402
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import benchmarks.trajectory as trajectory  # noqa: E402
+import benchmarks.vae as vae  # noqa: E402
+
+# Written by pytest --benchmark-only --benchmark-json: two throughput cases, two registry-overhead goals
+# ("<="), one Gumbel-Softmax goal (">="); the speed-goal benchmarks have one round each.
+BENCHMARK_JSON = Path(__file__).parent / "data" / "benchmark_small.json"
+S1 = "tests/benchmarks/test_throughput.py::test_throughput[reinforce-tucker-0.45-S1-cpu]"
+AT_MOST_GOAL = "tests/benchmarks/test_overhead.py::test_registry_overhead[reinforce-poly-2-10000]"
+AT_LEAST_GOAL = "tests/benchmarks/test_speed_claims.py::test_gumbel_softmax_vs_functional_gumbel_softmax[quadratic-4]"
+
+
+@pytest.fixture(scope="module")
+def vae_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("vae") / "run"
+    # --grad-estimates 0: the encoder-gradient reference would cost most of this file's time
+    # (test_one_vae_seed_is_judged_on_the_gradients_own_interval covers those columns)
+    assert vae.main(["--latent", "gaussian:4", "--estimators", "pathwise", "reinforce", "--steps", "4", "--evals", "2",
+                     "--hidden", "16", "--grad-estimates", "0", "--iw-samples", "5", "--iw-points", "20",
+                     "--seed", "0", "1", "--out", str(out), "--no-report"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def trajectory_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("trajectory") / "run"
+    assert trajectory.main(["--problems", "tucker-0.45", "--estimators", "reinforce", "disarm", "--steps", "10",
+                            "--estimates", "50", "--seeds", "0", "1", "--out", str(out), "--no-report"]) == 0
+    return out
+
+
+@pytest.fixture
+def runs(two_runs, vae_run, trajectory_run):
+    return {"variance": two_runs[0], "vae": vae_run, "trajectory": trajectory_run, "benchmark": BENCHMARK_JSON}
+
+
+def copy_run(source: Path, target: Path, edit=None) -> Path:
+    """A run folder's copy with its results.csv edited by `edit(frame) -> frame`."""
+    target.mkdir()
+    for name in ("results.csv", "run.json"):
+        if (source / name).exists():
+            shutil.copy(source / name, target / name)
+    if edit is not None:
+        edit(pd.read_csv(target / "results.csv")).to_csv(target / "results.csv", index=False)
+    return target
+
+
+def scaled(frame, columns, factor, rows=None):
+    frame = frame.copy()
+    frame.loc[slice(None) if rows is None else rows(frame), columns] *= factor
+    return frame
+
+
+def edit_benchmarks(target: Path, edits: dict) -> Path:
+    """A copy of BENCHMARK_JSON with edits[fullname](bench) applied."""
+    data = json.loads(BENCHMARK_JSON.read_text())
+    for bench in data["benchmarks"]:
+        if bench["fullname"] in edits:
+            edits[bench["fullname"]](bench)
+    target.write_text(json.dumps(data))
+    return target
+
+
+def slower(factor):
+    def edit(bench):
+        for stat in ("min", "max", "mean", "median", "q1", "q3"):
+            bench["stats"][stat] *= factor
+    return edit
+
+
+def goal_ratio(factor):
+    def edit(bench):
+        goal = bench["extra_info"]["speed_goal"]
+        for field in ("ratio", "ratio_low", "ratio_high"):
+            goal[field] *= factor
+    return edit
+
+
+@pytest.mark.parametrize("kind,gate", [("variance", "variance_trace:20"), ("vae", "test_neg_elbo:20"),
+                                       ("trajectory", "exact_loss:20"), ("benchmark", "median_s:20")])
+def test_each_kind_compares_with_itself(runs, capsys, kind, gate):
+    run = runs[kind]
+    assert compare_main([str(run), str(run), "--all", "--fail-on", gate]) == 0
+    out = capsys.readouterr().out
+    shared = int(out.split(" shared cells")[0].split()[-1])
+    assert shared >= 2 and "0 marked changes" in out and "x1.000" in out and "WORSE" not in out
+
+
+def test_vae_regression_is_marked_and_fails_the_gate(vae_run, tmp_path, capsys):
+    """Two seeds: the interval of the test -ELBO is the spread over them; 1.5x leaves it."""
+    worse = copy_run(vae_run, tmp_path / "worse", lambda f: scaled(f, ["test_neg_elbo"], 1.5))
+    code = compare_main([str(vae_run), str(worse), "--fail-on", "test_neg_elbo:20"])
+    captured = capsys.readouterr()
+    assert code == 1 and "FAIL: test_neg_elbo worse by more than 20% in 2 cell(s)" in captured.err
+    assert "seeds per cell: A 2, B 2" in captured.out
+    assert "pathwise gaussian:4 kl=analytic S=1 cpu test_neg_elbo:" in captured.out and "x1.500  WORSE" in captured.out
+    # a 1.5x change does not fail a gate set at 60%
+    assert compare_main([str(vae_run), str(worse), "--fail-on", "test_neg_elbo:60"]) == 0
+
+
+def test_one_vae_seed_is_judged_on_the_gradients_own_interval(tmp_path, capsys):
+    """One seed: a grad_* metric is judged on its own bootstrap interval, the test -ELBO (none) is not."""
+    def write(folder, factor):
+        folder.mkdir()
+        pd.DataFrame([{"estimator": "reinforce", "hparams": "{}", "latent": "gaussian:4", "kl": "analytic",
+                       "n_samples": 1, "device": "cpu", "seed": 0, "step": 4, "test_neg_elbo": 40.0 * factor,
+                       "grad_variance_trace": 10.0 * factor, "grad_variance_trace_lo": 9.0 * factor,
+                       "grad_variance_trace_hi": 11.0 * factor}]).to_csv(folder / "results.csv", index=False)
+        (folder / "run.json").write_text(json.dumps({"kind": "vae"}))
+        return folder
+
+    a, b = write(tmp_path / "a", 1.0), write(tmp_path / "b", 3.0)
+    gates = ["--fail-on", "grad_variance_trace:50", "--fail-on", "test_neg_elbo:50"]
+    assert compare_main([str(a), str(b), "--metrics", "grad_variance_trace", "test_neg_elbo"] + gates) == 1
+    captured = capsys.readouterr()
+    assert "grad_variance_trace: 10 [9, 11] -> 30 [27, 33]  x3.000  WORSE" in captured.out
+    assert "test_neg_elbo: 40 -> 120  x3.000  no interval: not judged" in captured.out
+    assert "FAIL: grad_variance_trace" in captured.err and "FAIL: test_neg_elbo" not in captured.err
+
+
+def test_trajectory_regression_is_marked_and_fails_the_gate(trajectory_run, tmp_path, capsys):
+    worse = copy_run(trajectory_run, tmp_path / "worse", lambda f: scaled(
+        f, ["exact_loss"], 2.0, rows=lambda f: f.estimator == "disarm"))
+    code = compare_main([str(trajectory_run), str(worse), "--metrics", "exact_loss", "--fail-on", "exact_loss:50"])
+    captured = capsys.readouterr()
+    assert code == 1 and "FAIL: exact_loss worse by more than 50% in 1 cell(s)" in captured.err
+    assert "disarm tucker-0.45 exact_loss:" in captured.out and "x2.000  WORSE" in captured.out
+
+
+def test_benchmark_regressions_are_marked_and_fail_the_gate(tmp_path, capsys):
+    """A round time's interval is the IQR of its rounds; a speed goal is worse away from its direction:
+    a '<=' goal's ratio going up, a '>=' goal's going down."""
+    worse = edit_benchmarks(tmp_path / "worse.json", {
+        S1: slower(2.0), AT_MOST_GOAL: goal_ratio(3.0), AT_LEAST_GOAL: goal_ratio(1 / 20)})
+    code = compare_main([str(BENCHMARK_JSON), str(worse), "--fail-on", "median_s:50", "--fail-on", "ratio:100"])
+    captured = capsys.readouterr()
+    assert code == 1 and "FAIL: median_s worse by more than 50% in 1 cell(s)" in captured.err
+    assert "FAIL: ratio worse by more than 100% in 2 cell(s)" in captured.err
+    assert f"{S1} median_s:" in captured.out and "x2.000  WORSE" in captured.out
+    assert f"{AT_MOST_GOAL} ratio:" in captured.out and f"{AT_LEAST_GOAL} ratio:" in captured.out
+    # one round has no spread: its round time is shown, not judged
+    assert "median_s), not judged" in captured.out
+    better = edit_benchmarks(tmp_path / "better.json", {AT_LEAST_GOAL: goal_ratio(20.0)})
+    assert compare_main([str(BENCHMARK_JSON), str(better), "--fail-on", "ratio:10"]) == 0
+    assert "x20.000  better" in capsys.readouterr().out
+
+
+def test_runs_of_different_kinds_are_refused(runs, capsys):
+    assert compare_main([str(runs["vae"]), str(runs["variance"])]) == 2
+    err = capsys.readouterr().err
+    assert "is a VAE run" in err and "a variance sweep" in err and "one kind" in err
+    assert compare_main([str(runs["benchmark"]), str(runs["trajectory"])]) == 2
+    assert "pytest-benchmark JSON file" in capsys.readouterr().err
+
+
+def test_a_metric_of_another_kind_is_refused_with_the_kinds_metrics(vae_run, capsys):
+    assert compare_main([str(vae_run), str(vae_run), "--fail-on", "variance_trace:20"]) == 2
+    err = capsys.readouterr().err
+    assert "vae runs have no metric 'variance_trace'" in err and "test_neg_elbo" in err and "grad_mse" in err
+    assert compare_main([str(BENCHMARK_JSON), str(BENCHMARK_JSON), "--metrics", "exact_loss"]) == 2
+    assert "median_s" in capsys.readouterr().err
+
+
+def test_old_vae_folder_without_hparams_compares_on_its_temperature(vae_run, tmp_path, capsys):
+    """A folder from before `hparams`, `variant` and `n_samples` were recorded, one seed: no KeyError;
+    a figure without its own interval is shown as not judged, the gradient variance is judged on its own."""
+    old = copy_run(vae_run, tmp_path / "old", lambda f: scaled(
+        f[f.seed == 0].drop(columns=["hparams", "variant", "n_samples", "run_id"]), ["test_neg_elbo"], 1.5))
+    new = copy_run(vae_run, tmp_path / "new", lambda f: f[f.seed == 0])
+    assert compare_main([str(new), str(old), "--all", "--fail-on", "test_neg_elbo:10"]) == 0
+    captured = capsys.readouterr()
+    assert "cells matched on tau0" in captured.out and "2 shared cells" in captured.out
+    assert "test_neg_elbo" in captured.out and "x1.500  no interval: not judged" in captured.out
+    assert "without an interval" in captured.err  # the gate says what it could not judge
+    assert "test_iw_bound: " in captured.out  # one seed: judged on its standard error
+    iw_line = next(line for line in captured.out.splitlines() if "test_iw_bound:" in line)
+    assert "[" in iw_line and "x1.000" in iw_line and "not judged" not in iw_line
+
+
+def write_trajectory(folder: Path, final_losses: dict[int, float]) -> Path:
+    """A hand-made trajectory folder: one cell, one run per seed, ending at step 10 with the given loss."""
+    folder.mkdir()
+    rows = [{"estimator": "reinforce", "hparams": "{}", "problem": "tucker-0.45", "seed": seed, "step": step,
+             "exact_loss": 9.0 if step == 0 else loss} for seed, loss in final_losses.items() for step in (0, 10)]
+    pd.DataFrame(rows).to_csv(folder / "results.csv", index=False)
+    (folder / "run.json").write_text(json.dumps({"kind": "trajectory"}))
+    return folder
+
+
+def test_a_change_within_the_spread_over_seeds_is_not_significant(tmp_path, capsys):
+    a = write_trajectory(tmp_path / "a", {0: 1.0, 1: 2.0})
+    within = write_trajectory(tmp_path / "within", {0: 1.2, 1: 2.6})   # mean x1.27, spreads overlap
+    beyond = write_trajectory(tmp_path / "beyond", {0: 3.0, 1: 4.0})   # mean x2.33, spreads apart
+    gate = ["--metrics", "exact_loss", "--fail-on", "exact_loss:10", "--all"]
+    assert compare_main([str(a), str(within)] + gate) == 0
+    out = capsys.readouterr().out
+    assert "1 shared cells; 0 marked changes" in out and "1.5 [1, 2] -> 1.9 [1.2, 2.6]  x1.267" in out
+    assert compare_main([str(a), str(beyond)] + gate) == 1
+    assert "1.5 [1, 2] -> 3.5 [3, 4]  x2.333  WORSE" in capsys.readouterr().out
+    # one seed each: no spread, no interval: shown, not judged, and no gate fails on it
+    one_a, one_b = write_trajectory(tmp_path / "one_a", {0: 1.0}), write_trajectory(tmp_path / "one_b", {0: 3.0})
+    assert compare_main([str(one_a), str(one_b)] + gate) == 0
+    assert "1 -> 3  x3.000  no interval: not judged" in capsys.readouterr().out
+
+
+def test_a_loss_that_rises_through_negative_values_is_worse(tmp_path, capsys):
+    """E cos(kx) and other losses can be negative: worse is judged on B - A, not on B / A."""
+    a = write_trajectory(tmp_path / "a", {0: -2.0, 1: -1.9})
+    b = write_trajectory(tmp_path / "b", {0: -1.0, 1: -0.9})
+    assert compare_main([str(a), str(b), "--metrics", "exact_loss", "--fail-on", "exact_loss:40"]) == 1
+    assert "-1.95 [-2, -1.9] -> -0.95 [-1, -0.9]  x0.487  WORSE" in capsys.readouterr().out
