@@ -1,4 +1,5 @@
-"""The VAE task's report: per latent (e.g. gaussian:20, categorical:20x10) a table and training curves."""
+"""The VAE task's report: per latent (e.g. gaussian:20, categorical:20x10) a table, training curves, the
+relaxed against the hard training -ELBO, and what each estimator's model draws (reports.vae_pictures)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,6 +15,7 @@ from markupsafe import Markup  # noqa: E402
 from reports.html import TEMPLATES  # noqa: E402
 from reports.load import load_run  # noqa: E402
 from reports.tables import fmt  # noqa: E402
+from reports.vae_pictures import picture_sections  # noqa: E402
 
 META_KEYS = ("started", "finished", "git_commit", "torch_version", "cpu", "cpu_threads", "dataset", "latent",
              "hidden", "kl", "batch_size", "lr", "anneal", "seeds", "commands")
@@ -44,7 +46,7 @@ def summary_table(frame: pd.DataFrame) -> str:
         if "iw_points" in last and last["iw_points"].notna().any():
             iw += f" ({int(last['iw_points'].max())} test points)"
     lines = ["<table><thead><tr><th>estimator</th><th>seeds</th><th>steps</th><th>test -ELBO</th>"
-             f"<th>{iw}</th><th>time / step</th><th>grad variance</th><th>grad bias</th></tr></thead><tbody>"]
+             f"<th>{iw}</th><th>train relaxed &minus; hard</th><th>time / step</th><th>grad variance</th><th>grad bias</th></tr></thead><tbody>"]
     for label, rows in last.sort_values("test_neg_elbo").groupby("label", sort=False):
         def spread(column, standard_error=None):
             """mean +- sd over seeds; with one seed, +- the standard error where the row has one."""
@@ -71,6 +73,7 @@ def summary_table(frame: pd.DataFrame) -> str:
                                                  "seeds)</span>" if unfinished else "")
         lines.append(f"<tr><td>{label}</td><td>{len(rows)}</td><td>{steps}</td>"
                      f"<td>{spread('test_neg_elbo')}</td><td>{spread('test_iw_bound', 'test_iw_bound_se')}</td>"
+                     f"<td>{spread('train_relaxation_gap', 'train_relaxation_gap_se')}</td>"
                      f"<td>{spread('time_per_step_s')} s</td><td>{interval('grad_variance_trace')}</td>"
                      f"<td>{interval('grad_bias_norm')}</td></tr>")
     lines.append("</tbody></table>")
@@ -106,6 +109,52 @@ def curves_figure(frame: pd.DataFrame):
     return fig, axes
 
 
+def relaxation_figure(frame: pd.DataFrame):
+    """The training -ELBO on the same batches and noise, relaxed (the objective the estimator trains,
+    dashed) and hard (the discrete model, solid), against step; and their gap."""
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.6))
+    labels = sorted(frame["label"].unique())
+    colours = {label: plt.get_cmap("tab20")(i % 20) for i, label in enumerate(labels)}
+    for (label, seed), rows in frame.groupby(["label", "seed"]):
+        rows = rows.sort_values("step")
+        first = seed == frame[frame["label"] == label]["seed"].min()
+        colour = colours[label]
+        axes[0].plot(rows["step"], rows["train_neg_elbo_hard"], color=colour, marker="o", markersize=3,
+                     label=label if first else None)
+        axes[0].plot(rows["step"], rows["train_neg_elbo_relaxed"], color=colour, marker="x", markersize=4,
+                     linestyle="--")
+        axes[1].plot(rows["step"], rows["train_relaxation_gap"], color=colour, marker="o", markersize=3)
+        if "train_relaxation_gap_se" in rows:
+            se = rows["train_relaxation_gap_se"].fillna(0.0)
+            axes[1].fill_between(rows["step"], rows["train_relaxation_gap"] - 1.96 * se,
+                                 rows["train_relaxation_gap"] + 1.96 * se, color=colour, alpha=0.15, linewidth=0)
+    axes[0].plot([], [], color="grey", label="hard (solid)")
+    axes[0].plot([], [], color="grey", linestyle="--", marker="x", label="relaxed (dashed)")
+    axes[0].set(xlabel="training step", ylabel="training -ELBO (nats)",
+                title="relaxed (what the estimator trains) vs hard (the discrete model)")
+    axes[1].axhline(0.0, color="black", linewidth=0.8)
+    axes[1].set(xlabel="training step", ylabel="relaxed - hard (nats)", title="gap, with 95% intervals")
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="center right", fontsize=9, frameon=False)
+    fig.subplots_adjust(left=0.06, right=0.8, bottom=0.13, top=0.88, wspace=0.25)
+    return fig, axes
+
+
+def relaxation_section(rows: pd.DataFrame, run_dir: Path, latent: str, several: bool) -> dict:
+    """The relaxed-vs-hard panel of one latent: its PNG, or a note where the run did not record it."""
+    columns = ("train_neg_elbo_relaxed", "train_neg_elbo_hard", "train_relaxation_gap")
+    if any(column not in rows or rows[column].isna().all() for column in columns):
+        return {"png": None, "note": "This run was written by a gradbench that did not record the relaxed and "
+                                     "the hard training -ELBO; a new run records them."}
+    png = "relaxed-vs-hard.png" if not several else f"relaxed-vs-hard-{latent.replace(':', '-')}.png"
+    fig, _ = relaxation_figure(rows)
+    fig.suptitle(f"{latent} latent", fontweight="bold")
+    fig.savefig(run_dir / png, dpi=90)
+    plt.close(fig)
+    return {"png": png, "note": None}
+
+
 def render_vae_report(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     frame, meta = load_run(run_dir)
@@ -121,7 +170,10 @@ def render_vae_report(run_dir: str | Path) -> Path:
         fig.subplots_adjust(top=0.84)
         fig.savefig(run_dir / png, dpi=90)
         plt.close(fig)
-        sections.append({"latent": latent, "table": Markup(summary_table(rows)), "png": png})
+        several = frame["latent"].nunique() > 1
+        sections.append({"latent": latent, "table": Markup(summary_table(rows)), "png": png,
+                         "relaxation": relaxation_section(rows, run_dir, latent, several),
+                         "pictures": picture_sections(rows, run_dir, latent, meta.get("problems", []))})
     page = TEMPLATES.get_template("vae.html.j2").render(
         title=f"VAE training ({meta.get('dataset', '?')})",
         meta=[(k, meta[k]) for k in META_KEYS if k in meta], sections=sections, problems=meta.get("problems", []))
