@@ -83,36 +83,44 @@ def _show(ax, image: np.ndarray, title: str) -> None:
         spine.set_visible(False)
 
 
-def reconstructions_figure(originals: np.ndarray, columns: list[tuple[str, dict | None]], shape):
+def reconstructions_figure(originals: np.ndarray, columns: list[tuple[str, dict | None]], shape, title: str = ""):
     """The test images and, per (title, arrays or None), their reconstructions, one column each."""
     n = len(originals)
-    fig, axes = plt.subplots(1, len(columns) + 1, figsize=(0.95 * (len(columns) + 1) + 0.3, 0.75 * n + 0.9),
+    top_inches = 1.0  # the figure's title and the columns' two-line titles
+    height = 0.75 * n + top_inches + 0.1
+    fig, axes = plt.subplots(1, len(columns) + 1, figsize=(max(3.2, 0.95 * (len(columns) + 1) + 0.3), height),
                              squeeze=False)
     axes = axes[0]
     _show(axes[0], mosaic(originals, shape, 1), "test image")
-    for ax, (title, arrays) in zip(axes[1:], columns):
-        image = mosaic(arrays["reconstructions"], shape, 1) if arrays is not None else np.full_like(
-            mosaic(originals, shape, 1), np.nan)
-        _show(ax, image, title)
-    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.01, top=1 - 0.75 / (0.75 * n + 0.9), wspace=0.08)
+    blank = np.full_like(mosaic(originals, shape, 1), np.nan)
+    for ax, (label, arrays) in zip(axes[1:], columns):
+        _show(ax, mosaic(arrays["reconstructions"], shape, 1) if arrays is not None else blank, label)
+    if title:
+        fig.suptitle(title, fontsize=9, y=1 - 0.12 / height, va="top")
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.1 / height, top=1 - top_inches / height, wspace=0.08)
     return fig, axes
 
 
-def prior_figure(columns: list[tuple[str, dict | None]], shape):
+def prior_figure(columns: list[tuple[str, dict | None]], shape, title: str = ""):
     """Per (title, arrays or None) an 8 x 8 grid of decoded prior samples."""
     per_row = min(PRIOR_PANELS_PER_ROW, len(columns))
     rows = -(-len(columns) // per_row)
-    fig, axes = plt.subplots(rows, per_row, figsize=(2.9 * per_row, 3.3 * rows), squeeze=False)
+    top_inches = 0.45 if title else 0.0
+    height = 3.3 * rows + top_inches
+    fig, axes = plt.subplots(rows, per_row, figsize=(2.9 * per_row, height), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, (title, arrays) in zip(axes.flat, columns):
+    for ax, (label, arrays) in zip(axes.flat, columns):
         ax.axis("on")
         count = 64 if arrays is None else len(arrays["prior"])
         side = int(np.ceil(np.sqrt(count)))
         image = (mosaic(arrays["prior"], shape, side) if arrays is not None
                  else np.full(mosaic(np.zeros((count, int(shape[0]) * int(shape[1]))), shape, side).shape, np.nan))
-        _show(ax, image, title)
-    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.92, wspace=0.1, hspace=0.3)
+        _show(ax, image, label)
+    if title:
+        fig.suptitle(title, fontsize=10, y=1 - 0.1 / height, va="top")
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.1 / height, top=1 - (top_inches + 0.45) / height,
+                        wspace=0.1, hspace=0.45 / 3.3 * 2)
     return fig, axes
 
 
@@ -135,17 +143,18 @@ def picture_sections(frame: pd.DataFrame, run_dir: str | Path, latent: str, prob
 
     frame: that latent's rows, with a `label` per run (reports.vae.run_labels). Returns a dict with
     `reconstructions` and `prior` (the last evaluation point's PNG names, or None), `step`, `earlier`
-    [(step, reconstructions PNG, prior PNG)], and `notes` (lines for the page: the seed shown, stopped runs,
-    unreadable or missing files, a folder written before pictures were saved)."""
+    [(step, reconstructions PNG, prior PNG)], `seed_note` (which seed is shown, where there are several)
+    and `notes` (warnings for the page: stopped runs, pictures that are not finite, unreadable or missing
+    files, a folder written before pictures were saved)."""
     run_dir = Path(run_dir)
     empty = {"reconstructions": None, "prior": None, "step": None, "earlier": [], "notes": []}
     if "pictures" not in frame or frame["pictures"].isna().all():
         empty["notes"].append("This run was written by a gradbench that saved no pictures; a new run draws them.")
         return empty
-    notes = []
+    notes, seed_note = [], None
     seeds = sorted(frame["seed"].unique())
     if len(seeds) > 1:
-        notes.append(f"Pictures of seed {seeds[0]} only (the first of the run's seeds {', '.join(map(str, seeds))}).")
+        seed_note = f"Pictures of seed {seeds[0]} only (the first of the run's seeds {', '.join(map(str, seeds))})."
     first = frame[frame["seed"] == frame.groupby("label")["seed"].transform("min")]
     stopped = _stopped(problems)
     runs = {}  # label -> [(step, arrays)] of its finite pictures, by step
@@ -187,14 +196,13 @@ def picture_sections(frame: pd.DataFrame, run_dir: str | Path, latent: str, prob
                 columns.append((label if at == step else f"{label} (step {at})", arrays))
         base = f"pictures-{slug(latent)}"
         names = (f"{base}-reconstructions-step-{step:06d}.png", f"{base}-prior-step-{step:06d}.png")
-        fig, _ = reconstructions_figure(originals, columns, shape)
+        fig, _ = reconstructions_figure(originals, columns, shape, f"{latent}: reconstructions, step {step}")
         fig.savefig(run_dir / names[0], dpi=100)
         plt.close(fig)
-        fig, _ = prior_figure(columns, shape)
-        fig.suptitle(f"samples from the prior, decoded to pixel means (step {step})", fontsize=10)
+        fig, _ = prior_figure(columns, shape, f"{latent}: samples from the prior, decoded to pixel means, step {step}")
         fig.savefig(run_dir / names[1], dpi=100)
         plt.close(fig)
         written.append((step, *names))
     last_step, reconstructions, prior = written[-1]
     return {"reconstructions": reconstructions, "prior": prior, "step": last_step, "earlier": written[:-1],
-            "notes": notes, "shape": f"{int(shape[0])} x {int(shape[1])}"}
+            "notes": notes, "seed_note": seed_note, "shape": f"{int(shape[0])} x {int(shape[1])}"}
