@@ -80,15 +80,20 @@ def summary_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def curves_figure(frame: pd.DataFrame):
-    """Test -ELBO against step and against training seconds; log gradient variance against step."""
-    fig, axes = plt.subplots(1, 3, figsize=(18, 5))
+def seed_runs(frame: pd.DataFrame):
+    """(label, its colour, whether this is the label's first seed, the rows by step) per label and seed:
+    a label's seeds share its colour, and only the first enters a legend."""
     labels = sorted(frame["label"].unique())
     colours = {label: plt.get_cmap("tab20")(i % 20) for i, label in enumerate(labels)}
     for (label, seed), rows in frame.groupby(["label", "seed"]):
-        rows = rows.sort_values("step")
-        first = seed == frame[frame["label"] == label]["seed"].min()
-        kwargs = {"color": colours[label], "marker": "o", "markersize": 3, "label": label if first else None}
+        yield label, colours[label], seed == frame[frame["label"] == label]["seed"].min(), rows.sort_values("step")
+
+
+def curves_figure(frame: pd.DataFrame):
+    """Test -ELBO against step and against training seconds; log gradient variance against step."""
+    fig, axes = plt.subplots(1, 3, figsize=(18, 5))
+    for label, colour, first, rows in seed_runs(frame):
+        kwargs = {"color": colour, "marker": "o", "markersize": 3, "label": label if first else None}
         axes[0].plot(rows["step"], rows["test_neg_elbo"], **kwargs)
         axes[1].plot(rows["train_seconds"], rows["test_neg_elbo"], **kwargs)
         if "grad_variance_trace" in rows and rows["grad_variance_trace"].notna().any():
@@ -113,12 +118,7 @@ def relaxation_figure(frame: pd.DataFrame):
     """The training -ELBO on the same batches and noise, relaxed (the objective the estimator trains,
     dashed) and hard (the discrete model, solid), against step; and their gap."""
     fig, axes = plt.subplots(1, 2, figsize=(14, 4.6))
-    labels = sorted(frame["label"].unique())
-    colours = {label: plt.get_cmap("tab20")(i % 20) for i, label in enumerate(labels)}
-    for (label, seed), rows in frame.groupby(["label", "seed"]):
-        rows = rows.sort_values("step")
-        first = seed == frame[frame["label"] == label]["seed"].min()
-        colour = colours[label]
+    for label, colour, first, rows in seed_runs(frame):
         axes[0].plot(rows["step"], rows["train_neg_elbo_hard"], color=colour, marker="o", markersize=3,
                      label=label if first else None)
         axes[0].plot(rows["step"], rows["train_neg_elbo_relaxed"], color=colour, marker="x", markersize=4,

@@ -242,21 +242,6 @@ def test_several_latents_and_both_kl_forms_in_one_run_get_a_table_and_curves_eac
     assert (out / "curves-gaussian-4.png").exists() and (out / "curves-categorical-3x4.png").exists()
 
 
-@pytest.fixture
-def estimator_that_diverges():
-    """A registered estimator whose surrogate turns NaN from its 15th call on (a diverging run)."""
-    calls = []
-
-    @estimators.register("test_diverging", families=("categorical",), unbiased=False, summary="s", reference="r")
-    def diverging(f, dist, num_samples=1):
-        calls.append(1)
-        value = estimators.get("reinforce")(f, dist, num_samples)
-        return value * float("nan") if len(calls) >= 15 else value
-
-    yield "test_diverging"
-    estimators.unregister("test_diverging")
-
-
 def test_a_non_finite_loss_stops_that_run_with_a_message_and_keeps_its_earlier_points(
         tmp_path, capsys, estimator_that_diverges):
     out = tmp_path / "run"

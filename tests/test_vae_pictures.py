@@ -160,22 +160,6 @@ def test_discrete_latents_are_decoded_from_hard_samples(latent, monkeypatch):
     assert np.array_equal(again["prior"], arrays["prior"])  # fixed codes: the same prior pictures every time
 
 
-@pytest.fixture
-def estimator_that_diverges():
-    """A registered estimator whose surrogate turns NaN from its 15th call on (a diverging run)."""
-    calls = []
-
-    @estimators.register("test_diverging_pictures", families=("categorical",), unbiased=False, summary="s",
-                         reference="r")
-    def diverging(f, dist, num_samples=1):
-        calls.append(1)
-        value = estimators.get("reinforce")(f, dist, num_samples)
-        return value * float("nan") if len(calls) >= 15 else value
-
-    yield "test_diverging_pictures"
-    estimators.unregister("test_diverging_pictures")
-
-
 def test_a_run_stopped_by_a_non_finite_loss_shows_its_last_finite_pictures_and_says_so(
         tmp_path, estimator_that_diverges):
     out = tmp_path / "run"
@@ -183,7 +167,7 @@ def test_a_run_stopped_by_a_non_finite_loss_shows_its_last_finite_pictures_and_s
     assert vae_cli.main(["--latent", "categorical:3x4", "--estimators", estimator_that_diverges, "reinforce",
                          "--out", str(out), *SMALL]) == 0
     page = (out / "index.html").read_text()
-    assert "test_diverging_pictures: stopped at step 12: the loss is not finite" in page
+    assert "test_diverging: stopped at step 12: the loss is not finite" in page
     assert "its last finite pictures, from step 10, are shown" in page
     assert (out / "pictures-categorical-3x4-reconstructions-step-000020.png").exists()
 
