@@ -44,10 +44,29 @@ def image_shape(pixels: int) -> tuple[int, int]:
     return (side, side) if side * side == pixels else (1, pixels)
 
 
-def picture_indices(test_size: int, count: int = N_RECONSTRUCTIONS) -> torch.Tensor:
-    """The test images whose reconstructions are drawn: a fixed random choice, the same for every run
-    (not the first ones: a test set can be ordered by class)."""
-    return torch.randperm(test_size, generator=torch.Generator().manual_seed(PICTURE_SEED))[:count]
+def picture_indices(test_images: torch.Tensor, count: int = N_RECONSTRUCTIONS, pool: int = 1000,
+                    iterations: int = 25) -> torch.Tensor:
+    """The test images whose reconstructions are drawn: fixed, the same for every run, and varied.
+
+    Ten random MNIST test images are often half ones (they have the fewest ink pixels and the tightest
+    cluster), so the images are the medoids of `count` k-means clusters (k-means++ start, Lloyd steps,
+    a seeded generator) of a fixed random pool of test images: typical images of different shapes,
+    which in practice means different digits, chosen without labels."""
+    generator = torch.Generator().manual_seed(PICTURE_SEED)
+    candidates = torch.randperm(len(test_images), generator=generator)[:pool]
+    if len(candidates) <= count:
+        return candidates
+    x = test_images[candidates.to(test_images.device)].double().cpu()
+    centres = x[torch.randint(len(x), (1,), generator=generator)]
+    while len(centres) < count:  # k-means++: far from the chosen centres is likelier
+        distance = torch.cdist(x, centres).min(1).values.square()
+        centres = torch.cat([centres, x[torch.multinomial(distance, 1, generator=generator)]])
+    for _ in range(iterations):
+        assignment = torch.cdist(x, centres).argmin(1)
+        centres = torch.stack([x[assignment == k].mean(0) if (assignment == k).any() else centres[k]
+                               for k in range(count)])
+    chosen = torch.cdist(centres, x).argmin(1).unique(sorted=False)
+    return candidates[chosen]
 
 
 def pictures_path(run_folder: str | Path, run_key: str, step: int) -> Path:

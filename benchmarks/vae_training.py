@@ -238,7 +238,7 @@ def train(run: Run, sink) -> str:
     eval_steps = sorted({max(1, round(total * (i + 1) / args.evals)) for i in range(args.evals)})
     probe = data.binarize(data.valid[:args.batch_size], "threshold").to(device)  # fixed minibatch
     test_x = data.binarize(data.test, "threshold").to(device)
-    picture_x = test_x[picture_indices(len(test_x)).to(device)]  # the same test images for every run
+    picture_x = test_x[picture_indices(test_x).to(device)]  # the same test images for every run
     iw_x = test_x[iw_subset(len(test_x), args.iw_points).to(device)] if args.iw_points else test_x
     # seconds: the training steps only (what the estimators cost); wall: since the run began, with the
     # evaluations, checkpoints and data shuffles in between.
