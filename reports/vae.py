@@ -142,17 +142,23 @@ def relaxation_figure(frame: pd.DataFrame):
 
 
 def relaxation_section(rows: pd.DataFrame, run_dir: Path, latent: str, several: bool) -> dict:
-    """The relaxed-vs-hard panel of one latent: its PNG, or a note where the run did not record it."""
+    """The relaxed-vs-hard panel of one latent: its PNG; or a note where the run did not record the columns,
+    or where every gap is exactly zero (no estimator of the latent trains a relaxed objective)."""
     columns = ("train_neg_elbo_relaxed", "train_neg_elbo_hard", "train_relaxation_gap")
     if any(column not in rows or rows[column].isna().all() for column in columns):
-        return {"png": None, "note": "This run was written by a gradbench that did not record the relaxed and "
-                                     "the hard training -ELBO; a new run records them."}
+        return {"png": None, "flag": True, "note": "This run was written by a gradbench that did not record the "
+                                                   "relaxed and the hard training -ELBO; a new run records them."}
+    if (rows["train_relaxation_gap"].fillna(0.0) == 0).all():
+        return {"png": None, "flag": False,
+                "note": "Every estimator here evaluates its cost at exact samples from q (none trains a relaxed "
+                        "objective, or the latent is continuous): relaxed and hard agree to the last bit, so there "
+                        "is no gap to plot."}
     png = "relaxed-vs-hard.png" if not several else f"relaxed-vs-hard-{latent.replace(':', '-')}.png"
     fig, _ = relaxation_figure(rows)
     fig.suptitle(f"{latent} latent", fontweight="bold")
     fig.savefig(run_dir / png, dpi=90)
     plt.close(fig)
-    return {"png": png, "note": None}
+    return {"png": png, "flag": False, "note": None}
 
 
 def render_vae_report(run_dir: str | Path) -> Path:

@@ -175,6 +175,7 @@ def test_a_run_stopped_by_a_non_finite_loss_shows_its_last_finite_pictures_and_s
     assert "test_diverging: stopped at step 12: the loss is not finite" in page
     assert "its last finite pictures, from step 10, are shown" in page
     assert (out / "pictures-categorical-3x4-reconstructions-step-000020.png").exists()
+    assert "no gap to plot" in page and not (out / "relaxed-vs-hard.png").exists()  # both train on exact samples
 
     # Pictures that are not finite (a model that diverged at an evaluation point) are passed over too.
     frame = pd.read_csv(out / "results.csv")
