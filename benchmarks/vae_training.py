@@ -193,10 +193,11 @@ def relaxed_and_hard_neg_elbo(model: VAE, x: torch.Tensor, estimator, spec, hpar
         -ELBO that it trains (VAE.objective; analytic KL added, or sampled as --kl says), averaged over
         the images and its S samples per image. For Gumbel-Softmax, whose cost is evaluated at Concrete
         samples softmax((l + g) / tau) (binary Concrete for Bernoulli), this is the relaxed -ELBO at
-        the run's current tau, as Jang et al.'s code prints beside the unrelaxed one. Every other
-        registered estimator evaluates the cost at exact samples (REINFORCE and its baselines, MuProp,
-        straight-through, ST Gumbel-Softmax, Gumbel-Rao, ReinMax, REBAR, RELAX: their relaxations
-        enter the gradient only), and a Gaussian latent has nothing to relax.
+        the run's current tau: the "relaxed" loss the categorical VAE of the articles prints beside the
+        "unrelaxed" one. Every other registered estimator evaluates the cost at exact samples (REINFORCE
+        and its baselines, MuProp, straight-through, ST Gumbel-Softmax, Gumbel-Rao, ReinMax, REBAR,
+        RELAX: their relaxations enter the gradient only), and a Gaussian latent has nothing to relax.
+        The training rows' train_neg_elbo is the same quantity on the step's own batch, before the step.
     train_neg_elbo_hard: the same call with the same random numbers, the cost evaluated at the exact
         discrete samples the estimator's points round to (Latent.harden: for Gumbel-Softmax the
         Gumbel-max sample argmax(l + g)), i.e. the discrete model's -ELBO with hard samples, paired
