@@ -108,6 +108,22 @@ class Latent:
     def flatten(self, z: torch.Tensor) -> torch.Tensor:
         return z.reshape(*z.shape[:-2], self.code_size) if self.kind == "categorical" else z
 
+    def harden(self, z: torch.Tensor) -> torch.Tensor:
+        """The exact discrete sample a relaxed one rounds to, passed straight through (value: the hard
+        point; gradient: that of z, so that an estimator differentiating f, such as MuProp at the mean,
+        still can). A categorical point goes to the one-hot of its largest coordinate: argmax of
+        softmax((l + g) / tau) is argmax (l + g), the Gumbel-max sample; a Bernoulli one to 1[z > 1/2]:
+        sigmoid((l + L) / tau) > 1/2 exactly when l + L > 0. Hard points (0/1) are returned unchanged,
+        bit for bit, and a Gaussian z as it is."""
+        if self.kind == "gaussian":
+            return z
+        if self.kind == "bernoulli":
+            hard = (z.detach() > 0.5).to(z.dtype)
+        else:
+            classes = torch.arange(z.shape[-1], device=z.device)  # not F.one_hot: it fails inside vmap
+            hard = (z.detach().argmax(-1, keepdim=True) == classes).to(z.dtype)
+        return hard + (z - z.detach())
+
 
 def _one_hot_categorical(logits: torch.Tensor, validate_args: bool | None) -> D.OneHotCategorical:
     """OneHotCategorical(logits) whose inner Categorical gets validate_args too.
@@ -148,25 +164,35 @@ class VAE(nn.Module):
             return F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
         return cost
 
-    def loss(self, x: torch.Tensor, estimator, hparams: dict, num_samples: int = 1, kl: str = "analytic"):
-        """(surrogate loss to minimise, -ELBO estimate per data point as a float): both mean over the batch."""
+    def objective(self, x: torch.Tensor, estimator, hparams: dict, num_samples: int = 1, kl: str = "analytic",
+                  hard: bool = False) -> torch.Tensor:
+        """The estimator's surrogate of the -ELBO per data point (B,), averaged over its S samples: its
+        forward value is the estimator's estimate of the -ELBO (for Gumbel-Softmax, whose cost is
+        evaluated at relaxed samples, the relaxed -ELBO), its gradient the estimator's gradient.
+
+        hard=True evaluates the cost at `Latent.harden` of whatever the estimator passes it: the same
+        noise, rounded to the exact discrete sample it stands for. For estimators that evaluate the
+        cost at exact samples (REINFORCE, straight-through, REBAR, ...) that changes nothing, bit for bit."""
         q = self.latent.posterior(self.encoder(x))
         reconstruction = self.reconstruction_cost(x)
         if kl == "analytic":
-            surrogate = estimator(reconstruction, q, num_samples=num_samples, **hparams)
-            kl_term = self.latent.kl_to_prior(q)
-            total = surrogate.mean(0) + kl_term
-        else:
-            prior = self.latent.prior(x).expand(q.batch_shape)
-
-            def cost(z):
-                if self.latent.kind != "gaussian" and not ((z == 0) | (z == 1)).all():
-                    raise NotApplicableError("--kl sampled evaluates log q(z) at the estimator's samples, and this "
-                                             "estimator passes relaxed ones; use --kl analytic with it")
-                return reconstruction(z) + q.log_prob(z) - prior.log_prob(z)
+            cost = (lambda z: reconstruction(self.latent.harden(z))) if hard else reconstruction
             surrogate = estimator(cost, q, num_samples=num_samples, **hparams)
-            total = surrogate.mean(0)
-        loss = total.mean()
+            return surrogate.mean(0) + self.latent.kl_to_prior(q)
+        prior = self.latent.prior(x).expand(q.batch_shape)
+
+        def cost(z):
+            if hard:
+                z = self.latent.harden(z)
+            if self.latent.kind != "gaussian" and not ((z == 0) | (z == 1)).all():
+                raise NotApplicableError("--kl sampled evaluates log q(z) at the estimator's samples, and this "
+                                         "estimator passes relaxed ones; use --kl analytic with it")
+            return reconstruction(z) + q.log_prob(z) - prior.log_prob(z)
+        return estimator(cost, q, num_samples=num_samples, **hparams).mean(0)
+
+    def loss(self, x: torch.Tensor, estimator, hparams: dict, num_samples: int = 1, kl: str = "analytic"):
+        """(surrogate loss to minimise, -ELBO estimate per data point as a float): both mean over the batch."""
+        loss = self.objective(x, estimator, hparams, num_samples, kl).mean()
         return loss, float(loss.detach())
 
     @torch.no_grad()
@@ -175,6 +201,11 @@ class VAE(nn.Module):
         q = self.latent.posterior(self.encoder(x))
         z = q.sample((samples,))
         return self.reconstruction_cost(x)(z).mean(0) + self.latent.kl_to_prior(q)
+
+    @torch.no_grad()
+    def pixel_means(self, z: torch.Tensor) -> torch.Tensor:
+        """Bernoulli means sigmoid(decoder(z)) of the pixels for latent codes z (..., *event)."""
+        return torch.sigmoid(self.decoder(self.latent.flatten(z)))
 
     @torch.no_grad()
     def importance_weighted_bound(self, x: torch.Tensor, k: int, rows_budget: int = 100_000) -> torch.Tensor:

@@ -22,8 +22,10 @@ import estimators
 from benchmarks.checkpoints import CheckpointError, checkpoint_path, load_checkpoint, save_checkpoint
 from benchmarks.data import load_dataset
 from benchmarks.measurement import measure
+from benchmarks.tasks.protocol import forked_rng
 from benchmarks.tasks.vae import vae_problem
 from benchmarks.vae_model import VAE, Latent
+from benchmarks.vae_pictures import draw_pictures, picture_indices, pictures_path, save_pictures
 
 
 def run_key(latent: str, kl: str, estimator: str, tau0, seed: int, device: str, variant: str = "") -> str:
@@ -164,6 +166,60 @@ def encoder_gradient_row(estimator, spec, problem, hparams: dict, n_estimates: i
             **{f"grad_{name}": row.get(name, float("nan")) for name in GRADIENT_COLUMNS}}
 
 
+RELAXATION_BATCHES = 10  # training batches of the relaxed-vs-hard comparison (1,000 images at batch size 100)
+
+
+def recent_training_batches(data, args: Settings, seed: int, step: int, device: str, held: tuple,
+                            count: int = RELAXATION_BATCHES) -> torch.Tensor:
+    """The images of the last `count` training batches before `step` (steps step - count .. step - 1), as
+    they were trained on (same shuffle, same binarization draw). `held` is (epoch, its data) that the
+    training loop holds; an earlier epoch is drawn again from its seed, so a resumed run gets the same."""
+    batches_per_epoch = math.ceil(len(data.train) / args.batch_size)
+    epochs = {held[0]: held[1]}
+    pieces = []
+    for past in range(max(0, step - count), step):
+        epoch = past // batches_per_epoch
+        if epoch not in epochs:
+            epochs[epoch] = epoch_batches(data, args, seed, epoch, device)
+        pieces.append(epochs[epoch][(past % batches_per_epoch) * args.batch_size:][:args.batch_size])
+    return torch.cat(pieces)
+
+
+def relaxed_and_hard_neg_elbo(model: VAE, x: torch.Tensor, estimator, spec, hparams: dict, samples: int, kl: str,
+                              seed: int) -> dict:
+    """The estimator's training objective and the discrete model's -ELBO, on the same images and noise.
+
+    train_neg_elbo_relaxed: the forward value of the estimator's surrogate, i.e. its estimate of the
+        -ELBO that it trains (VAE.objective; analytic KL added, or sampled as --kl says), averaged over
+        the images and its S samples per image. For Gumbel-Softmax, whose cost is evaluated at Concrete
+        samples softmax((l + g) / tau) (binary Concrete for Bernoulli), this is the relaxed -ELBO at
+        the run's current tau: the "relaxed" loss the categorical VAE of the articles prints beside the
+        "unrelaxed" one. Every other registered estimator evaluates the cost at exact samples (REINFORCE
+        and its baselines, MuProp, straight-through, ST Gumbel-Softmax, Gumbel-Rao, ReinMax, REBAR,
+        RELAX: their relaxations enter the gradient only), and a Gaussian latent has nothing to relax.
+        The training rows' train_neg_elbo is the same quantity on the step's own batch, before the step.
+    train_neg_elbo_hard: the same call with the same random numbers, the cost evaluated at the exact
+        discrete samples the estimator's points round to (Latent.harden: for Gumbel-Softmax the
+        Gumbel-max sample argmax(l + g)), i.e. the discrete model's -ELBO with hard samples, paired
+        with the relaxed value sample by sample.
+    train_relaxation_gap: relaxed - hard, and train_relaxation_gap_se its standard error over the images
+        (paired: the same noise for both). Zero, bit for bit, for an estimator that evaluates the cost at
+        exact samples (rounding a hard point returns it unchanged), so the columns also say which
+        estimators train a relaxed objective, a plugin's included.
+
+    Measured with the model frozen at the evaluation point, without gradients, in a forked random state
+    seeded by `seed` (the training run's stream is untouched), a stateful estimator on a copy."""
+    per_image = {}
+    for name, hard in (("train_neg_elbo_relaxed", False), ("train_neg_elbo_hard", True)):
+        with forked_rng(seed), torch.no_grad():
+            instance = copy.deepcopy(estimator) if spec.stateful else estimator
+            per_image[name] = model.objective(x, instance, hparams, samples, kl, hard=hard).double()
+    gap = per_image["train_neg_elbo_relaxed"] - per_image["train_neg_elbo_hard"]
+    return {**{name: float(values.mean()) for name, values in per_image.items()},
+            "train_relaxation_gap": float(gap.mean()),
+            "train_relaxation_gap_se": float(gap.std() / math.sqrt(len(gap))) if len(gap) > 1 else float("nan")}
+
+
 def train(run: Run, sink) -> str:
     """Train one model; every evaluation point becomes a row (written through the sink), and a checkpoint
     in the run folder, from which a stopped run continues. Returns 'ok' or why it stopped."""
@@ -183,6 +239,7 @@ def train(run: Run, sink) -> str:
     eval_steps = sorted({max(1, round(total * (i + 1) / args.evals)) for i in range(args.evals)})
     probe = data.binarize(data.valid[:args.batch_size], "threshold").to(device)  # fixed minibatch
     test_x = data.binarize(data.test, "threshold").to(device)
+    picture_x = test_x[picture_indices(test_x).to(device)]  # the same test images for every run
     iw_x = test_x[iw_subset(len(test_x), args.iw_points).to(device)] if args.iw_points else test_x
     # seconds: the training steps only (what the estimators cost); wall: since the run began, with the
     # evaluations, checkpoints and data shuffles in between.
@@ -236,6 +293,13 @@ def train(run: Run, sink) -> str:
                    "test_neg_elbo": float(model.negative_elbo(test_x).mean()),
                    "dataset": data.name, "latent": str(latent), "kl": kl, "n_samples": samples,
                    "batch_size": args.batch_size, "lr": args.lr, "device": device, "status": "ok"}
+            row.update(relaxed_and_hard_neg_elbo(
+                model, recent_training_batches(data, args, seed, step, device,
+                                               ((step - 1) // batches_per_epoch, epoch_data)),
+                estimator, spec, per_call, samples, kl, seed=seed * 1_000_003 + step))
+            pictures = pictures_path(sink.run_folder, run.key, step)
+            save_pictures(pictures, draw_pictures(model, picture_x, step))
+            row["pictures"] = pictures.relative_to(sink.run_folder).as_posix()
             if args.grad_estimates:
                 problem = vae_problem(model, probe, kl, max(100, args.grad_estimates // 5), step, seed)
                 row.update(encoder_gradient_row(estimator, spec, problem, per_call, args.grad_estimates, samples,

@@ -1,4 +1,5 @@
-"""The VAE task's report: per latent (e.g. gaussian:20, categorical:20x10) a table and training curves."""
+"""The VAE task's report: per latent (e.g. gaussian:20, categorical:20x10) a table, training curves, the
+relaxed against the hard training -ELBO, and what each estimator's model draws (reports.vae_pictures)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,6 +17,7 @@ from reports.load import load_run  # noqa: E402
 from reports.leaderboard import vae_leaderboard  # noqa: E402
 from reports.palette import STYLES, Palette  # noqa: E402
 from reports.tables import fmt  # noqa: E402
+from reports.vae_pictures import picture_sections  # noqa: E402
 
 META_KEYS = ("started", "finished", "git_commit", "torch_version", "cpu", "cpu_threads", "dataset", "latent",
              "hidden", "kl", "batch_size", "lr", "anneal", "seeds", "commands")
@@ -46,7 +48,7 @@ def summary_table(frame: pd.DataFrame) -> str:
         if "iw_points" in last and last["iw_points"].notna().any():
             iw += f" ({int(last['iw_points'].max())} test points)"
     lines = ["<table><thead><tr><th>estimator</th><th>seeds</th><th>steps</th><th>test -ELBO</th>"
-             f"<th>{iw}</th><th>time / step</th><th>grad variance</th><th>grad bias</th></tr></thead><tbody>"]
+             f"<th>{iw}</th><th>train relaxed &minus; hard</th><th>time / step</th><th>grad variance</th><th>grad bias</th></tr></thead><tbody>"]
     for label, rows in last.sort_values("test_neg_elbo").groupby("label", sort=False):
         def spread(column, standard_error=None):
             """mean +- sd over seeds; with one seed, +- the standard error where the row has one."""
@@ -73,28 +75,35 @@ def summary_table(frame: pd.DataFrame) -> str:
                                                  "seeds)</span>" if unfinished else "")
         lines.append(f"<tr><td>{label}</td><td>{len(rows)}</td><td>{steps}</td>"
                      f"<td>{spread('test_neg_elbo')}</td><td>{spread('test_iw_bound', 'test_iw_bound_se')}</td>"
+                     f"<td>{spread('train_relaxation_gap', 'train_relaxation_gap_se')}</td>"
                      f"<td>{spread('time_per_step_s')} s</td><td>{interval('grad_variance_trace')}</td>"
                      f"<td>{interval('grad_bias_norm')}</td></tr>")
     lines.append("</tbody></table>")
     return "\n".join(lines)
 
 
-def curves_figure(frame: pd.DataFrame, palette: Palette | None = None):
-    """Test -ELBO against step and against training seconds; log gradient variance against step. Colours
-    and markers from the run's palette (an estimator's family shares a hue); several settings of one
-    estimator (tau, S, ...) differ in line style."""
-    fig, axes = plt.subplots(1, 3, figsize=(18, 5))
+def seed_runs(frame: pd.DataFrame, palette: Palette | None = None):
+    """(label, its plot style, whether this is the label's first seed, the rows by step) per label and
+    seed. Colours and markers come from the run's palette (an estimator's family shares a hue); several
+    labels of one estimator (tau, S, ...) differ in line style; a label's seeds share its look, and only
+    the first enters a legend."""
     palette = palette or Palette(frame["estimator"])
     styles = {}
     for label, estimator in frame[["label", "estimator"]].drop_duplicates().itertuples(index=False):
         per_estimator = styles.setdefault(estimator, {})
         per_estimator[label] = STYLES[len(per_estimator) % len(STYLES)]
     for (label, seed), rows in frame.groupby(["label", "seed"]):
-        rows = rows.sort_values("step")
-        first = seed == frame[frame["label"] == label]["seed"].min()
-        look = palette[rows["estimator"].iloc[0]]
-        kwargs = {"color": look.colour, "marker": look.marker, "markersize": 3, "label": label if first else None,
-                  "linestyle": styles[rows["estimator"].iloc[0]][label]}
+        estimator = rows["estimator"].iloc[0]
+        look = palette[estimator]
+        style = {"color": look.colour, "marker": look.marker, "linestyle": styles[estimator][label]}
+        yield label, style, seed == frame[frame["label"] == label]["seed"].min(), rows.sort_values("step")
+
+
+def curves_figure(frame: pd.DataFrame, palette: Palette | None = None):
+    """Test -ELBO against step and against training seconds; log gradient variance against step."""
+    fig, axes = plt.subplots(1, 3, figsize=(18, 5))
+    for label, style, first, rows in seed_runs(frame, palette):
+        kwargs = {**style, "markersize": 3, "label": label if first else None}
         axes[0].plot(rows["step"], rows["test_neg_elbo"], **kwargs)
         axes[1].plot(rows["train_seconds"], rows["test_neg_elbo"], **kwargs)
         if "grad_variance_trace" in rows and rows["grad_variance_trace"].notna().any():
@@ -115,6 +124,56 @@ def curves_figure(frame: pd.DataFrame, palette: Palette | None = None):
     return fig, axes
 
 
+def relaxation_figure(frame: pd.DataFrame, palette: Palette | None = None):
+    """The training -ELBO on the same batches and noise, relaxed (the objective the estimator trains,
+    dashed) and hard (the discrete model, solid), against step; and their gap. Colours from the run's
+    palette (the line styles say relaxed or hard here)."""
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.6))
+    for label, style, first, rows in seed_runs(frame, palette):
+        colour = style["color"]
+        axes[0].plot(rows["step"], rows["train_neg_elbo_hard"], color=colour, marker="o", markersize=3,
+                     label=label if first else None)
+        axes[0].plot(rows["step"], rows["train_neg_elbo_relaxed"], color=colour, marker="x", markersize=4,
+                     linestyle="--")
+        axes[1].plot(rows["step"], rows["train_relaxation_gap"], color=colour, marker="o", markersize=3)
+        if "train_relaxation_gap_se" in rows:
+            se = rows["train_relaxation_gap_se"].fillna(0.0)
+            axes[1].fill_between(rows["step"], rows["train_relaxation_gap"] - 1.96 * se,
+                                 rows["train_relaxation_gap"] + 1.96 * se, color=colour, alpha=0.15, linewidth=0)
+    axes[0].plot([], [], color="grey", label="hard (solid)")
+    axes[0].plot([], [], color="grey", linestyle="--", marker="x", label="relaxed (dashed)")
+    axes[0].set(xlabel="training step", ylabel="training -ELBO (nats)",
+                title="relaxed (what the estimator trains) vs hard (the discrete model)")
+    axes[1].axhline(0.0, color="black", linewidth=0.8)
+    axes[1].set(xlabel="training step", ylabel="relaxed - hard (nats)", title="gap, with 95% intervals")
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="center right", fontsize=9, frameon=False)
+    fig.subplots_adjust(left=0.06, right=0.8, bottom=0.13, top=0.88, wspace=0.25)
+    return fig, axes
+
+
+def relaxation_section(rows: pd.DataFrame, run_dir: Path, latent: str, several: bool,
+                       palette: Palette | None = None) -> dict:
+    """The relaxed-vs-hard panel of one latent: its PNG; or a note where the run did not record the columns,
+    or where every gap is exactly zero (no estimator of the latent trains a relaxed objective)."""
+    columns = ("train_neg_elbo_relaxed", "train_neg_elbo_hard", "train_relaxation_gap")
+    if any(column not in rows or rows[column].isna().all() for column in columns):
+        return {"png": None, "flag": True, "note": "This run was written by a gradbench that did not record the "
+                                                   "relaxed and the hard training -ELBO; a new run records them."}
+    if (rows["train_relaxation_gap"].fillna(0.0) == 0).all():
+        return {"png": None, "flag": False,
+                "note": "Every estimator here evaluates its cost at exact samples from q (none trains a relaxed "
+                        "objective, or the latent is continuous): relaxed and hard agree to the last bit, so there "
+                        "is no gap to plot."}
+    png = "relaxed-vs-hard.png" if not several else f"relaxed-vs-hard-{latent.replace(':', '-')}.png"
+    fig, _ = relaxation_figure(rows, palette)
+    fig.suptitle(f"{latent} latent", fontweight="bold")
+    fig.savefig(run_dir / png, dpi=90)
+    plt.close(fig)
+    return {"png": png, "flag": False, "note": None}
+
+
 def render_vae_report(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     frame, meta = load_run(run_dir)
@@ -131,8 +190,11 @@ def render_vae_report(run_dir: str | Path) -> Path:
         fig.subplots_adjust(top=0.84)
         fig.savefig(run_dir / png, dpi=90)
         plt.close(fig)
+        several = frame["latent"].nunique() > 1
         sections.append({"latent": latent, "table": Markup(summary_table(rows)), "png": png,
-                         "summary": Markup(vae_leaderboard(rows, palette, "summary" if i == 0 else f"summary-{i}"))})
+                         "summary": Markup(vae_leaderboard(rows, palette, "summary" if i == 0 else f"summary-{i}")),
+                         "relaxation": relaxation_section(rows, run_dir, latent, several, palette),
+                         "pictures": picture_sections(rows, run_dir, latent, meta.get("problems", []))})
     page = TEMPLATES.get_template("vae.html.j2").render(
         title=f"VAE training ({meta.get('dataset', '?')})",
         meta=[(k, meta[k]) for k in META_KEYS if k in meta], sections=sections, problems=meta.get("problems", []))

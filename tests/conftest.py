@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import estimators
 from tests.helpers import ALPHA, DEVICES, MAX_CHECKS, SUITE_FALSE_FAILURE_RATE
 
 
@@ -41,3 +42,18 @@ def _seeded_global_rng():
 @pytest.fixture(params=DEVICES)
 def device(request):
     return request.param
+
+
+@pytest.fixture
+def estimator_that_diverges():
+    """A registered estimator whose surrogate turns NaN from its 15th call on (a diverging run)."""
+    calls = []
+
+    @estimators.register("test_diverging", families=("categorical",), unbiased=False, summary="s", reference="r")
+    def diverging(f, dist, num_samples=1):
+        calls.append(1)
+        value = estimators.get("reinforce")(f, dist, num_samples)
+        return value * float("nan") if len(calls) >= 15 else value
+
+    yield "test_diverging"
+    estimators.unregister("test_diverging")

@@ -65,7 +65,9 @@ def test_vae_and_trajectory_reports_load_in_chromium(tmp_path, browser):
               "--hidden", 32, "--evals", 2, "--grad-estimates", 50, "--iw-samples", 5, "--out", tmp_path / "vae")
     trajectory = cli("benchmarks.trajectory", "--problems", "tucker-0.45", "--estimators", "exact", "reinforce",
                      "--steps", 40, "--measure-every", 10, "--estimates", 50, "--out", tmp_path / "trajectory")
-    for process, run, images in ((vae, "vae", ["curves.png"]), (trajectory, "trajectory", ["tucker-0.45.png"])):
+    vae_images = ["curves.png", "pictures-gaussian-4-reconstructions-step-000020.png",
+                  "pictures-gaussian-4-prior-step-000020.png"]
+    for process, run, images in ((vae, "vae", vae_images), (trajectory, "trajectory", ["tucker-0.45.png"])):
         finish(process)
         check = browser.check(tmp_path / run / "index.html", tmp_path / run / "screenshot.png")
         assert [src for src, _ in check.images] == images and check.ok, check.problems
