@@ -6,9 +6,11 @@
 For each latent, KL form, estimator, tau, seed and device a model is trained with Adam; at every
 evaluation point it records the test -ELBO of the discrete model (exact samples, analytic KL), the
 encoder's gradient variance and bias at frozen parameters on a fixed validation minibatch
-(a gradient problem of benchmarks.tasks.vae, measured by the same harness as the toys), and the time per step; at the end an importance-weighted bound with
---iw-samples samples. A checkpoint is written at every evaluation point, and --resume continues an
-interrupted run from it.
+(a gradient problem of benchmarks.tasks.vae, measured by the same harness as the toys), the time per step,
+the relaxed and the hard training -ELBO on the same batches (vae_training.relaxed_and_hard_neg_elbo), and
+what the model draws (reconstructions and prior samples, saved as arrays: benchmarks.vae_pictures); at the
+end an importance-weighted bound with --iw-samples samples. A checkpoint is written at every evaluation
+point, and --resume continues an interrupted run from it.
 
 Runs are units of work for the one run loop (benchmarks.sweep): in this process by default, on a local
 pool with --workers N, or on Ray with --executor ray.
