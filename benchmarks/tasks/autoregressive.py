@@ -78,6 +78,97 @@ def policy_weights(vocab: int, hidden: int = 16, seed: int = 0, logit_scale: flo
     return weights
 
 
+# Work below this many elements (rows x samples x gate width) runs on one torch thread, the forward pass
+# and the batched products' backward. On a CPU shared with other processes every multi-threaded launch
+# waits for a time slice, and MKL's tanh and exp launch threads even for a few hundred elements: with 2
+# threads on 2 loaded cores (load 8-10) one tanh of 768 floats took 12-15 ms, on one thread 3 us, and
+# drawing 16 estimates of 3 samples 0.5-1.2 s against 0.02-0.2 s (torch 2.13). The registry-wide tests draw
+# hundreds of such small batches; the sweep's 10^4 estimates keep every thread.
+SMALL_WORK = 2 ** 20
+
+
+class one_thread_if_small:
+    """One torch thread inside the block when `elements` < SMALL_WORK (on CPU); the count restored after."""
+
+    def __init__(self, elements: int, device: torch.device | str = "cpu"):
+        self.inline = torch.device(device).type == "cpu" and elements < SMALL_WORK
+        self.before = 1
+
+    def __enter__(self):
+        if self.inline:
+            self.before = torch.get_num_threads()
+            if self.before > 1:
+                torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        if self.inline and self.before > 1:
+            torch.set_num_threads(self.before)
+
+
+class _BatchedAffine(torch.autograd.Function):
+    """bias + x @ w (torch.baddbmm, or torch.bmm without a bias) for x (B, M, K), w (B, K, J), bias
+    broadcastable to (B, M, J); forward and backward on one thread when small (SMALL_WORK)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(bias, x, w):
+        with one_thread_if_small(x.shape[0] * x.shape[1] * w.shape[-1], x.device):
+            return torch.bmm(x, w) if bias is None else torch.baddbmm(bias, x, w)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        bias, x, w = inputs
+        ctx.save_for_backward(x, w)
+        ctx.bias_shape = None if bias is None else bias.shape
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        with one_thread_if_small(grad.numel(), grad.device):
+            grad_bias = grad.sum_to_size(ctx.bias_shape) if ctx.needs_input_grad[0] else None
+            grad_x = torch.bmm(grad, w.transpose(1, 2)) if ctx.needs_input_grad[1] else None
+            grad_w = torch.bmm(x.transpose(1, 2), grad) if ctx.needs_input_grad[2] else None
+        return grad_bias, grad_x, grad_w
+
+
+class _SubGraph(torch.autograd.Function):
+    """fn(*tensors) with an autograd graph of its own, whose backward pass runs on one thread when the work
+    is small (one_thread_if_small): the elementwise backward of a GRU over a few hundred thousand elements
+    launches threads op by op, each waiting for a time slice on a loaded CPU."""
+
+    @staticmethod
+    def forward(ctx, fn, small, *tensors):
+        with torch.enable_grad():
+            inputs = [t.detach().requires_grad_(t.requires_grad) for t in tensors]
+            output = fn(*inputs)
+        ctx.graph = (output, [t for t in inputs if t.requires_grad], [t.requires_grad for t in tensors], small)
+        return output.detach()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        output, leaves, needed, small = ctx.graph
+        with small:
+            # retain_graph: the outer graph may be differentiated again (retain_graph there); the inner one
+            # is freed with this node either way
+            grads = iter(torch.autograd.grad(output, leaves, grad, allow_unused=True, retain_graph=True)
+                         if leaves else ())
+        return (None, None, *[next(grads) if need else None for need in needed])
+
+
+def _on_its_own_graph(fn, small: one_thread_if_small, tensors: list[torch.Tensor]) -> torch.Tensor:
+    """fn(*tensors), differentiable, with its backward pass under `small` (fn's forward is run under it by
+    the caller's scope)."""
+    if not torch.is_grad_enabled() or not any(t.requires_grad for t in tensors):
+        return fn(*tensors)
+    return _SubGraph.apply(fn, small, *tensors)
+
+
+def _affine(bias: torch.Tensor | None, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    return _BatchedAffine.apply(bias, x, w)
+
+
 class _Network:
     """The GRU policy on flattened batch rows: every weight reshaped to (B, ...), B = prod(batch_shape)."""
 
@@ -90,18 +181,18 @@ class _Network:
         self.w_out_t, self.b_out = w["w_out"].transpose(1, 2), w["b_out"].unsqueeze(1)
         # Input gates of every token, E W_ih^T (B, V, 3H): a token's (or a relaxed token's) input gates are
         # its one-hot (simplex) row times this table, one product instead of an embedding then a product.
-        self.token_gates = torch.bmm(w["embedding"], w["w_ih"].transpose(1, 2))
+        self.token_gates = _affine(None, w["embedding"], w["w_ih"].transpose(1, 2))
         self.b_ih = w["b_ih"].unsqueeze(1)
-        self.first_gates = torch.baddbmm(self.b_ih, w["bos"].unsqueeze(1), w["w_ih"].transpose(1, 2))  # (B, 1, 3H)
+        self.first_gates = _affine(self.b_ih, w["bos"].unsqueeze(1), w["w_ih"].transpose(1, 2))  # (B, 1, 3H)
 
     def gates_of(self, tokens: torch.Tensor) -> torch.Tensor:
         """Input gates of tokens (B, M, V), one-hot or on the simplex: (B, M, 3H)."""
-        return torch.baddbmm(self.b_ih, tokens, self.token_gates)
+        return _affine(self.b_ih, tokens, self.token_gates)
 
     def step(self, input_gates: torch.Tensor, h: torch.Tensor | None) -> torch.Tensor:
         """One GRU step (torch.nn.GRUCell): input gates (B, M, 3H), state (B, M, H) or None for h_0 = 0."""
         hidden = self.hidden
-        hidden_gates = self.b_hh.expand(input_gates.shape) if h is None else torch.baddbmm(self.b_hh, h, self.w_hh_t)
+        hidden_gates = self.b_hh.expand(input_gates.shape) if h is None else _affine(self.b_hh, h, self.w_hh_t)
         # split, not slices: the backward of a split is one concatenation, that of a slice a full-size zero
         # tensor per slice
         input_rz, input_n = input_gates.split([2 * hidden, hidden], -1)
@@ -117,7 +208,7 @@ class _Network:
         return h.expand(self.rows, samples, self.hidden).contiguous()
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
-        return torch.baddbmm(self.b_out, h, self.w_out_t)
+        return _affine(self.b_out, h, self.w_out_t)
 
 
 def log_softmax_last(x: torch.Tensor) -> torch.Tensor:
@@ -198,11 +289,14 @@ class AutoregressiveSequence(D.Distribution):
         rows = math.prod(self.batch_shape)
         return value.reshape(math.prod(sample_shape), rows, self.length, self.vocab).transpose(0, 1), sample_shape
 
+    def _small(self, samples: int) -> one_thread_if_small:
+        return one_thread_if_small(math.prod(self.batch_shape) * samples * self.w_hh.shape[-2], self.w_hh.device)
+
     def sample(self, sample_shape=torch.Size()) -> torch.Tensor:
         sample_shape = torch.Size(sample_shape)
-        with torch.no_grad():
+        samples = math.prod(sample_shape)
+        with torch.no_grad(), self._small(samples):
             network = self._network()
-            samples = math.prod(sample_shape)
             h = network.step_from_start(samples)
             tokens = []
             for t in range(self.length):
@@ -213,10 +307,19 @@ class AutoregressiveSequence(D.Distribution):
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """sum_t <z_t, log softmax(logits_t(z_<t))>, teacher-forced: one-hot z or points of the simplex."""
-        if self._validate_args:
-            self._validate_sample(value)
         tokens, sample_shape = self._to_network_layout(value)
-        network = self._network()
+        small = self._small(tokens.shape[1])
+        with small:
+            if self._validate_args:
+                self._validate_sample(value)
+            names = list(self.weights)
+
+            def log_prob(tokens, *weights):
+                return self._log_prob(tokens, sample_shape, _Network(dict(zip(names, weights)), self.batch_shape))
+
+            return _on_its_own_graph(log_prob, small, [tokens, *self.weights.values()])
+
+    def _log_prob(self, tokens: torch.Tensor, sample_shape: torch.Size, network: _Network) -> torch.Tensor:
         rows, samples = tokens.shape[:2]
         # The input gates of steps 2..L in one product; only the recurrence runs step by step.
         gates = network.gates_of(tokens[:, :, :-1].reshape(rows, samples * (self.length - 1), self.vocab))
@@ -242,7 +345,17 @@ class AutoregressiveSequence(D.Distribution):
         """
         if kind not in RELAXED_KINDS:
             raise ValueError(f"relaxed_sample kind must be one of {', '.join(RELAXED_KINDS)}, got {kind!r}")
-        network = self._network()
+        small = self._small(num_samples)
+        with small:
+            names = list(self.weights)
+
+            def relaxed(*weights):
+                network = _Network(dict(zip(names, weights)), self.batch_shape)
+                return self._relaxed_sample(num_samples, kind, tau, network)
+
+            return _on_its_own_graph(relaxed, small, list(self.weights.values()))
+
+    def _relaxed_sample(self, num_samples: int, kind: str, tau: float, network: _Network) -> torch.Tensor:
         h = network.step_from_start(num_samples)
         tokens = []
         for t in range(self.length):

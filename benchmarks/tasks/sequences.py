@@ -40,6 +40,7 @@ import torch
 
 from benchmarks.tasks.autoregressive import (AutoregressiveSequence, all_sequences, check_positive_integer,
                                              enumerate_log_probs, greedy_sequence, policy_weights)
+from benchmarks.metrics import one_thread
 from benchmarks.tasks.protocol import GradientProblem, InvalidPointError, Reference
 from benchmarks.tasks.registry import ProblemFamily, add_family, format_point, format_value
 from estimators.exact import MAX_CONFIGURATIONS
@@ -135,7 +136,8 @@ class SequenceCost:
 
 def _log_prob(weights: dict[str, torch.Tensor], tokens: torch.Tensor) -> torch.Tensor:
     weights = {name: value.to(tokens) for name, value in weights.items()}
-    return AutoregressiveSequence(weights, tokens.shape[-2]).log_prob(tokens)
+    # validate_args=False: relaxed tokens (points of the simplex) are valid arguments of the cost
+    return AutoregressiveSequence(weights, tokens.shape[-2], validate_args=False).log_prob(tokens)
 
 
 def enumerated_objective(setting: SequenceSetting, weights: dict[str, torch.Tensor],
@@ -151,8 +153,10 @@ def enumerated_objective(setting: SequenceSetting, weights: dict[str, torch.Tens
 
 @functools.lru_cache(maxsize=64)
 def _enumeration_inputs(setting: SequenceSetting) -> tuple[torch.Tensor, torch.Tensor | None]:
-    reward_all = setting.reward_of(all_sequences(setting.vocab, setting.length))
-    reference = enumerate_log_probs(setting.initial_weights(), setting.length) if setting.reward == "kl" else None
+    """The reward of every sequence and, for the KL problem, the reference policy's log-probabilities."""
+    with one_thread():
+        reward_all = setting.reward_of(all_sequences(setting.vocab, setting.length))
+        reference = enumerate_log_probs(setting.initial_weights(), setting.length) if setting.reward == "kl" else None
     return reward_all, reference
 
 
@@ -161,13 +165,28 @@ def trained_weights(setting: SequenceSetting, steps: int) -> dict[str, torch.Ten
     """The weights after `steps` Adam steps (lr LEARNING_RATE) of the exact gradient from the initial ones."""
     weights = {name: value.clone().requires_grad_() for name, value in setting.initial_weights().items()}
     if steps:
-        reward_all, reference = _enumeration_inputs(setting)
-        optimizer = torch.optim.Adam(weights.values(), lr=LEARNING_RATE)
-        for _ in range(steps):
-            optimizer.zero_grad()
-            enumerated_objective(setting, weights, reward_all, reference).backward()
-            optimizer.step()
+        # On one thread: float64 sums in another order would move the point in its last digits, and the same
+        # id must give the same point in this process, a pool worker or Ray (as benchmarks.metrics does).
+        with one_thread():
+            reward_all, reference = _enumeration_inputs(setting)
+            first = {name: torch.zeros_like(value) for name, value in weights.items()}
+            second = {name: torch.zeros_like(value) for name, value in weights.items()}
+            for step in range(1, steps + 1):
+                grads = torch.autograd.grad(enumerated_objective(setting, weights, reward_all, reference),
+                                            list(weights.values()))
+                with torch.no_grad():
+                    for (name, value), grad in zip(weights.items(), grads):
+                        adam_step(value, grad, first[name], second[name], step)
     return {name: value.detach() for name, value in weights.items()}
+
+
+def adam_step(value, grad, first, second, step, lr=LEARNING_RATE, betas=(0.9, 0.999), eps=1e-8) -> None:
+    """Adam (Kingma & Ba 2015), in place, as torch.optim.Adam's defaults; written out because building a
+    torch.optim optimizer imports torch._dynamo (2 s)."""
+    first.mul_(betas[0]).add_(grad, alpha=1 - betas[0])
+    second.mul_(betas[1]).addcmul_(grad, grad, value=1 - betas[1])
+    denominator = (second / (1 - betas[1] ** step)).sqrt_().add_(eps)
+    value.addcdiv_(first, denominator, value=-lr / (1 - betas[0] ** step))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -208,8 +227,9 @@ def _sequence_reference(problem: SequenceProblem) -> Reference:
         reference = estimated_reference(problem, REFERENCE_ESTIMATES, REFERENCE_SAMPLES)
         return dataclasses.replace(reference, method=f"{reference.method}; by sampling, as {setting.limit_text()}")
     weights = {name: value.clone().requires_grad_() for name, value in problem.point().items()}
-    value = enumerated_objective(setting, weights, *_enumeration_inputs(setting))
-    grads = torch.autograd.grad(value, list(weights.values()))
+    with one_thread():
+        value = enumerated_objective(setting, weights, *_enumeration_inputs(setting))
+        grads = torch.autograd.grad(value, list(weights.values()))
     return Reference(torch.cat([g.reshape(-1) for g in grads]).detach(), 0.0,
                      f"enumeration of {setting.vocab}^{setting.length} = {setting.sequences} sequences",
                      float(value.detach()))
