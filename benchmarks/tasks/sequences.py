@@ -262,7 +262,8 @@ def sequence_problem(reward: str, steps: float = 0, vocab: float = DEFAULTS["voc
     except ValueError as error:
         raise InvalidPointError(f"{where}: {error}") from None
     if target is not None and reward not in ("sparse", "kl"):
-        raise InvalidPointError(f"{where}: only seq-sparse and seq-kl have a target")
+        raise InvalidPointError(f"{where}: target={format_value(tuple(target))} is given, but only seq-sparse and "
+                                "seq-kl have a target; leave it out")
     setting = SequenceSetting(reward, vocab, length, None)
     if steps and not setting.enumerable:
         raise InvalidPointError(f"{where}: steps={steps} needs the exact gradient by enumeration, but "
