@@ -368,3 +368,33 @@ def test_the_sequence_figure_draws_bias_with_its_floor_variance_and_cosine_again
     assert list(floor.get_ydata()) == pytest.approx([0.025] * 3)   # (bias_norm_hi - bias_norm) / ||g*||
     with pytest.raises(ValueError, match="no sequence-problem rows"):
         sequence_figure(pd.DataFrame(rows[:1]).assign(family="bernoulli"))
+
+
+def test_torch_func_per_sample_gradients_match_autograd():
+    from torch.func import grad, vmap
+
+    weights = {k: v.float() for k, v in get_problem("seq-count@length=3,steps=2").point().items()}
+    samples = AutoregressiveSequence(weights, 3).sample((5,))
+    per_sample = vmap(grad(lambda w, z: AutoregressiveSequence(w, 3).log_prob(z)), in_dims=(None, 0))(weights, samples)
+    leaves = {k: v.clone().requires_grad_() for k, v in weights.items()}
+    one = torch.autograd.grad(AutoregressiveSequence(leaves, 3).log_prob(samples[2]), list(leaves.values()))
+    for name, gradient in zip(leaves, one):
+        torch.testing.assert_close(per_sample[name][2], gradient)
+    support = AutoregressiveSequence(weights, 3).enumerate_support()
+    assert support.shape == (64, 3, 4) and torch.equal(support, all_sequences(4, 3, torch.float32))
+
+
+def test_a_family_name_belongs_to_one_class():
+    from estimators.families import FAMILY_BY_CLASS, register_family
+
+    assert FAMILY_BY_CLASS[AutoregressiveSequence] == "autoregressive"
+    register_family(AutoregressiveSequence, "autoregressive")  # the same class again: no change
+
+    class Other(torch.distributions.Categorical):
+        pass
+
+    with pytest.raises(ValueError, match="family name 'autoregressive' is already taken by AutoregressiveSequence"):
+        register_family(Other, "autoregressive")
+    with pytest.raises(ValueError, match="AutoregressiveSequence is already registered as family 'autoregressive'"):
+        register_family(AutoregressiveSequence, "sequences")
+    assert FAMILY_BY_CLASS[AutoregressiveSequence] == "autoregressive" and Other not in FAMILY_BY_CLASS

@@ -157,11 +157,19 @@ class _SubGraph(torch.autograd.Function):
         return (None, None, *[next(grads) if need else None for need in needed])
 
 
+def _functorch_active() -> bool:
+    """Whether a torch.func transform (grad, vmap) is running: it cannot see through a graph of our own."""
+    try:
+        return torch._C._functorch.peek_interpreter_stack() is not None
+    except AttributeError:  # an older torch without it
+        return False
+
+
 def _on_its_own_graph(fn, small: one_thread_if_small, tensors: list[torch.Tensor]) -> torch.Tensor:
     """fn(*tensors), differentiable, with its backward pass under `small` (fn's forward is run under it by
     the caller's scope)."""
-    if not torch.is_grad_enabled() or not any(t.requires_grad for t in tensors):
-        return fn(*tensors)
+    if not torch.is_grad_enabled() or not any(t.requires_grad for t in tensors) or _functorch_active():
+        return fn(*tensors)  # torch.func's transforms differentiate fn itself
     return _SubGraph.apply(fn, small, *tensors)
 
 
@@ -333,7 +341,7 @@ class AutoregressiveSequence(D.Distribution):
         hidden = torch.stack(states, 2).reshape(rows, samples * self.length, network.hidden)
         log_probs = log_softmax_last(network.logits(hidden)).reshape(rows, samples, self.length, self.vocab)
         total = (tokens * log_probs).sum((-1, -2))                        # (B, M)
-        return total.transpose(0, 1).reshape(*sample_shape, *self.batch_shape)
+        return total.transpose(0, 1).reshape(tuple(sample_shape) + tuple(self.batch_shape))
 
     def relaxed_sample(self, num_samples: int, kind: str, tau: float = 1.0) -> torch.Tensor:
         """Tokens (S, *batch_shape, L, V) on a differentiable path, step t's token fed to step t + 1:
@@ -393,7 +401,8 @@ def greedy_sequence(weights: dict[str, torch.Tensor], length: int) -> tuple[int,
             if t > 0:
                 h = network.step(network.gates_of(tokens[-1]), h)
             logits = network.logits(h)
-            tokens.append((logits.argmax(-1, keepdim=True) == torch.arange(logits.shape[-1])).to(logits.dtype))
+            classes = torch.arange(logits.shape[-1], device=logits.device)
+            tokens.append((logits.argmax(-1, keepdim=True) == classes).to(logits.dtype))
         return tuple(int(token.argmax()) for token in tokens)
 
 
