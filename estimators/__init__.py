@@ -23,8 +23,8 @@ from estimators.registry import (
 
 # Imported for their registrations.
 from estimators import (  # noqa: E402,F401
-    antithetic, control_variates, exact, gumbel_rao, implicit, measure_valued, pathwise, rebar, reinforce, reinmax,
-    relaxed,
+    antithetic, control_variates, exact, group_baselines, gumbel_rao, implicit, measure_valued, pathwise, rebar,
+    reinforce, reinmax, relaxed,
 )
 
 from estimators.registry import load_entry_points  # noqa: E402

@@ -28,6 +28,29 @@ FAMILY_BY_CLASS: dict[type, str] = {
 }
 
 
+# Families of distributions defined outside torch (a task's own, such as benchmarks.tasks.autoregressive's
+# sequence policy) join with register_family; estimators name them in `families` like any other.
+# A class there may relax its own sampling path: `relaxed_sample(num_samples, kind, tau)` (see
+# estimators.relaxed), which is what the relaxed estimators that list its family call.
+
+
+def register_family(cls: type, name: str) -> None:
+    """Name a distribution class that torch does not ship (a task's own) as a family. A name already given
+    to another class, or a class already named otherwise, is an error (a module imported again replaces its
+    own class)."""
+    if not (isinstance(cls, type) and issubclass(cls, D.Distribution)):
+        raise TypeError(f"register_family needs a torch.distributions.Distribution subclass, got {cls!r}")
+    for known, known_name in list(FAMILY_BY_CLASS.items()):
+        same_class = (known.__module__, known.__qualname__) == (cls.__module__, cls.__qualname__)
+        if known_name == name and not same_class:
+            raise ValueError(f"family name {name!r} is already taken by {known.__qualname__}; pick another name")
+        if same_class and known_name != name:
+            raise ValueError(f"{cls.__qualname__} is already registered as family {known_name!r}")
+        if same_class:
+            del FAMILY_BY_CLASS[known]
+    FAMILY_BY_CLASS[cls] = name
+
+
 def base_distribution(dist: D.Distribution) -> D.Distribution:
     """The distribution under any `Independent` wrappers."""
     while isinstance(dist, D.Independent):

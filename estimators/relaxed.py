@@ -34,6 +34,12 @@ from estimators.registry import register
 from estimators.surrogates import straight_through
 
 RELAXABLE = ("bernoulli", "categorical")
+# Families whose distributions relax their own sampling path, `relaxed_sample(num_samples, kind, tau)`:
+# an autoregressive sequence policy (benchmarks.tasks.autoregressive) feeds the relaxed, straight-through
+# or hard token of step t into step t + 1 through its embedding. Only the three estimators below apply
+# to them; the others that relax a Bernoulli or a categorical (REBAR, RELAX, Gumbel-Rao, ReinMax) need
+# the conditional noise of one categorical site, which a sequence does not have in closed form.
+PATH_RELAXED = ("autoregressive",)
 TEMPERATURE = HParam(1.0, greater_than(0.0), "the temperature of the relaxation")
 
 
@@ -44,6 +50,11 @@ def _logits(dist, who: str) -> tuple[str, torch.Tensor]:
             if family == "categorical_index" else ""
         raise NotApplicableError(f"{who} relaxes Bernoulli and one-hot categorical latents, got {family!r}{hint}")
     return family, base_distribution(dist).logits
+
+
+def _relaxed_path(dist):
+    """The distribution's own relaxed sampling path, or None (a Bernoulli, a categorical)."""
+    return getattr(base_distribution(dist), "relaxed_sample", None)
 
 
 def _uniform(num_samples: int, logits: torch.Tensor) -> torch.Tensor:
@@ -102,6 +113,7 @@ def concrete_sample(dist, num_samples: int, tau: float, who: str,
 
 @register(
     "gumbel_softmax",
+    families=PATH_RELAXED,
     needs=("relaxable",),
     unbiased=False,
     hparams={"tau": TEMPERATURE},
@@ -109,13 +121,18 @@ def concrete_sample(dist, num_samples: int, tau: float, who: str,
     reference="Jang et al. 2017, ICLR; Maddison et al. 2017, ICLR",
 )
 def gumbel_softmax(f, dist, num_samples: int = 1, *, tau: float = 1.0) -> torch.Tensor:
-    """surrogate_s = f(y_s), y_s the Concrete (binary Concrete for Bernoulli) sample at temperature tau."""
+    """surrogate_s = f(y_s), y_s the Concrete (binary Concrete for Bernoulli) sample at temperature tau;
+    for a sequence, every token relaxed and fed forward relaxed."""
+    path = _relaxed_path(dist)
+    if path is not None:
+        return f(path(num_samples, "concrete", tau))
     soft, _ = concrete_sample(dist, num_samples, tau, "gumbel_softmax")
     return f(soft)
 
 
 @register(
     "st_gumbel_softmax",
+    families=PATH_RELAXED,
     needs=("relaxable",),
     unbiased=False,
     hparams={"tau": TEMPERATURE},
@@ -123,20 +140,29 @@ def gumbel_softmax(f, dist, num_samples: int = 1, *, tau: float = 1.0) -> torch.
     reference="Jang et al. 2017, ICLR, section 2.2",
 )
 def st_gumbel_softmax(f, dist, num_samples: int = 1, *, tau: float = 1.0) -> torch.Tensor:
-    """surrogate_s = f(h_s + y_s - stop(y_s)): f sees the exact discrete sample h_s, grad uses d y_s."""
+    """surrogate_s = f(h_s + y_s - stop(y_s)): f sees the exact discrete sample h_s, grad uses d y_s; for a
+    sequence, each token's straight-through value is fed forward."""
+    path = _relaxed_path(dist)
+    if path is not None:
+        return f(path(num_samples, "st_concrete", tau))
     soft, hard = concrete_sample(dist, num_samples, tau, "st_gumbel_softmax", with_hard=True)
     return f(straight_through(hard, soft))
 
 
 @register(
     "straight_through",
+    families=PATH_RELAXED,
     needs=("relaxable",),
     unbiased=False,
     summary="straight-through: hard sample forward, gradient of the probabilities backward",
     reference="Bengio et al. 2013, arXiv:1308.3432",
 )
 def straight_through_estimator(f, dist, num_samples: int = 1) -> torch.Tensor:
-    """surrogate_s = f(z_s + p - stop(p)), z_s ~ dist, p = dist's probabilities (Bernoulli p or softmax)."""
+    """surrogate_s = f(z_s + p - stop(p)), z_s ~ dist, p = dist's probabilities (Bernoulli p or softmax); for a
+    sequence, p_t is step t's and z_t + p_t - stop(p_t) is fed forward."""
+    path = _relaxed_path(dist)
+    if path is not None:
+        return f(path(num_samples, "straight_through"))
     _logits(dist, "straight_through")
     probs = base_distribution(dist).probs
     return f(straight_through(sampling.sample(dist, num_samples), probs.expand(num_samples, *probs.shape)))

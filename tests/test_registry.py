@@ -25,7 +25,8 @@ def test_unknown_name_suggests_and_lists():
 
 
 def test_glob_patterns_and_unmatched_pattern():
-    assert {s.name for s in estimators.list_estimators(["reinforce_*"])} == {"reinforce_loo", "reinforce_ema", "reinforce_nvil"}
+    assert {s.name for s in estimators.list_estimators(["reinforce_*"])} == {
+        "reinforce_loo", "reinforce_ema", "reinforce_nvil", "reinforce_grpo", "reinforce_drgrpo"}
     with pytest.raises(UnknownEstimatorError, match="gumbel"):
         estimators.list_estimators(["gumbell*"])
 

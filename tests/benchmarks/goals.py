@@ -35,3 +35,11 @@ DEFAULT_SWEEP = SpeedGoal(
 TRAJECTORY_POINT_VS_CELL = SpeedGoal(
     "trajectory measurement point vs a sweep cell, same N and S", "point s / cell s", "<=", 1.2,
     note="N = 1,000, S = 1; the point adds the exact loss and gradient at theta, the cell its timing calls")
+
+SEQUENCE_REINFORCE_VS_HANDWRITTEN = SpeedGoal(
+    "sequence policy REINFORCE vs hand-written, N = 10,000, S = 8", "registry s / hand-written s", "<=", 1.3,
+    note="V = 4, L = 7, GRU width 16 (seq-sparse); the hand-written side draws tokens and sums log p in one pass")
+
+SEQUENCE_ENUMERATION = SpeedGoal(
+    "exact gradient by enumerating 4^7 sequences vs 1 s", "enumeration s / 1 s", "<=", 0.25,
+    note="prefix tree, float64, one thread; the interval is the sign-test interval of repeated runs' median")

@@ -41,6 +41,17 @@ def leave_one_out(cost):
     return (cost.sum(0, keepdim=True) - cost) / (cost.shape[0] - 1)
 
 
+def group_mean(cost):
+    return cost.mean(0, keepdim=True)
+
+
+def grpo(f, params, family, s, eps=1e-4, **_):
+    z, logp = SAMPLERS[family](params, s)
+    cost = f(z).detach()
+    advantage = (cost - cost.mean(0, keepdim=True)) / (cost.std(0, keepdim=True) + eps)
+    return (advantage * logp).mean(0).sum()
+
+
 class MovingAverage:
     def __init__(self, decay=0.9):
         self.decay, self.value = decay, None
@@ -93,6 +104,8 @@ SAMPLERS = {
 HANDWRITTEN = {
     "reinforce": lambda: reinforce,
     "reinforce_loo": lambda: lambda *a, **k: reinforce(*a, baseline=leave_one_out, **k),
+    "reinforce_drgrpo": lambda: lambda *a, **k: reinforce(*a, baseline=group_mean, **k),
+    "reinforce_grpo": lambda: grpo,
     "reinforce_ema": lambda: (lambda ema: lambda *a, decay=0.9, **k: reinforce(*a, baseline=ema, **k))(MovingAverage()),
     "gumbel_softmax": lambda: gumbel_softmax,
     "st_gumbel_softmax": lambda: st_gumbel_softmax,
