@@ -142,7 +142,8 @@ def test_the_harness_leaves_the_score_function_out_on_the_uniform_and_the_pathwi
     cells, _ = enumerate_cells(specs, problems, taus=[], samples=[2], n_estimates=10, devices=["cpu"])
     on = lambda prefix: {c.estimator for c in cells if c.objective.startswith(prefix)}
     assert on("uniform-square-1") == {"pathwise"}
-    assert on("poisson-exp-1") == {"reinforce", "reinforce_loo", "reinforce_ema", "reinforce_nvil"}
+    assert on("poisson-exp-1") == {"reinforce", "reinforce_loo", "reinforce_ema", "reinforce_nvil", "reinforce_grpo",
+                                   "reinforce_drgrpo"}
 
 
 def test_logistic_log_prob_cdf_and_moments():
