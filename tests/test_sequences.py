@@ -347,29 +347,6 @@ def test_the_sweep_measures_sequence_problems(tmp_path):
                and row["reference"] == "enumeration of 4^3 = 64 sequences" for row in rows)
 
 
-def test_the_sequence_figure_draws_bias_with_its_floor_variance_and_cosine_against_s():
-    from reports.sequences import sequence_figure
-
-    rows = []
-    for objective in ("seq-sparse", "seq-sparse@steps=10"):
-        for estimator in ("reinforce_loo", "reinforce_grpo", "gumbel_softmax"):
-            for s in (2, 4, 8):
-                bias = 0.01 if estimator == "reinforce_loo" else 0.3
-                rows.append({"objective": objective, "family": "autoregressive", "estimator": estimator,
-                             "hparams": "{}", "n_samples": s, "true_grad_norm": 2.0, "bias_norm": bias,
-                             "bias_norm_lo": max(0.0, bias - 0.05), "bias_norm_hi": bias + 0.05,
-                             "bias_significant": estimator != "reinforce_loo", "variance_trace": 1.0 / s,
-                             "variance_trace_lo": 0.8 / s, "variance_trace_hi": 1.2 / s, "cosine": 0.99, "seed": 0})
-    fig, axes = sequence_figure(pd.DataFrame(rows + [{**rows[0], "objective": "tucker-0.45", "family": "bernoulli"}]))
-    assert axes.shape == (2, 3) and axes[0, 0].get_yscale() == "log" and axes[0, 1].get_xscale() == "log"
-    assert [line.get_label() for line in axes[0, 0].get_lines() if not line.get_label().startswith("_")] == [
-        "reinforce_loo", "reinforce_grpo", "gumbel_softmax"]
-    floor = [line for line in axes[0, 0].get_lines() if line.get_linestyle() == ":"][0]
-    assert list(floor.get_ydata()) == pytest.approx([0.025] * 3)   # (bias_norm_hi - bias_norm) / ||g*||
-    with pytest.raises(ValueError, match="no sequence-problem rows"):
-        sequence_figure(pd.DataFrame(rows[:1]).assign(family="bernoulli"))
-
-
 def test_torch_func_per_sample_gradients_match_autograd():
     from torch.func import grad, vmap
 
