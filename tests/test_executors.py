@@ -335,7 +335,9 @@ def test_ctrl_c_and_sigterm_keep_finished_rows_stop_the_workers_and_say_how_to_r
     resume command starts: each time exit 130, the rows written so far kept, no worker left; the
     printed command then completes the run. "python" in that command is run as this interpreter."""
     out = tmp_path / "run"
-    argv = [*vae_long(600), "--estimators", "reinforce", "gumbel_softmax", "--out", out]
+    # 1,200 steps: long enough that two interruptions, each after a new checkpoint, land before the end
+    # on a loaded machine too (with 600 a run could finish between the checkpoint and the signal).
+    argv = [*vae_long(1200), "--estimators", "reinforce", "gumbel_softmax", "--out", out]
     first = Driver(cli("benchmarks.vae", argv), tmp_path / "first")
     command = interrupted(first, out, lambda d: os.killpg(d.pid, signal.SIGINT))
     second = Driver([sys.executable, *command[1:]], tmp_path / "second")
@@ -346,7 +348,7 @@ def test_ctrl_c_and_sigterm_keep_finished_rows_stop_the_workers_and_say_how_to_r
                           timeout=SUBPROCESS_TIMEOUT_S)
     assert done.returncode == 0, done.stderr[-3000:]
     final = pd.read_csv(out / "results.csv")
-    assert final.cell_id.is_unique and len(final) == 2 * 6 and len(final_runs(final)) == 2
+    assert final.cell_id.is_unique and len(final) == 2 * 12 and len(final_runs(final)) == 2
     meta = json.loads((out / "run.json").read_text())
     assert "finished" in meta and "interrupted" not in meta and len(meta["commands"]) == 3
 
