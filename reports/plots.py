@@ -22,6 +22,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -239,6 +240,11 @@ def _grid(groups, heads: list[str], title: str, share: str = "sharey", width: fl
     return fig, axes
 
 
+def _decades(limits, scale: str) -> float:
+    low, high = sorted(limits)
+    return float(np.log10(high / low)) if scale == "log" and low > 0 else 0.0
+
+
 def _finish(fig, axes, groups, frame) -> None:
     for (label, names), row in zip(groups, axes):
         row[0].set_title(label, loc="left", fontsize=9, fontweight="bold")
@@ -249,8 +255,15 @@ def _finish(fig, axes, groups, frame) -> None:
                                                    linestyle=look["style"], label=series))
         row[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, frameon=False)
     for ax in axes.ravel():
-        # Minor ticks on log axes spanning many decades cost thousands of tick objects a figure.
-        ax.minorticks_off()
+        # Minor ticks on log axes spanning many decades cost thousands of tick objects a figure; on an axis
+        # spanning less than two decades they carry the only labels, so they stay there.
+        for axis, limits, scale in ((ax.xaxis, ax.get_xlim(), ax.get_xscale()),
+                                    (ax.yaxis, ax.get_ylim(), ax.get_yscale())):
+            if _decades(limits, scale) > 2:
+                axis.set_minor_locator(matplotlib.ticker.NullLocator())
+            elif scale == "log" and axis is ax.xaxis:  # narrow panels: fewer minor labels, or they overlap
+                axis.set_minor_formatter(matplotlib.ticker.LogFormatterSciNotation(
+                    labelOnlyBase=False, minor_thresholds=(0.6, 0.3)))
     top = 1 - 0.75 / fig.get_figheight()
     # Fixed margins: tight_layout measured every log-axis tick label and took 1 s a figure.
     fig.subplots_adjust(left=0.06, right=0.83, bottom=0.35 / fig.get_figheight() + 0.04, top=top, wspace=0.32,
