@@ -23,7 +23,7 @@ def log_grid(low: float, high: float, count: int) -> list[float]:
     """`count` temperatures spaced evenly in log between low and high (both included), to 3 significant
     figures so that cell ids stay readable: log_grid(0.05, 2, 9) = [0.05, 0.0792, 0.126, ..., 1.26, 2.0]."""
     ratio = (high / low) ** (1 / (count - 1))
-    return [float(f"{low * ratio ** i:.3g}") for i in range(count)]
+    return [float(f"{low * ratio ** i:.3g}") for i in range(count - 1)] + [high]
 
 
 class TauGrid(argparse.Action):
@@ -31,7 +31,10 @@ class TauGrid(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):
         low_text, high_text, count_text = values
-        low, high = positive_finite(low_text), positive_finite(high_text)
+        try:
+            low, high = positive_finite(low_text), positive_finite(high_text)
+        except argparse.ArgumentTypeError as error:
+            parser.error(f"--tau-grid LO HI N: {error}")
         try:
             count = int(count_text)
         except ValueError:
@@ -40,7 +43,11 @@ class TauGrid(argparse.Action):
             parser.error(f"--tau-grid LO HI N: N must be >= 2, got {count}; e.g. --tau-grid 0.05 2 9")
         if high <= low:
             parser.error(f"--tau-grid LO HI N: HI must exceed LO, got LO={low:g} HI={high:g}; e.g. --tau-grid 0.05 2 9")
-        setattr(namespace, self.dest, log_grid(low, high, count))
+        grid = log_grid(low, high, count)
+        if len(set(grid)) < count:
+            parser.error(f"--tau-grid {low:g} {high:g} {count}: {count} temperatures to 3 significant figures do not fit "
+                         f"between {low:g} and {high:g}; widen the range or take fewer")
+        setattr(namespace, self.dest, grid)
 
 
 def add_tau_options(parser: argparse.ArgumentParser, help: str) -> None:

@@ -73,8 +73,9 @@ def render_report(run_dir: str | Path) -> Path:
             "true_grad_norm": fmt(float(rows["true_grad_norm"].iloc[0])),
             "cost": Markup(cost_table(rows, palette)) if "variance_x_time" in rows else "",
         })
-    summaries = [{"n_samples": s, "device": d, "html": Markup(variance_leaderboard(part, anchors, palette))}
-                 for (s, d), part in frame.groupby(["n_samples", "device"], sort=True)] if len(frame) else []
+    summaries = [{"n_samples": s, "device": d,
+                  "html": Markup(variance_leaderboard(part, anchors, palette, "summary" if i == 0 else f"summary-{i}"))}
+                 for i, ((s, d), part) in enumerate(frame.groupby(["n_samples", "device"], sort=True))] if len(frame) else []
     temperatures = None
     best = best_temperatures(frame) if len(frame) else None
     if best is not None and not best.empty:

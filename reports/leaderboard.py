@@ -4,9 +4,10 @@ Variance sweeps (one table per (S, device) setting): estimators as rows; for eac
 estimator's best setting (over its swept hyperparameters) ranked two ways:
 
     by MSE         E||g - g*||^2 = bias^2 + variance, the error of one estimate
-    by MSE x time  MSE times the seconds per estimate: the error left after a fixed budget of
-                   compute, since averaging k estimates divides the variance part by k (work-normalised,
-                   as in Glynn & Whitt 1992's efficiency)
+    by MSE x time  MSE times the seconds per estimate (work-normalised, as in Glynn & Whitt 1992's
+                   efficiency): for an unbiased estimator, the error left after a fixed budget of
+                   compute, since averaging k estimates divides the variance by k; a bias does not
+                   average away, so for a biased estimator it is flattering: read it with the bias
 
 Ranks tie where the intervals overlap: an estimator's rank is 1 + the number of estimators whose
 whole 95% interval lies below its own, so two estimators the run cannot tell apart share a rank.
@@ -37,11 +38,14 @@ def interval_ranks(lo, hi) -> np.ndarray:
 
 
 def with_work(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add mse_x_time (and its bounds from the MSE's: the timing's own spread is in the cost table)."""
+    """Add mse_x_time with bounds from the MSE's bounds times the fastest and slowest timed call."""
     frame = frame.copy()
     time = frame["time_per_estimate_s"] if "time_per_estimate_s" in frame else np.nan
-    for suffix in ("", "_lo", "_hi"):
-        frame[f"mse_x_time{suffix}"] = frame[f"mse{suffix}"] * time
+    fastest = frame["time_per_estimate_min_s"] if "time_per_estimate_min_s" in frame else time
+    slowest = frame["time_per_estimate_max_s"] if "time_per_estimate_max_s" in frame else time
+    frame["mse_x_time"] = frame["mse"] * time
+    frame["mse_x_time_lo"] = frame["mse_lo"] * fastest  # the timing's spread widens the interval too
+    frame["mse_x_time_hi"] = frame["mse_hi"] * slowest
     return frame
 
 
@@ -66,7 +70,7 @@ def rank_table(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
             out.append({"objective": objective, "estimator": row["estimator"], "rank": rank,
                         "tied": bool(not math.isnan(rank) and (ranks == rank).sum() > 1),
                         "degenerate": row["_degenerate"], "value": row[metric], "lo": row[f"{metric}_lo"],
-                        "hi": row[f"{metric}_hi"], "setting": _setting(row), "n_ranked": len(ranked)})
+                        "hi": row[f"{metric}_hi"], "setting": _setting(row), "n_measured": len(rows)})
     return pd.DataFrame(out)
 
 
@@ -77,7 +81,7 @@ def _setting(row) -> str:
 
 def _summary(ranks: pd.DataFrame) -> pd.DataFrame:
     """Per estimator: wins and the median rank over problems (a degenerate cell counts as last)."""
-    effective = ranks["rank"].where(ranks["rank"].notna(), ranks["n_ranked"] + 1)
+    effective = ranks["rank"].where(ranks["rank"].notna(), ranks["n_measured"])  # degenerate: last
     grouped = ranks.assign(effective=effective).groupby("estimator")
     return pd.DataFrame({"wins": grouped["rank"].apply(lambda r: int((r == 1).sum())),
                          "median_rank": grouped["effective"].median(), "problems": grouped.size()})
@@ -93,7 +97,8 @@ def _rank_text(row) -> str:
     return f"<span title='{html.escape(title)}'>{'<b>' + text + '</b>' if row['rank'] == 1 else text}</span>"
 
 
-def variance_leaderboard(frame: pd.DataFrame, anchors: dict[str, str], palette: Palette) -> str:
+def variance_leaderboard(frame: pd.DataFrame, anchors: dict[str, str], palette: Palette,
+                         table_id: str = "summary") -> str:
     """The HTML summary table of one (S, device) slice of an annotated, seed-combined sweep."""
     frame = with_work(frame)
     by_mse, by_work = rank_table(frame, "mse"), rank_table(frame, "mse_x_time")
@@ -103,7 +108,7 @@ def variance_leaderboard(frame: pd.DataFrame, anchors: dict[str, str], palette: 
     objectives = list(dict.fromkeys(frame["objective"]))
     order = sorted(mse_summary.index, key=lambda e: (mse_summary.loc[e, "median_rank"], -mse_summary.loc[e, "wins"], e))
     head = "".join(f"<th class=problem><a href='#{anchors.get(o, '')}'>{html.escape(o)}</a></th>" for o in objectives)
-    lines = ["<table id=summary class=summary><thead><tr><th rowspan=2>estimator</th><th rowspan=2>problems</th>"
+    lines = [f"<table id={table_id} class=summary><thead><tr><th rowspan=2>estimator</th><th rowspan=2>problems</th>"
              "<th colspan=2>by MSE</th>"
              "<th colspan=2>by MSE &times; time</th>"
              f"<th colspan={len(objectives)}>rank on each problem: by MSE / by MSE &times; time</th></tr>"

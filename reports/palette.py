@@ -7,13 +7,13 @@ Families (the groups of the leaderboard and of the figures' rows):
     score function      REINFORCE and its baselines (moving average, leave-one-out, NVIL, group ones)
     control variates    MuProp, REBAR, RELAX: a score-function term plus a learned/relaxed control variate
     coupled (ARM)       ARM, DisARM: antithetic couplings of binary samples
-    relaxed             Gumbel-Softmax (Concrete), Gumbel-Rao: gradients of a relaxed objective
-    straight-through    straight-through, ST Gumbel-Softmax, ReinMax: hard forward, surrogate backward
+    relaxed             Gumbel-Softmax (Concrete): gradients of a relaxed objective
+    straight-through    straight-through, ST Gumbel-Softmax, Gumbel-Rao (ST-GS Rao-Blackwellised),
+                        ReinMax: hard forward, surrogate backward
     continuous          pathwise, implicit reparameterisation, measure-valued
     reference           the exact (enumeration) estimator
 
-A row may carry its own `estimator_group`; otherwise the name decides (a plugin named
-`reinforce_*` joins the score-function family), else "other".
+The name decides (a plugin named `reinforce_*` joins the score-function family), else "other".
 """
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ FAMILIES = [
     ("score function", ["reinforce*", "*grpo*", "rloo*"], "Blues"),
     ("control variates", ["muprop*", "rebar*", "relax*"], "Purples"),
     ("coupled (ARM)", ["arm", "disarm", "*arm_*", "u2g*"], "Greens"),
-    ("relaxed", ["gumbel_softmax*", "gumbel_rao*", "concrete*"], "Oranges"),
-    ("straight-through", ["straight_through*", "st_*", "reinmax*"], "Reds"),
+    ("relaxed", ["gumbel_softmax*", "concrete*"], "Oranges"),
+    ("straight-through", ["straight_through*", "st_*", "reinmax*", "gumbel_rao*"], "Reds"),
     ("continuous", ["pathwise*", "implicit*", "measure_valued*"], "teal"),
     ("reference", ["exact*"], "Greys"),
     ("other", ["*"], "copper"),

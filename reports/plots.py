@@ -182,6 +182,9 @@ def per_estimator(ax, frame: pd.DataFrame, metric: Metric) -> None:
         if name == "bias_norm":
             ax.barh([position], [float(noise_floor(rows.iloc[[position]]).iloc[0]) - floor], left=floor, height=0.6,
                     color=row["colour"], alpha=0.10)
+        if f"{name}_seed_min" in rows and row.get("seeds", 1) > 1:  # the seeds' spread, as in the swept panels
+            ax.hlines([position], row[f"{name}_seed_min"], row[f"{name}_seed_max"], colors=row["colour"], linewidth=4,
+                      alpha=0.3)
         ax.scatter([value], [position], marker=row["marker"], facecolors=row["colour"] if significant else "white",
                    edgecolors=row["colour"], s=30, zorder=3)
     ax.set_yticks(range(len(rows)), rows["series"], fontsize=7)

@@ -4,7 +4,7 @@ every cell.
 
 Each cell shows variance_trace and bias_norm with their 95% intervals, then the relative bias
 ||E g - g*|| / ||g*|| and the cosine of E g to g*, the figures a researcher checks first. Bold: the
-lowest variance in the column. Star: the lowest MSE in the table (the best bias-variance trade-off at
+lowest variance in the column among cells that are not degenerate. Star: the lowest MSE in the table (the best bias-variance trade-off at
 this S) among estimators that are not degenerate. Marks: 'degenerate' (reports.degenerate: zero
 variance with a significant bias, relative bias >= 0.5, or cosine < 0.5), '?' where the variance
 interval is wider than +-25% of the value (too few estimates to rank), '!' where some estimates
@@ -84,8 +84,8 @@ def objective_table(frame: pd.DataFrame, palette: Palette | None = None) -> str:
     swept = sorted({(name, value) for name, value in zip(frame["x_name"], frame["x"])
                     if isinstance(name, str) and not math.isnan(value)}, key=lambda p: (p[0] != "tau", p[0], p[1]))
     columns = ([NO_TAU] if (frame["column"] == NO_TAU).any() else []) + [column_label(n, v) for n, v in swept]
-    best_variance = frame.loc[frame.groupby("column")["variance_trace"].idxmin()].index
     eligible = frame[[not degenerate_reason(row) for _, row in frame.iterrows()]]
+    best_variance = eligible.loc[eligible.groupby("column")["variance_trace"].idxmin().dropna()].index
     best_mse = eligible["mse"].idxmin() if eligible["mse"].notna().any() else None
     head = "".join(f"<th>{c}</th>" for c in columns)
     lines = [f"<table><thead><tr><th>estimator</th>{head}</tr></thead><tbody>"]

@@ -4,9 +4,10 @@ MSE, with the range of temperatures the run cannot tell from it.
 With three or more temperatures swept (`--tau-grid 0.05 2 9`), for each (problem, estimator, S,
 device):
 
-    tau*          the temperature with the lowest MSE = bias^2 + variance
-    tau* range    the temperatures whose MSE lies within tau*'s 95% interval (MSE <= its upper
-                  bound): any of them is as good as tau* by this run's evidence
+    tau*          the temperature with the lowest MSE = bias^2 + variance, among cells that are not
+                  degenerate (reports.degenerate)
+    tau* range    the neighbouring temperatures, on either side of tau*, whose MSE lies within tau*'s
+                  95% interval (MSE <= its upper bound): as good as tau* by this run's evidence
 
 A relaxed estimator trades bias (large tau) against variance (small tau), so the MSE is the figure
 that decides; RELAX learns its temperature, so its tau is the starting value.
@@ -24,7 +25,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from reports.catalogue import VARIANCE  # noqa: E402
-from reports.palette import Palette  # noqa: E402
+from reports.degenerate import degenerate_reason  # noqa: E402
+from reports.palette import STYLES, Palette  # noqa: E402
 from reports.swept import axis_label  # noqa: E402
 from reports.tables import fmt  # noqa: E402
 
@@ -39,8 +41,21 @@ def best_temperatures(frame: pd.DataFrame) -> pd.DataFrame:
     for key, cells in tempered.groupby(KEY, sort=False):
         if cells["x"].nunique() < MIN_TEMPERATURES:
             continue
-        best = cells.loc[cells["mse"].idxmin()]
-        close = cells[cells["mse"] <= best["mse_hi"]]["x"]
+        cells = cells.sort_values("x").reset_index(drop=True)
+        # A degenerate cell (reports.degenerate) is never the answer, however low its MSE.
+        usable = cells[[not degenerate_reason(row) for _, row in cells.iterrows()]]
+        if usable.empty:
+            continue
+        at = usable["mse"].idxmin()
+        best = cells.loc[at]
+        # The run of neighbouring temperatures, tau* included, whose MSE lies within tau*'s interval.
+        within = (((cells["mse"] <= best["mse_hi"]) | (cells.index == at)) & cells.index.isin(usable.index)).to_numpy()
+        low = high = at
+        while low > 0 and within[low - 1]:
+            low -= 1
+        while high < len(cells) - 1 and within[high + 1]:
+            high += 1
+        close = cells.loc[low:high, "x"]
         rows.append({**dict(zip(KEY, key)), "tau": best["x"], "mse": best["mse"], "mse_lo": best["mse_lo"],
                      "mse_hi": best["mse_hi"], "tau_lo": close.min(), "tau_hi": close.max(),
                      "n_temperatures": cells["x"].nunique(),
@@ -49,17 +64,16 @@ def best_temperatures(frame: pd.DataFrame) -> pd.DataFrame:
                                              "n_temperatures", "at_edge"])
 
 
-def _label(row) -> str:
+def _label(row, several: bool = False) -> str:
     name = f"{row['estimator']} {row['variant']}" if row["variant"] else row["estimator"]
-    return name
+    return name + (f" S={int(row['n_samples'])} {row['device']}" if several else "")
 
 
 def temperature_table(best: pd.DataFrame, palette: Palette, anchors: dict[str, str]) -> str:
     """Estimators as rows, problems as columns: tau* [range]; '(edge)' where tau* is the grid's end."""
     settings = best[["n_samples", "device"]].drop_duplicates()
     several = len(settings) > 1
-    best = best.assign(row=[_label(r) + (f" S={int(r['n_samples'])} {r['device']}" if several else "")
-                            for _, r in best.iterrows()])
+    best = best.assign(row=[_label(r, several) for _, r in best.iterrows()])
     objectives = list(dict.fromkeys(best["objective"]))
     head = "".join(f"<th class=problem><a href='#{anchors.get(o, '')}'>{html.escape(o)}</a></th>" for o in objectives)
     lines = [f"<table class=temperatures><thead><tr><th>estimator</th>{head}</tr></thead><tbody>"]
@@ -91,6 +105,8 @@ def temperature_figure(frame: pd.DataFrame, best: pd.DataFrame, palette: Palette
     fig, axes = plt.subplots(rows_n, columns, figsize=(4.3 * columns + 2.2, 3.3 * rows_n + 0.6), squeeze=False)
     mse = VARIANCE["mse"]
     seen = {}
+    settings = list(best[["n_samples", "device"]].drop_duplicates().itertuples(index=False, name=None))
+    several = len(settings) > 1
     for ax, objective in zip(axes.ravel(), objectives):
         chosen = best[best["objective"] == objective]
         for _, b in chosen.iterrows():
@@ -100,8 +116,9 @@ def temperature_figure(frame: pd.DataFrame, best: pd.DataFrame, palette: Palette
             look = palette[b["estimator"]]
             xs, ys = cells["x"].to_numpy(float), cells["mse"].to_numpy(float)
             positive = ys > 0
-            label = _label(b)
-            ax.plot(xs[positive], ys[positive], linestyle=look.style, marker=look.marker, color=look.colour,
+            label = _label(b, several)
+            style = STYLES[settings.index((b["n_samples"], b["device"])) % len(STYLES)] if several else look.style
+            ax.plot(xs[positive], ys[positive], linestyle=style, marker=look.marker, color=look.colour,
                     markersize=4, linewidth=1.2, label=label)
             ax.fill_between(xs[positive], cells["mse_lo"].to_numpy(float)[positive],
                             cells["mse_hi"].to_numpy(float)[positive], color=look.colour, alpha=0.12, linewidth=0)
@@ -124,8 +141,8 @@ def temperature_figure(frame: pd.DataFrame, best: pd.DataFrame, palette: Palette
     for ax in axes.ravel()[len(objectives):]:
         ax.set_visible(False)
     fig.legend(list(seen.values()), list(seen.keys()), loc="center right", fontsize=8, frameon=False)
-    fig.suptitle("MSE against temperature: star = the MSE-minimising tau*, bar = temperatures within its interval",
+    fig.suptitle("MSE against temperature: star = the MSE-minimising tau*,\nbar = temperatures within its interval",
                  fontsize=10, fontweight="bold")
     fig.subplots_adjust(left=0.06, right=1 - 2.0 / fig.get_figwidth(), bottom=0.5 / fig.get_figheight() + 0.03,
-                        top=1 - 0.6 / fig.get_figheight(), wspace=0.35, hspace=0.5)
+                        top=1 - 0.8 / fig.get_figheight(), wspace=0.35, hspace=0.5)
     return fig, axes

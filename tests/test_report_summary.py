@@ -102,6 +102,31 @@ def test_best_temperature_and_its_range():
     assert best_temperatures(frame.iloc[:2]).empty  # two temperatures: no answer
 
 
+def test_the_best_temperature_skips_degenerate_cells_and_its_range_is_contiguous():
+    taus = [0.1, 0.3, 1.0, 3.0]
+    mse = [1.0, 5.0, 1.05, 0.5]
+    frame = pd.DataFrame({"objective": "p", "estimator": "gumbel_softmax", "variant": "", "n_samples": 1,
+                          "device": "cpu", "x_name": "tau", "x": taus, "mse": mse, "mse_lo": [m * 0.9 for m in mse],
+                          "mse_hi": [m * 1.1 for m in mse], "variance_trace": 1.0, "bias_significant": True,
+                          "rel_bias": [0.1, 0.1, 0.1, 0.8], "rel_bias_lo": [0.05, 0.05, 0.05, 0.7],
+                          "cosine": 1.0})
+    best = best_temperatures(frame).iloc[0]
+    # tau = 3 has the lowest MSE but is degenerate; tau = 1 is within 0.1's interval but not its neighbour
+    assert best["tau"] == 0.1 and (best["tau_lo"], best["tau_hi"]) == (0.1, 0.1)
+
+
+def test_a_degenerate_cell_counts_as_last_in_the_median_rank():
+    from reports.leaderboard import _summary, rank_table
+    rows = []
+    for objective, values in (("p1", {"a": 1.0, "b": 2.0}), ("p2", {"a": 1.0, "b": 0.0}), ("p3", {"a": 1.0, "b": 0.0})):
+        for estimator, variance in values.items():
+            rows.append({"objective": objective, "estimator": estimator, "mse": variance + 0.1,
+                         "mse_lo": variance + 0.09, "mse_hi": variance + 0.11, "variance_trace": variance,
+                         "bias_significant": variance == 0.0, "rel_bias": 0.0, "rel_bias_lo": 0.0, "cosine": 1.0})
+    summary = _summary(rank_table(pd.DataFrame(rows), "mse"))
+    assert summary.loc["a", "median_rank"] == 1 and summary.loc["b", "median_rank"] == 2
+
+
 def test_palette_groups_families_and_caps_panels():
     names = [f"reinforce_{i}" for i in range(9)] + ["gumbel_softmax", "st_gumbel_softmax", "arm", "disarm", "mine"]
     palette = Palette(names)
@@ -117,7 +142,7 @@ def test_palette_groups_families_and_caps_panels():
 
 def test_log_grid():
     grid = log_grid(0.05, 2, 9)
-    assert len(grid) == 9 and grid[0] == 0.05 and grid[-1] == 2.0
+    assert len(grid) == 9 and grid[0] == 0.05 and grid[-1] == 2.0 and log_grid(0.1, 0.123456, 3)[-1] == 0.123456
     ratios = np.diff(np.log(grid))
     assert np.allclose(ratios, ratios[0], rtol=0.02)
 
@@ -129,7 +154,9 @@ def test_tau_grid_on_the_command_line_and_its_errors():
     for args, message in [(("--tau-grid", "2", "0.05", "9"), "HI must exceed LO"),
                           (("--tau-grid", "0.05", "2", "1"), "N must be >= 2"),
                           (("--tau-grid", "0.05", "2", "x"), "N must be a whole number"),
-                          (("--tau", "1", "--tau-grid", "0.05", "2", "3"), "not allowed with")]:
+                          (("--tau", "1", "--tau-grid", "0.05", "2", "3"), "not allowed with"),
+                          (("--tau-grid", "abc", "2", "3"), "'abc' is not a number"),
+                          (("--tau-grid", "1", "1.001", "4"), "do not fit")]:
         result = run(*args)
         assert result.returncode == 2 and message in result.stderr, result.stderr
 
