@@ -52,10 +52,10 @@ VAE_TIMING = {"train_seconds", "wall_seconds", "time_per_step_s", "steps_per_s",
               "torch_threads"}
 
 
-def vae_long(steps: int) -> list[str]:
-    """A --workers 2 grid of runs long enough (~1.2 ms a step on a shared core) to be caught in the
-    middle, each with a checkpoint every 100 steps."""
-    return ["--latent", "bernoulli:4", "--hidden", "8", "--steps", str(steps), "--evals", str(steps // 100),
+def vae_long(steps: int, evals: int | None = None) -> list[str]:
+    """A --workers 2 grid of runs long enough to be caught in the middle, each with a checkpoint at each of
+    its `evals` evaluation points (default: every 100 steps)."""
+    return ["--latent", "bernoulli:4", "--hidden", "8", "--steps", str(steps), "--evals", str(evals or steps // 100),
             "--grad-estimates", "50", "--iw-samples", "5", "--no-report", "--workers", "2"]
 
 
@@ -176,12 +176,14 @@ def final_runs(frame: pd.DataFrame) -> set[str]:
 
 
 def assert_kept_through_checkpoints(out: Path, frame: pd.DataFrame) -> None:
-    """Every run's rows up to its checkpoint are in results.csv: a row is written before its checkpoint."""
+    """Every run's rows up to its checkpoint are in results.csv: a row is written before its checkpoint.
+    Evaluation points (and checkpoints) fall every `every` steps, the first evaluation's step."""
+    every = int(frame["step"].min())
     for name, step in checkpoints(out).items():
         matching = [run_id for run_id in set(frame.run_id) if checkpoint_path(out, run_id).name == name]
         assert matching, f"checkpoint {name} (step {step}) has no rows in results.csv"
         steps = set(frame[frame.run_id == matching[0]].step)
-        assert {s for s in range(100, step + 1, 100)} <= steps, (name, step, sorted(steps))
+        assert {s for s in range(every, step + 1, every)} <= steps, (name, step, sorted(steps))
 
 
 # --- 1, 2: the same numbers whatever the executor ----------------------------------------------------
@@ -335,9 +337,10 @@ def test_ctrl_c_and_sigterm_keep_finished_rows_stop_the_workers_and_say_how_to_r
     resume command starts: each time exit 130, the rows written so far kept, no worker left; the
     printed command then completes the run. "python" in that command is run as this interpreter."""
     out = tmp_path / "run"
-    # 1,200 steps: long enough that two interruptions, each after a new checkpoint, land before the end
-    # on a loaded machine too (with 600 a run could finish between the checkpoint and the signal).
-    argv = [*vae_long(1200), "--estimators", "reinforce", "gumbel_softmax", "--out", out]
+    # 20,000 steps with a checkpoint every 1,000: after the first new checkpoint a run has seconds left, so
+    # both interruptions land before its end (on an idle machine a step takes ~0.3 ms: with 600 or 1,200
+    # steps and a checkpoint every 100, a run could finish between the checkpoint and the signal).
+    argv = [*vae_long(20_000, evals=20), "--estimators", "reinforce", "gumbel_softmax", "--out", out]
     first = Driver(cli("benchmarks.vae", argv), tmp_path / "first")
     command = interrupted(first, out, lambda d: os.killpg(d.pid, signal.SIGINT))
     second = Driver([sys.executable, *command[1:]], tmp_path / "second")
@@ -348,7 +351,7 @@ def test_ctrl_c_and_sigterm_keep_finished_rows_stop_the_workers_and_say_how_to_r
                           timeout=SUBPROCESS_TIMEOUT_S)
     assert done.returncode == 0, done.stderr[-3000:]
     final = pd.read_csv(out / "results.csv")
-    assert final.cell_id.is_unique and len(final) == 2 * 12 and len(final_runs(final)) == 2
+    assert final.cell_id.is_unique and len(final) == 2 * 20 and len(final_runs(final)) == 2
     meta = json.loads((out / "run.json").read_text())
     assert "finished" in meta and "interrupted" not in meta and len(meta["commands"]) == 3
 
