@@ -53,10 +53,6 @@ class Metric:
         short = self.short or self.name
         return f"{short} ({self.unit})" if self.unit else short
 
-    @property
-    def bounds(self) -> tuple[str | None, str | None]:
-        return self.lo, self.hi
-
     def interval(self, frame):
         """Each row's 95% interval as two columns (low, high) of `frame` (a DataFrame): its lo / hi
         columns, or value -+ 1.96 se; None where the metric or this frame has neither."""

@@ -85,7 +85,7 @@ def _zero_note(ax, names: list[str], metric: Metric) -> None:
                 transform=ax.transAxes, fontsize=7, va="bottom", color="#444", wrap=True)
 
 
-def metric_against(ax, frame: pd.DataFrame, metric: Metric, x: str, xlabel: str, legend: bool = False,
+def metric_against(ax, frame: pd.DataFrame, metric: Metric, x: str, xlabel: str,
                    x_values: pd.Series | None = None) -> None:
     """`metric` against column `x` per series, with interval bars. Series whose x is missing (an
     estimator that does not sweep it) are horizontal lines with their interval as a band. `x_values`:
@@ -109,10 +109,9 @@ def metric_against(ax, frame: pd.DataFrame, metric: Metric, x: str, xlabel: str,
             keep &= values > 0
             lo = np.where(lo > 0, lo, floor)
         xs = rows[x].to_numpy(float)
-        label = series if legend else None
         if np.isnan(xs).all():
             if keep.any():
-                ax.axhline(values[keep][0], color=look["colour"], linestyle=look["style"], label=label,
+                ax.axhline(values[keep][0], color=look["colour"], linestyle=look["style"],
                            alpha=1.0 if significant[keep][0] else 0.5)
                 if name == "bias_norm":  # its noise floor, as for the swept ones
                     ax.axhspan(floor, max(float(noise_floor(rows[keep]).iloc[0]), floor), color=look["colour"],
@@ -137,10 +136,10 @@ def metric_against(ax, frame: pd.DataFrame, metric: Metric, x: str, xlabel: str,
         if f"{name}_seed_min" in rows and rows.get("seeds", pd.Series([1])).max() > 1:
             ax.vlines(xs, rows[f"{name}_seed_min"], rows[f"{name}_seed_max"], colors=colour, linewidth=4,
                       alpha=0.3)
-        ax.scatter(xs[significant], values[significant], marker=look["marker"], color=colour, s=24, zorder=3,
-                   label=label)
+        # The legend is built once per row of panels (_finish), not from these artists.
+        ax.scatter(xs[significant], values[significant], marker=look["marker"], color=colour, s=24, zorder=3)
         ax.scatter(xs[~significant], values[~significant], marker=look["marker"], facecolors="white",
-                   edgecolors=colour, s=24, zorder=3, label=label if not significant.any() else None)
+                   edgecolors=colour, s=24, zorder=3)
     if log:
         ax.set_yscale("log")
     finite_x = (frame[x] if x_values is None else x_values).dropna()
