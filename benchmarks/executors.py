@@ -4,7 +4,8 @@ One small interface: `executor.run(units, run_folder, on_progress, on_end)` bloc
 has ended, calling `on_progress(unit_id, steps)` as units advance and `on_end(unit_id, status,
 failed)` once per unit, in the driver's thread. A unit's own failure to apply ('left out: ...') or a
 stop ('stopped at step ...') is a status; a worker that dies (killed, out of memory) ends its unit
-with failed=True and the others go on; any other exception is a bug and stops the run. On Ctrl-C
+with failed=True and the others go on. A unit's own exception is a 'failed: ...' status (run_unit
+keeps the traceback); one that escapes the executor's own code is a bug and stops the run. On Ctrl-C
 (KeyboardInterrupt in the driver) the executor stops its workers before the interrupt goes on.
 
 The statistics of a unit do not depend on where it runs (each cell seeds its own random stream), but

@@ -116,6 +116,11 @@ class RunFolder:
         self.add_rows(rows, write=write)
         return len(rows)
 
+    def unabsorbed_parts(self) -> int:
+        """Part files a stopped run left that the results do not hold yet (one per unit that wrote rows)."""
+        parts = self.path / "parts"
+        return len(list(parts.glob("*.json"))) if parts.is_dir() else 0
+
     def absorb_all(self) -> int:
         """Absorb every part file left by a run that was stopped (a killed driver or worker)."""
         parts = self.path / "parts"

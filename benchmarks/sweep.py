@@ -113,6 +113,12 @@ def run_loop(*, folder: RunFolder, units: list, done: Callable[[RunFolder], set[
                 print(f"\ninterrupted: {len(folder.rows)} finished rows are kept in {folder.path}; continue with "
                       f"{shlex.join(resume_command(command, folder.path))}", file=sys.stderr)
                 return 130
+            except Exception:  # a bug outside any unit: keep what finished, then show it
+                folder.flush()
+                folder.absorb_all()
+                print(f"\nerror: the run stopped; its {len(folder.rows)} finished rows are kept in {folder.path}",
+                      file=sys.stderr)
+                raise
         folder.flush()
         for line in outcome.left_out:
             print(f"left out {line}")
@@ -131,7 +137,8 @@ def run_loop(*, folder: RunFolder, units: list, done: Callable[[RunFolder], set[
         if render is not None:
             print(f"report: {render(folder.path).resolve().as_uri()}")
         if outcome.failed:
-            print(f"error: {len(outcome.failed)} unit(s) did not finish (above)", file=sys.stderr)
+            print(f"error: {len(outcome.failed)} unit(s) did not finish (above); once the cause is fixed, run them "
+                  f"with {shlex.join(resume_command(command, folder.path))}", file=sys.stderr)
             return 1
         return 0
 

@@ -6,7 +6,9 @@ VAE run), the modules to import first (`--import`: a worker must register the sa
 `run(sink)`, which returns 'ok', why it stopped early (a result: e.g. a loss that went non-finite),
 or 'failed: <why>' (an error: e.g. a checkpoint it could not resume from), and raises
 `estimators.NotApplicableError` for a unit that cannot be measured (it is then left out with that
-reason).
+reason). Any other exception a unit raises (a user's cost that fails, a bug) fails that unit alone:
+`run_unit` keeps its traceback in RUN/errors/ and returns 'failed: ...', so the other units finish
+and `--resume` runs it again, on every executor alike.
 
 A unit writes its rows through its `UnitSink`: each call rewrites the unit's own part file
 (RUN/parts/<unit>.json) atomically, so a worker that dies loses only the unit's unfinished work, and
@@ -19,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import traceback
 import zlib
 from pathlib import Path
 from typing import Callable, Protocol
@@ -26,6 +29,7 @@ from typing import Callable, Protocol
 from benchmarks.results import atomic_write
 
 PARTS = "parts"
+ERRORS = "errors"
 
 
 class Unit(Protocol):
@@ -36,11 +40,21 @@ class Unit(Protocol):
     def run(self, sink: "UnitSink") -> str: ...
 
 
-def part_path(run_folder: str | Path, unit_id: str) -> Path:
-    """The unit's own file: a readable name (cut to fit a filesystem's 255 bytes) and a checksum of the
-    exact id, so that two ids that differ only in replaced characters never share a file."""
+def _file_name(unit_id: str) -> str:
+    """A readable name (cut to fit a filesystem's 255 bytes) and a checksum of the exact id, so that two
+    ids that differ only in replaced characters never share a file."""
     safe = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in unit_id)[:180]
-    return Path(run_folder) / PARTS / f"{safe}-{zlib.crc32(unit_id.encode()):08x}.json"
+    return f"{safe}-{zlib.crc32(unit_id.encode()):08x}"
+
+
+def part_path(run_folder: str | Path, unit_id: str) -> Path:
+    """The unit's own file of rows."""
+    return Path(run_folder) / PARTS / f"{_file_name(unit_id)}.json"
+
+
+def error_path(run_folder: str | Path, unit_id: str) -> Path:
+    """Where the traceback of a unit that raised is kept."""
+    return Path(run_folder) / ERRORS / f"{_file_name(unit_id)}.txt"
 
 
 @dataclasses.dataclass
@@ -82,3 +96,11 @@ def run_unit(unit: Unit, run_folder: str | Path, context: dict, on_progress=lamb
         return unit.run(sink)
     except estimators.NotApplicableError as reason:
         return f"left out: {reason}"
+    except Exception as error:  # noqa: BLE001 - the unit's own error ends that unit, not the run
+        # A user's cost or estimator that raises (or a bug) fails its unit; the others go on, the run exits 1
+        # naming it, and --resume runs it again. The traceback is kept in the run folder.
+        log = error_path(run_folder, unit.unit_id)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(log, traceback.format_exc())
+        return (f"failed: {type(error).__name__}: {error} (traceback in {log}); its finished rows are kept, "
+                "--resume runs it again")

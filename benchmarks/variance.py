@@ -111,7 +111,8 @@ def prepare_folder(args):
         raise UsageError(f"--out {out} is a file; name a folder")
     if folder.holds_run() and not args.resume:
         meta = folder.read_meta()
-        raise UsageError(f"{out} already holds a run (started {meta.get('started', '?')}, {len(folder.rows)} cells "
+        done = len(folder.rows) + folder.unabsorbed_parts()  # a stopped driver may have left part files
+        raise UsageError(f"{out} already holds a run (started {meta.get('started', '?')}, {done} cells "
                          "done); pass --resume to continue it, or choose another --out")
     if out.exists() and any(out.iterdir()) and not folder.holds_run():
         raise UsageError(f"{out} is not empty and holds no gradbench run; choose an empty or new --out")

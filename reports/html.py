@@ -91,7 +91,7 @@ def render_report(run_dir: str | Path) -> Path:
     meta_rows = [(key, meta[key]) for key in META_KEYS if key in meta]
     return write_page(run_dir, f"gradient estimator variance ({run_dir.name})", meta_rows, sections, throughput,
                       meta.get("skipped", []) + left_out, summaries=summaries, temperatures=temperatures,
-                      few_temperatures=0 < len(taus) < 3)
+                      few_temperatures=0 < len(taus) < 3, failed=meta.get("problems", []))
 
 
 def _save_figure(job) -> None:

@@ -57,7 +57,7 @@ def test_same_seed_same_numbers(tmp_path, capsys):
 @pytest.mark.parametrize("argv,message", [
     (["--estimators", "reinfroce"], "Did you mean 'reinforce'"),
     (["--objectives", "tuker-*"], "unknown problem 'tuker-*'. Did you mean"),
-        (["--objectives", "gauss-square-3@mu=0,sigma=-1"], "its scale must satisfy GreaterThan(lower_bound=0.0)"),
+        (["--objectives", "gauss-square-3@mu=0,sigma=-1"], "its scale must be > 0 (the point gives mu=0,sigma=-1)"),
         (["--objectives", "tuker-0.45@theta=1"], "unknown problem family"),
     (["--tau", "0"], "temperature must be finite and > 0"),
     (["--tau", "-1"], "temperature must be finite and > 0"),

@@ -447,6 +447,59 @@ def test_more_workers_than_cores_warns_and_still_runs(tmp_path, capsys):
     assert set(frame.executor) == {"local-pool"}
 
 
+
+FAILING_PROBLEM = """
+import pathlib
+import torch
+import torch.distributions as D
+from benchmarks.tasks import GradientProblem
+from benchmarks.tasks.registry import add
+
+BROKEN = pathlib.Path(__file__).with_suffix(".broken")
+
+
+def cost(x):
+    if BROKEN.exists():
+        raise RuntimeError("boom in a user's cost")
+    return (x - 0.3) ** 2
+
+
+add(GradientProblem(id="user-cost", family="normal", description="a user's cost that may raise",
+                    point=lambda: {"loc": torch.tensor(0.5), "scale": torch.tensor(2.0)},
+                    make_distribution=lambda p, v: D.Normal(p["loc"], p["scale"], validate_args=v),
+                    cost=cost).with_estimated_reference(n_estimates=200, n_samples=2))
+"""
+
+
+@pytest.mark.parametrize("executor", [[], ["--workers", "2"]], ids=["in-process", "pool"])
+def test_a_unit_that_raises_fails_alone_and_resume_runs_it_once_fixed(tmp_path, executor):
+    """A user's cost that raises fails its own cells: the other cells finish and reach results.csv, the
+    run exits 1 naming the cell and where its traceback is, the page lists it, and --resume runs it again."""
+    (tmp_path / "user_problem.py").write_text(FAILING_PROBLEM)
+    (tmp_path / "user_problem.broken").touch()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))}
+    out = tmp_path / "run"
+    argv = ["--import", "user_problem", "--estimators", "reinforce", "pathwise", "--objectives", "tucker-0.45",
+            "user-cost", "--estimates", "300", "--device", "cpu", "--out", out, *executor]
+    done = run_cli("benchmarks.variance", argv, env=env)
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and "boom in a user's cost" in done.stderr
+    assert "--resume" in done.stderr.splitlines()[-1]
+    frame = pd.read_csv(out / "results.csv")
+    assert set(frame.objective) == {"tucker-0.45"}  # reinforce's cell there finished; pathwise is left out
+    tracebacks = list((out / "errors").iterdir())
+    assert len(tracebacks) == 2 and all("boom in a user's cost" in path.read_text() for path in tracebacks)
+    assert "boom in a user&#39;s cost" in (out / "index.html").read_text()
+
+    (tmp_path / "user_problem.broken").unlink()
+    done = run_cli("benchmarks.variance", [*argv, "--resume"], env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    frame = pd.read_csv(out / "results.csv")
+    assert sorted(frame.cell_id.str.split("|").str[:2].str.join("|")) == [
+        "pathwise[]|user-cost", "reinforce[]|tucker-0.45", "reinforce[]|user-cost"]
+    assert "boom" not in (out / "index.html").read_text()
+
+
 # --- 7: parsing before torch -------------------------------------------------------------------------
 
 def test_option_errors_come_back_before_torch_is_imported():

@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import functools
 import math
+import re
 from typing import Callable, Protocol
 
 import torch
@@ -210,9 +211,24 @@ def check_in_support(problem: GradientProblem) -> GradientProblem:
     try:
         problem.distribution({k: v.unsqueeze(0) for k, v in params.items()}, validate_args=True)
     except ValueError as error:
+        given = f" (the point gives {problem.eval_point})" if problem.eval_point else ""
         raise InvalidPointError(f"point {problem.id!r} is outside the {problem.family} family's support: "
-                                f"{constraint_message(error)}") from None
+                                f"{constraint_message(error)}{given}") from None
     return problem
+
+
+def readable_constraint(constraint: str) -> str:
+    """'GreaterThan(lower_bound=0.0)' as '> 0', 'Interval(lower_bound=0.0, upper_bound=1.0)' as 'in [0, 1]';
+    a constraint not listed here as torch writes it."""
+    kind = constraint.split("(", 1)[0]
+    if kind == "IndependentConstraint":  # every coordinate alike: the inner constraint says it
+        return readable_constraint(constraint.split("(", 1)[1].rsplit(",", 1)[0])
+    bounds = re.findall(r"_bound=(?:tensor\(\[)?([-+0-9.e]+)", constraint)  # a number, or a 1-element tensor
+    forms = {"GreaterThan": "> {}", "GreaterThanEq": ">= {}", "LessThan": "< {}", "Interval": "in [{}, {}]",
+             "HalfOpenInterval": "in [{}, {})"}
+    if kind in forms and len(bounds) == forms[kind].count("{}"):
+        return forms[kind].format(*(f"{float(b):g}" for b in bounds))
+    return f"within {constraint}"
 
 
 def constraint_message(error: ValueError) -> str:
@@ -222,5 +238,5 @@ def constraint_message(error: ValueError) -> str:
     if "to satisfy the constraint" in text:
         name = text.split("Expected parameter ", 1)[-1].split(" ", 1)[0]
         constraint = text.split("to satisfy the constraint ", 1)[1].split(", but found", 1)[0]
-        return f"its {name} must satisfy {constraint}"
+        return f"its {name} must be {readable_constraint(constraint)}"
     return text.splitlines()[0]
