@@ -136,8 +136,16 @@ def add_executor_options(parser: argparse.ArgumentParser) -> None:
                              "local instance; needs --executor ray and a run folder the nodes share")
 
 
-def check_executor_options(args) -> None:
-    """The executor options' contradictions, before anything heavy is imported."""
+def check_run_options(args) -> None:
+    """The run options' contradictions, before anything heavy is imported: an error comes back at once."""
+    import importlib.util
+
+    from benchmarks.executors import RAY_MISSING
+
+    if args.resume and args.out is None:
+        raise UsageError("--resume needs --out DIR, the folder of the run to continue")
+    if args.executor == "ray" and importlib.util.find_spec("ray") is None:
+        raise UsageError(RAY_MISSING)
     if args.ray_address and args.executor != "ray":
         raise UsageError(f"--ray-address {args.ray_address} needs --executor ray")
     if args.workers is not None and args.workers < 1:

@@ -21,6 +21,7 @@ import os
 import signal
 import socket
 import sys
+import time
 import traceback
 import warnings
 from pathlib import Path
@@ -30,6 +31,9 @@ def run_unit(*args, **kwargs):
     from benchmarks.units import run_unit as run  # imported on use: a pool starts before the driver's imports
 
     return run(*args, **kwargs)
+
+
+RAY_MISSING = "--executor ray needs Ray, which is not installed: pip install -e \".[ray]\" (or pip install 'ray[default]')"
 
 
 class ExecutorError(RuntimeError):
@@ -210,25 +214,80 @@ class LocalPool:
                 conn.close()
 
 
-def _ray_run_unit(unit, run_folder: str, context: dict) -> str:
+PROGRESS_EVERY_S = 0.5  # a Ray training unit sends its progress to the driver at most this often
+
+
+class _RayProgress:
+    """A Ray task's on_progress: steps gathered and put on the driver's queue at most every PROGRESS_EVERY_S
+    (a training run advances every step; an actor call per step would cost more than the step)."""
+
+    def __init__(self, queue, unit_id: str):
+        self.queue, self.unit_id, self.pending, self.sent_at = queue, unit_id, 0, time.monotonic()
+
+    def __call__(self, steps: int) -> None:
+        self.pending += steps
+        if time.monotonic() - self.sent_at >= PROGRESS_EVERY_S:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.queue.put((self.unit_id, self.pending))
+            self.pending, self.sent_at = 0, time.monotonic()
+
+
+def _on_this_node(context: dict) -> dict:
+    """On a cluster, the units that can run at once on this task's node (its CPUs / the task's threads),
+    which is what `concurrency` means for the row's timing; --workers says nothing about a node."""
+    import ray
+
+    node = ray.get_runtime_context().get_node_id()
+    cpus = next((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["NodeID"] == node), 0)
+    return {**context, "concurrency": max(1, int(cpus // max(1, context["torch_threads"])))} if cpus else context
+
+
+def _ray_run_unit(unit, run_folder: str, context: dict, queue=None) -> str:
     import torch
 
     torch.set_num_threads(context["torch_threads"])
-    return run_unit(unit, run_folder, context)
+    if context.pop("cluster", False):
+        context = _on_this_node(context)
+    if queue is None:
+        return run_unit(unit, run_folder, context)
+    progress = _RayProgress(queue, unit.unit_id)
+    try:
+        return run_unit(unit, run_folder, context, progress)
+    finally:
+        progress.flush()
+
+
+# An HTTP/2 client preface and an empty SETTINGS frame: a Ray cluster's GCS (a gRPC server) answers with a
+# SETTINGS frame of its own; a web server or anything else does not.
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+SETTINGS_FRAME = 4
 
 
 def check_reachable(address: str, timeout_s: float = 3.0) -> None:
-    """Fail within seconds when a cluster address does not answer (ray.init would retry for long)."""
+    """Fail within seconds when a cluster address does not answer, or answers but is not a Ray head's GCS
+    (ray.init would retry for a minute or more, then end in a traceback)."""
     if address in ("auto", "local") or ":" not in address:  # nothing to dial: let Ray find it
         return
     host_port = address.removeprefix("ray://")
     host, _, port = host_port.rpartition(":")
+    hint = "start the cluster's head (ray start --head) or check the address, which `ray start --head` prints"
     try:
-        with socket.create_connection((host, int(port)), timeout=timeout_s):
-            pass
+        with socket.create_connection((host, int(port)), timeout=timeout_s) as connection:
+            connection.settimeout(timeout_s)
+            connection.sendall(HTTP2_PREFACE)
+            reply = connection.recv(9)
+    except TimeoutError:
+        reply = b""
     except (OSError, ValueError) as error:
-        raise ExecutorError(f"--ray-address {address}: nothing answers there ({error}); start the cluster's head "
-                            "(ray start --head) or check the address, which `ray start --head` prints") from None
+        raise ExecutorError(f"--ray-address {address}: nothing answers there ({error}); {hint}") from None
+    if address.startswith("ray://"):
+        return  # Ray Client's server speaks gRPC too, but through its own proxy: leave the rest to Ray
+    if len(reply) < 4 or reply[3] != SETTINGS_FRAME:
+        raise ExecutorError(f"--ray-address {address}: something answers there, but not a Ray cluster's head "
+                            f"(no gRPC reply within {timeout_s:g} s); {hint}")
 
 
 class RayExecutor:
@@ -242,13 +301,42 @@ class RayExecutor:
         try:
             import ray  # noqa: F401
         except ImportError:
-            raise ExecutorError("--executor ray needs Ray, which is not installed: pip install -e \".[ray]\" "
-                                "(or pip install 'ray[default]')") from None
+            raise ExecutorError(RAY_MISSING) from None
         if address:
             check_reachable(address)  # before anything is written into the run folder
+        elif workers > cpu_count():
+            print(f"warning: --workers {workers} is more than the {cpu_count()} cores here; Ray will run units side "
+                  "by side on shared cores and their timing will be slower than alone (statistics are unaffected)",
+                  file=sys.stderr)
         self.workers, self.address = workers, address
         self.threads = 1 if address else threads_per_worker(workers)
         self.concurrency = workers
+        self.started_here = False
+
+    def prepare(self) -> None:
+        """Start the local instance or join the cluster. The run loop calls this before it writes the run
+        folder: a failure is an ExecutorError (exit 2), and the corrected command finds the folder free."""
+        import ray
+
+        if ray.is_initialized():
+            return
+        # ray.init installs its own SIGTERM handler (sys.exit); the run loop's, which keeps finished work and
+        # prints the resume command, must stay in charge.
+        sigterm = signal.getsignal(signal.SIGTERM)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                # workers x threads CPUs: each task asks for `threads`, so that `workers` of them run at once.
+                ray.init(address=self.address, num_cpus=None if self.address else self.workers * self.threads,
+                         include_dashboard=False, log_to_driver=False, configure_logging=False)
+        except Exception as error:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError, ...
+            where = f"--ray-address {self.address}" if self.address else "a local Ray instance"
+            raise ExecutorError(f"{where}: Ray could not start or connect ({type(error).__name__}: "
+                                f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}); "
+                                "with --ray-address auto, start the cluster first (ray start --head)") from None
+        finally:
+            signal.signal(signal.SIGTERM, sigterm)
+        self.started_here = True
 
     def context(self) -> dict:
         return {"executor": self.name, "concurrency": self.concurrency, "torch_threads": self.threads}
@@ -256,28 +344,33 @@ class RayExecutor:
     def run(self, units, run_folder, on_progress, on_end) -> None:
         import ray
 
-        started_here = not ray.is_initialized()
-        if started_here:
-            # ray.init installs its own SIGTERM handler (sys.exit); the run loop's, which keeps finished work
-            # and prints the resume command, must stay in charge.
-            sigterm = signal.getsignal(signal.SIGTERM)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                # workers x threads CPUs: each task asks for `threads`, so that `workers` of them run at once.
-                ray.init(address=self.address, num_cpus=None if self.address else self.workers * self.threads,
-                         include_dashboard=False, log_to_driver=False, configure_logging=False)
-            signal.signal(signal.SIGTERM, sigterm)
+        self.prepare()
         remote = ray.remote(_ray_run_unit)
         folder = str(Path(run_folder).resolve())
+        # Training runs report their steps as they go (a queue the tasks put on); a variance cell is one step,
+        # counted when it ends, which spares the queue's actor.
+        queue = None
+        if any(unit.steps > 1 for unit in units):
+            from ray.util.queue import Queue
+
+            queue = Queue(actor_options={"num_cpus": 0})
+        context = {**self.context(), "cluster": bool(self.address)}
         futures = {}
+
+        def drain() -> None:
+            if queue is not None and queue.qsize():
+                for unit_id, steps in queue.get_nowait_batch(queue.qsize()):
+                    on_progress(unit_id, steps)
+
         try:
             for unit in units:
                 gpus = 1 if getattr(unit, "device", "cpu") == "cuda" else 0
                 ref = remote.options(num_cpus=self.threads, num_gpus=gpus, max_retries=0).remote(
-                    unit, folder, self.context())
+                    unit, folder, context, queue)
                 futures[ref] = unit
             while futures:
-                done, _ = ray.wait(list(futures), num_returns=1)
+                done, _ = ray.wait(list(futures), num_returns=1, timeout=None if queue is None else PROGRESS_EVERY_S)
+                drain()  # a task flushes its progress before it returns: none is counted after its end
                 for ref in done:
                     unit = futures.pop(ref)
                     try:
@@ -288,13 +381,15 @@ class RayExecutor:
                         on_end(unit.unit_id, f"its Ray worker died ({type(error).__name__}); its finished rows and "
                                              "checkpoints are kept, --resume runs it again", True)
                         continue
-                    on_progress(unit.unit_id, unit.steps)
+                    if queue is None:
+                        on_progress(unit.unit_id, unit.steps)
                     on_end(unit.unit_id, status, False)
         finally:
             for ref in futures:
                 ray.cancel(ref, force=True)
-            if started_here:
+            if self.started_here:
                 ray.shutdown()
+                self.started_here = False
 
 
 def make_executor(name: str, workers: int | None, ray_address: str | None):

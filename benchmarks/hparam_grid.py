@@ -15,9 +15,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
-import estimators
-from estimators.registry import unknown_name_message
-
 
 KINDS = {int: "an integer", float: "a number", bool: "true or false", str: "one of its named choices"}
 
@@ -60,6 +57,9 @@ def _typed(spec, name: str, text: str):
 def check_sweeps(sweeps: list[Sweep], specs) -> None:
     """Refuse a scope naming an unknown or unchosen estimator, a name its scope does not take, and an
     unscoped name no chosen estimator takes."""
+    import estimators  # here, not above: parse_hparam is an argparse type, run before torch is imported
+    from estimators.registry import unknown_name_message
+
     chosen = {spec.name: spec for spec in specs}
     for sweep in sweeps:
         if sweep.scope is not None:

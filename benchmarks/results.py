@@ -146,22 +146,39 @@ class RunFolder:
                     json.dump(me, stream)
                 break
             except FileExistsError:
-                try:
-                    owner = json.loads(path.read_text())
-                except (OSError, json.JSONDecodeError):
-                    owner = {}
-                unreadable_and_old = not owner and time.time() - path.stat().st_mtime > 10
-                if unreadable_and_old or (owner.get("host") == me["host"] and not _alive(owner.get("pid"))):
+                if self.holder() is None:
                     path.unlink(missing_ok=True)  # its driver is gone (or died writing it): a stale lock
                     continue
-                raise RunLockedError(
-                    f"{self.path} is being run by another driver (pid {owner.get('pid', '?')} on "
-                    f"{owner.get('host', '?')}, since {owner.get('since', '?')}); wait for it, stop it, or choose "
-                    f"another --out (if that driver is gone, delete {path})") from None
+                self.check_unlocked()
         try:
             yield
         finally:
             path.unlink(missing_ok=True)
+
+    def holder(self) -> dict | None:
+        """The lock file's owner ({pid, host, since}) while a live driver holds this folder; None when there
+        is no lock or it is stale (its driver, on this host, is gone; or it is unreadable and over 10 s old)."""
+        path = self.path / LOCK
+        try:
+            text, age = path.read_text(), time.time() - path.stat().st_mtime
+        except FileNotFoundError:
+            return None
+        try:
+            owner = json.loads(text)
+        except json.JSONDecodeError:
+            owner = {}
+        if (not owner and age > 10) or (owner.get("host") == socket.gethostname() and not _alive(owner.get("pid"))):
+            return None
+        return owner
+
+    def check_unlocked(self) -> None:
+        """RunLockedError naming the driver that holds this folder, if one does."""
+        owner = self.holder()
+        if owner is not None:
+            raise RunLockedError(
+                f"{self.path} is being run by another driver (pid {owner.get('pid', '?')} on "
+                f"{owner.get('host', '?')}, since {owner.get('since', '?')}); wait for it, stop it, or choose "
+                f"another --out (if that driver is gone, delete {self.path / LOCK})")
 
     def read_meta(self) -> dict:
         path = self.path / RUN_JSON

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 # Only what parsing needs: torch and the estimators are imported once the arguments are read.
-from benchmarks.cli_common import (UsageError, add_tau_options, add_executor_options, add_hparam_options, check_executor_options,
+from benchmarks.cli_common import (UsageError, add_tau_options, add_executor_options, add_hparam_options, check_run_options,
                                    import_plugins, int_at_least, positive_finite)
 
 # The papers' settings. RELAX (Grathwohl et al. 2018, Fig. 1): t = 0.499, Adam lr 0.01, one sample per
@@ -80,10 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.executors import ExecutorError, make_executor
 
     try:
-        check_executor_options(args)
+        check_run_options(args)
         import_plugins(args.imports)
-        if args.resume and args.out is None:
-            raise UsageError("--resume needs --out DIR, the folder of the run to continue")
         executor = make_executor(args.executor, args.workers, args.ray_address)
     except (UsageError, ExecutorError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -108,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         check_sweeps(args.hparam, specs)
         out = args.out or Path("runs") / time.strftime("trajectory-%Y%m%d-%H%M%S")
         folder = RunFolder(out)
+        folder.check_unlocked()  # a driver is running it: say so, not "pass --resume"
         if folder.holds_run() and not args.resume:
             raise UsageError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
         saved = folder.read_meta()
@@ -118,8 +117,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"{out} was run with {option} {saved[key]}, not {given}; resume with the same "
                                  "settings, or start another run with another --out")
         grids = {spec.name: settings_for(spec, args.hparam, args.tau) for spec in specs}
-    except (UsageError, CorruptRunError, estimators.UnknownEstimatorError, UnknownProblemError, InvalidPointError,
-            HParamUsageError, ExecutorError) as error:
+    except (UsageError, CorruptRunError, RunLockedError, estimators.UnknownEstimatorError, UnknownProblemError,
+            InvalidPointError, HParamUsageError, ExecutorError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     settings = TrajectorySettings(args.steps, args.samples, args.optimizer, args.lr, args.measure_every,

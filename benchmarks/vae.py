@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 # Only what parsing needs: torch and the estimators are imported once the arguments are read.
-from benchmarks.cli_common import (UsageError, add_tau_options, add_executor_options, add_hparam_options, check_executor_options,
+from benchmarks.cli_common import (UsageError, add_tau_options, add_executor_options, add_hparam_options, check_run_options,
                                    import_plugins, int_at_least, positive_finite)
 
 
@@ -97,14 +97,16 @@ def check_resumable(folder, args) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv_used = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv_used)  # before torch is imported: a typo comes back at once
+    from benchmarks.executors import ExecutorError, make_executor
+
     try:
-        check_executor_options(args)
+        check_run_options(args)
         import_plugins(args.imports)
-        if args.resume and args.out is None:
-            raise UsageError("--resume needs --out DIR, the folder of the run to continue")
         if args.epochs and args.steps:
             raise UsageError("give --epochs or --steps, not both")
-    except UsageError as error:
+        # A local pool starts here, so that its workers import torch while this process does the same.
+        executor = make_executor(args.executor, args.workers, args.ray_address)
+    except (UsageError, ExecutorError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if not (args.epochs or args.steps):
@@ -112,7 +114,6 @@ def main(argv: list[str] | None = None) -> int:
     import estimators
     from benchmarks.cli_common import resolve_devices
     from benchmarks.data import DataError, load_dataset
-    from benchmarks.executors import ExecutorError, make_executor
     from benchmarks.hparam_grid import HParamUsageError, check_sweeps, settings_for
     from benchmarks.results import CorruptRunError, RunFolder, RunLockedError
     from benchmarks.sweep import run_loop
@@ -130,16 +131,16 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"no chosen estimator supports the {latent.kind} latent ({latent.family}); "
                                  f"these do: {', '.join(able)}")
         devices, _ = resolve_devices(args.device)
-        executor = make_executor(args.executor, args.workers, args.ray_address)
         data = load_dataset(args.dataset, args.data_dir)
         out = args.out or Path("runs") / time.strftime("vae-%Y%m%d-%H%M%S")
         folder = RunFolder(out)
+        folder.check_unlocked()  # a driver is running it: say so, not "pass --resume"
         if folder.holds_run() and not args.resume:
             raise UsageError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
         if args.resume:
             check_resumable(folder, args)
         grids = {spec.name: settings_for(spec, args.hparam, args.tau) for spec in chosen}
-    except (UsageError, LatentSpecError, DataError, CorruptRunError, estimators.UnknownEstimatorError,
+    except (UsageError, LatentSpecError, DataError, CorruptRunError, RunLockedError, estimators.UnknownEstimatorError,
             HParamUsageError, ExecutorError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

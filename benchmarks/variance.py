@@ -103,12 +103,11 @@ def prepare_folder(args):
     from benchmarks.cli_common import UsageError
     from benchmarks.results import RunFolder
 
-    if args.resume and args.out is None:
-        raise UsageError("--resume needs --out DIR, the folder of the run to continue")
     out = args.out or Path("runs") / time.strftime("variance-%Y%m%d-%H%M%S")
     folder = RunFolder(out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; name a folder")
+    folder.check_unlocked()  # a driver is running it: say so, not "pass --resume"
     if folder.holds_run() and not args.resume:
         meta = folder.read_meta()
         done = len(folder.rows) + folder.unabsorbed_parts()  # a stopped driver may have left part files
@@ -128,12 +127,12 @@ def prepare_folder(args):
 def main(argv: list[str] | None = None) -> int:
     argv_used = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv_used)  # before torch is imported: a typo comes back at once
-    from benchmarks.cli_common import UsageError, check_executor_options, import_plugins
+    from benchmarks.cli_common import UsageError, check_run_options, import_plugins
 
     from benchmarks.executors import ExecutorError, make_executor
 
     try:
-        check_executor_options(args)
+        check_run_options(args)
         import_plugins(args.imports)
         if args.list:
             print_listing()
@@ -159,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         folder = prepare_folder(args)
         cells, skipped = enumerate_cells(specs, objectives, args.tau, args.samples, args.estimates, devices,
                                          args.dtype, args.seed, args.hparam)
-    except (UsageError, CorruptRunError, estimators.UnknownEstimatorError, UnknownProblemError,
+    except (UsageError, CorruptRunError, RunLockedError, estimators.UnknownEstimatorError, UnknownProblemError,
             InvalidPointError, HParamUsageError, ExecutorError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -368,10 +368,12 @@ def test_a_locked_folder_is_refused_and_a_stale_lock_is_taken_over(tmp_path, cap
     for owner in ({"pid": os.getpid(), "host": host},  # a live driver here (this process)
                   {"pid": 2 ** 22 + 12345, "host": "another-node"}):  # on another host: liveness unknown, kept
         lock.write_text(json.dumps({**owner, "since": "2026-01-01 00:00:00"}))
-        capsys.readouterr()
-        assert variance.main([*argv, "--resume"]) == 2
-        err = capsys.readouterr().err
-        assert f"pid {owner['pid']} on {owner['host']}" in err and "another --out" in err, err
+        for resume in (["--resume"], []):  # without --resume too: told it is running, not to pass --resume
+            capsys.readouterr()
+            assert variance.main([*argv, *resume]) == 2
+            err = capsys.readouterr().err
+            assert f"pid {owner['pid']} on {owner['host']}" in err and "another --out" in err, err
+            assert "pass --resume" not in err
         assert json.loads(lock.read_text())["pid"] == owner["pid"]  # not taken, not removed
 
     ended = subprocess.Popen(["true"])
@@ -414,6 +416,60 @@ def test_a_ray_address_where_nothing_listens_fails_within_seconds(tmp_path, caps
     assert time.monotonic() - started < 20
     err = capsys.readouterr().err
     assert code == 2 and f"--ray-address {address}: nothing answers there" in err and "ray start --head" in err
+
+
+@pytest.mark.parametrize("server", ["web", "silent"])
+def test_a_ray_address_where_something_else_answers_fails_within_seconds(tmp_path, capsys, server):
+    """A web server (it answers, in HTTP/1) or a listener that never replies at that address: ray.init would
+    retry for over a minute and end in a traceback; the gRPC probe says so in seconds, and nothing is
+    written into the folder."""
+    import http.server
+    import threading
+
+    if server == "web":
+        listener = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+        threading.Thread(target=listener.serve_forever, daemon=True).start()
+        port = listener.server_address[1]
+    else:
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+    address = f"127.0.0.1:{port}"
+    out = tmp_path / "x"
+    started = time.monotonic()
+    try:
+        code = variance.main(["--estimators", "reinforce", "--objectives", "tucker-0.45", "--estimates", "300",
+                              "--no-report", "--device", "cpu", "--executor", "ray", "--ray-address", address,
+                              "--out", str(out)])
+    finally:
+        (listener.shutdown if server == "web" else listener.close)()
+    assert time.monotonic() - started < 20
+    err = capsys.readouterr().err
+    assert code == 2 and f"--ray-address {address}: something answers there, but not a Ray cluster's head" in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_training_units_on_ray_report_their_steps_as_they_go(tmp_path):
+    """A training run on Ray moves the progress bar while it runs (through a queue), not only when it
+    ends: the bar of a long grid would otherwise sit at 0 with no estimate of the time left."""
+    from benchmarks.executors import RayExecutor
+
+    class SlowUnit:  # defined here: cloudpickle ships a local class by value to Ray's workers
+        steps, imports, unit_id = 4, (), "slow"
+
+        def run(self, sink) -> str:
+            for _ in range(self.steps):
+                time.sleep(0.7)
+                sink.advance(1)
+            return "ok"
+
+    events = []
+    RayExecutor(1).run([SlowUnit()], tmp_path, lambda unit_id, steps: events.append(("progress", steps)),
+                       lambda unit_id, status, failed: events.append(("end", status)))
+    assert events[-1] == ("end", "ok")
+    progress = [steps for kind, steps in events[:-1]]
+    assert sum(progress) == SlowUnit.steps and len(progress) >= 2, events
 
 
 def test_a_refused_ray_address_leaves_the_folder_free_for_the_corrected_command(tmp_path, capsys):
