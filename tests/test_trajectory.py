@@ -32,7 +32,8 @@ from tests.helpers import ALPHA, Z, bonferroni_z
 
 ROOT = Path(__file__).parents[1]
 # Columns that record where and how fast a run went, not what it computed.
-TIMING = ["train_seconds", "executor", "concurrency", "torch_threads"]
+TIMING = ["train_seconds", "executor", "concurrency", "torch_threads", "load_avg_start", "load_avg_end", "timed_cpu_s",
+          "timed_wall_s", "cores"]
 
 
 def run(argv, capsys):
