@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import time
 
 import torch
@@ -21,11 +20,8 @@ import estimators
 from benchmarks.harness import chunk_size, draw_estimates, estimate_chunk, problem_metrics, warm_up
 from benchmarks.tasks import GradientProblem, get_problem
 from benchmarks.tasks.protocol import forked_rng
+from benchmarks.timing import hygiene_columns
 from benchmarks.timing import measure as time_calls
-
-
-def cpu_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 TIMING_SECONDS = 0.02
 
@@ -119,11 +115,7 @@ def measure(estimator, problem: GradientProblem | str, *, n_estimates: int = 10_
             "peak_memory_bytes": timed.peak_memory_bytes,
             "memory_kind": timed.memory_kind,
             "estimates_per_s": 1.0 / time_per_estimate,
-            "load_avg_start": timed.load_avg_start,
-            "load_avg_end": timed.load_avg_end,
-            "timed_cpu_s": timed.cpu_s,
-            "timed_wall_s": timed.wall_s,
-            "cores": cpu_count(),
+            **hygiene_columns(timed.load_avg_start, timed.load_avg_end, timed.cpu_s, timed.wall_s),
         })
         if "variance_trace" in row:
             row["variance_x_time"] = row["variance_trace"] * time_per_estimate

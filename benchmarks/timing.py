@@ -11,7 +11,10 @@ Linux), the CPU figure is the process's lifetime peak (ru_maxrss), and `memory_k
 The CPU figure counts the whole process (Python, torch, the allocator's cache), so compare it
 between cells, not with the size of one tensor.
 
-The variance sweep and the pytest-benchmark throughput suite both time through `measure`.
+The variance sweep and the pytest-benchmark throughput suite both time through `measure`; training
+runs (the VAE, the optimisation trajectories) time their steps through `TrainingClock`. Both record the same
+hygiene columns beside their times (`hygiene_columns`): the load average at the start and end of the timed
+interval, this process's CPU seconds beside the wall seconds, and the cores.
 """
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+
+from benchmarks.executors import cpu_count
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +123,57 @@ def load_average() -> float:
         return os.getloadavg()[0]
     except (AttributeError, OSError):
         return float("nan")
+
+
+def hygiene_columns(load_avg_start: float, load_avg_end: float, cpu_s: float, wall_s: float) -> dict:
+    """The columns a timed row carries beside its times (reports.cost.timing_flag reads them)."""
+    return {"load_avg_start": load_avg_start, "load_avg_end": load_avg_end, "timed_cpu_s": cpu_s,
+            "timed_wall_s": wall_s, "cores": cpu_count()}
+
+
+class TrainingClock:
+    """Wall and CPU seconds of a training run's steps, and the hygiene columns of its evaluation rows.
+
+    A training row's times (train_seconds, time_per_step_s, steps_per_s) count every training step since the
+    run began, so its hygiene columns cover the same interval rather than the steps since the previous
+    evaluation point: `timed_wall_s` is the steps' wall seconds (= train_seconds) and `timed_cpu_s` this
+    process's CPU seconds during those same steps (evaluations, checkpoints and data shuffles are left out of
+    both); `load_avg_start` is the 1-minute load average when the run began and `load_avg_end` the one at the
+    row's evaluation point. The load is only sampled at those ends, but every evaluation row samples it
+    again, so a report that reads all of a run's rows sees its load along the way. A resumed run continues
+    from the figures its checkpoint holds (`state`); where a checkpoint lacks them, NaN (unknown), never
+    the part since the resume passed off as the whole.
+
+        clock = TrainingClock()
+        clock.start(); ...one step...; clock.stop(device)
+        row.update(clock.columns())"""
+
+    def __init__(self, wall_s: float = 0.0, cpu_s: float = 0.0, load_avg_start: float | None = None):
+        self.wall_s, self.cpu_s = wall_s, cpu_s
+        self.load_avg_start = load_average() if load_avg_start is None else load_avg_start
+        self._started = (0.0, 0.0)
+
+    @classmethod
+    def resumed(cls, state: dict) -> "TrainingClock":
+        """The clock of a run continued from a checkpoint's `state()` (older checkpoints: seconds only)."""
+        nan = float("nan")
+        return cls(state["seconds"], state.get("cpu_seconds", nan), state.get("load_avg_start", nan))
+
+    def state(self) -> dict:
+        return {"seconds": self.wall_s, "cpu_seconds": self.cpu_s, "load_avg_start": self.load_avg_start}
+
+    def start(self) -> None:
+        self._started = (time.perf_counter(), time.process_time())
+
+    def stop(self, device: str | torch.device = "cpu") -> None:
+        """End a timed step: its work on `device` finished (CUDA is synchronised), its seconds added."""
+        synchronize(device)
+        wall, cpu = self._started
+        self.wall_s += time.perf_counter() - wall
+        self.cpu_s += time.process_time() - cpu
+
+    def columns(self) -> dict:
+        return hygiene_columns(self.load_avg_start, load_average(), self.cpu_s, self.wall_s)
 
 
 def interleaved_times(first: Callable[[], object], second: Callable[[], object], turns: int,

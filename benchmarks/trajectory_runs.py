@@ -9,7 +9,9 @@ each measurement point records, with no noise:
 
 and, through the same harness and metrics as the sweep, the bias, variance, MSE and cosine of N fresh
 estimates at the frozen theta_k (a stateful estimator measured on a copy, with the state it learned
-on the way, as in the papers), plus steps, training seconds and f-evaluations so far.
+on the way, as in the papers), plus steps, training seconds and f-evaluations so far, with the load average,
+CPU seconds and cores over those training seconds (benchmarks.timing.TrainingClock: every step since the
+start, measurements left out).
 
 Training draws from torch's global generator, seeded by the run's seed; each measurement forks its
 own stream, so measuring does not change the trajectory: the same seed gives the same path whatever
@@ -27,7 +29,6 @@ import copy
 import dataclasses
 import json
 import math
-import time
 
 import torch
 
@@ -36,6 +37,7 @@ from benchmarks.harness import format_hparams, surrogate_and_gradients
 from benchmarks.measurement import measure
 from benchmarks.tasks import ClosedFormProblem, get_problem
 from benchmarks.tasks.protocol import constraint_message
+from benchmarks.timing import TrainingClock
 
 MEASURED = ("variance_trace", "variance_trace_lo", "variance_trace_hi", "bias_norm", "bias_norm_lo", "bias_norm_hi",
             "bias_significant", "bias_z_max", "mse", "mse_lo", "mse_hi", "cosine", "snr", "rel_bias", "n_finite",
@@ -106,7 +108,7 @@ def loss_infimum(problem: ClosedFormProblem) -> float | None:
 
 
 def measurement_row(run: TrajectoryRun, problem: ClosedFormProblem, spec, estimator, theta: dict, step: int,
-                    dtype: torch.dtype, f_evals_per_step: int, infimum: float | None, seconds: float) -> dict:
+                    dtype: torch.dtype, f_evals_per_step: int, infimum: float | None, clock: TrainingClock) -> dict:
     """One measurement point: the exact loss and gradient at theta and the figures of N fresh estimates
     there, measured on a copy of the estimator (measuring must not train a stateful estimator's state)
     and on a random stream of its own (it must not move the training stream)."""
@@ -126,7 +128,7 @@ def measurement_row(run: TrajectoryRun, problem: ClosedFormProblem, spec, estima
            "params": json.dumps({name: value.tolist() for name, value in current.items()}),
            "theta": float(next(iter(current.values())).reshape(-1)[0]),
            "exact_grad": json.dumps(gradient.tolist()), "exact_grad_norm": float(gradient.norm()),
-           "train_seconds": seconds, "f_evals_so_far": step * f_evals_per_step,
+           "train_seconds": clock.wall_s, **clock.columns(), "f_evals_so_far": step * f_evals_per_step,
            **{name: measured.get(name, math.nan) for name in MEASURED}}
     if "tau" in spec.learns:
         row["tau"] = estimator.tau
@@ -152,15 +154,15 @@ def train_trajectory(run: TrajectoryRun, sink) -> str:
     f_evals_per_step = spec.f_evals_per_estimate(settings.samples, sample_numel, states)
     infimum = loss_infimum(problem)
     measure_at = set(settings.measurement_steps())
-    seconds = 0.0
+    clock = TrainingClock()  # the steps only: the measurements between them are not the estimator's cost
 
     def record(step: int) -> None:
-        row = measurement_row(run, problem, spec, estimator, theta, step, dtype, f_evals_per_step, infimum, seconds)
+        row = measurement_row(run, problem, spec, estimator, theta, step, dtype, f_evals_per_step, infimum, clock)
         sink.add(row)
 
     record(0)
     for step in range(1, settings.steps + 1):
-        started = time.perf_counter()
+        clock.start()
         _, estimate = surrogate_and_gradients(estimator, problem, 1, settings.samples, settings.device, dtype,
                                               params=theta)
         if not torch.isfinite(estimate).all():
@@ -170,7 +172,7 @@ def train_trajectory(run: TrajectoryRun, sink) -> str:
             value.grad = estimate[:, offset:offset + value[0].numel()].reshape(value.shape).to(value.dtype)
             offset += value[0].numel()
         optimizer.step()
-        seconds += time.perf_counter() - started
+        clock.stop(settings.device)
         sink.advance(1)
         if not all(torch.isfinite(value).all() for value in theta.values()):
             return f"stopped at step {step}: the parameters are not finite; earlier points are kept"

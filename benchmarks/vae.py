@@ -6,8 +6,8 @@
 For each latent, KL form, estimator, tau, seed and device a model is trained with Adam; at every
 evaluation point it records the test -ELBO of the discrete model (exact samples, analytic KL), the
 encoder's gradient variance and bias at frozen parameters on a fixed validation minibatch
-(a gradient problem of benchmarks.tasks.vae, measured by the same harness as the toys), the time per step,
-the relaxed and the hard training -ELBO on the same batches (vae_training.relaxed_and_hard_neg_elbo), and
+(a gradient problem of benchmarks.tasks.vae, measured by the same harness as the toys), the time per step
+(with the load average, CPU seconds and cores of the steps so far: benchmarks.timing.TrainingClock), the relaxed and the hard training -ELBO on the same batches (vae_training.relaxed_and_hard_neg_elbo), and
 what the model draws (reconstructions and prior samples, saved as arrays: benchmarks.vae_pictures); at the
 end an importance-weighted bound with --iw-samples samples. A checkpoint is written at every evaluation
 point, and --resume continues an interrupted run from it.

@@ -24,6 +24,7 @@ from benchmarks.data import load_dataset
 from benchmarks.measurement import measure
 from benchmarks.tasks.protocol import forked_rng
 from benchmarks.tasks.vae import vae_problem
+from benchmarks.timing import TrainingClock
 from benchmarks.vae_model import VAE, Latent
 from benchmarks.vae_pictures import draw_pictures, picture_indices, pictures_path, save_pictures
 
@@ -241,9 +242,10 @@ def train(run: Run, sink) -> str:
     test_x = data.binarize(data.test, "threshold").to(device)
     picture_x = test_x[picture_indices(test_x).to(device)]  # the same test images for every run
     iw_x = test_x[iw_subset(len(test_x), args.iw_points).to(device)] if args.iw_points else test_x
-    # seconds: the training steps only (what the estimators cost); wall: since the run began, with the
-    # evaluations, checkpoints and data shuffles in between.
-    step, seconds, wall_before, epoch_data = 0, 0.0, 0.0, None
+    # clock: the training steps only (what the estimators cost: train_seconds, with the CPU seconds and load
+    # of the same steps, see TrainingClock); wall: since the run began, with the evaluations, checkpoints and
+    # data shuffles in between.
+    step, clock, wall_before, epoch_data = 0, None, 0.0, None
     checkpoint = checkpoint_path(sink.run_folder, run.key)
     saved = load_checkpoint(checkpoint, device)  # a new folder has none; a resumed one continues from it
     if saved is not None:
@@ -252,7 +254,7 @@ def train(run: Run, sink) -> str:
             optimizer.load_state_dict(saved["optimizer"])
             if spec.stateful:
                 estimator.load_state_dict(saved["estimator"])
-            step, seconds, wall_before = saved["step"], saved["seconds"], saved.get("wall_seconds", 0.0)
+            step, clock, wall_before = saved["step"], TrainingClock.resumed(saved), saved.get("wall_seconds", 0.0)
             torch.set_rng_state(saved["rng"])
             if device == "cuda":
                 torch.cuda.set_rng_state(saved["cuda_rng"])
@@ -261,6 +263,8 @@ def train(run: Run, sink) -> str:
                                   f"({type(error).__name__}: {error}); delete it to restart that run from step 0, "
                                   "or pass another --out") from None
         sink.advance(step)
+    if clock is None:
+        clock = TrainingClock()  # a new run: its load average at the start is read here
     wall_start = time.perf_counter()
     while step < total:
         if epoch_data is None or step % batches_per_epoch == 0:
@@ -268,7 +272,7 @@ def train(run: Run, sink) -> str:
         batch = epoch_data[(step % batches_per_epoch) * args.batch_size:][:args.batch_size]
         tau = temperature(tau0, step, args) if scheduled else tau0
         per_call = {"tau": tau} if scheduled else {}
-        start = time.perf_counter()
+        clock.start()
         loss, value = model.loss(batch, estimator, per_call, samples, kl)
         if "tau" in spec.learns:
             tau = estimator.tau  # the temperature this step used, learned from tau0 (RELAX)
@@ -277,9 +281,7 @@ def train(run: Run, sink) -> str:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        seconds += time.perf_counter() - start
+        clock.stop(device)
         step += 1
         sink.advance(1)
         if step in eval_steps:
@@ -287,9 +289,10 @@ def train(run: Run, sink) -> str:
                    "hparams": json.dumps({**dict(run.hparams), **({"tau": tau} if tau is not None else {})},
                                          sort_keys=True),
                    "seed": seed, "step": step,
-                   "epoch": step / batches_per_epoch, "train_seconds": seconds,
-                   "wall_seconds": wall_before + time.perf_counter() - wall_start, "time_per_step_s": seconds / step,
-                   "steps_per_s": step / seconds, "train_neg_elbo": value,
+                   "epoch": step / batches_per_epoch, "train_seconds": clock.wall_s,
+                   "wall_seconds": wall_before + time.perf_counter() - wall_start,
+                   "time_per_step_s": clock.wall_s / step, "steps_per_s": step / clock.wall_s, **clock.columns(),
+                   "train_neg_elbo": value,
                    "test_neg_elbo": float(model.negative_elbo(test_x).mean()),
                    "dataset": data.name, "latent": str(latent), "kl": kl, "n_samples": samples,
                    "batch_size": args.batch_size, "lr": args.lr, "device": device, "status": "ok"}
@@ -313,7 +316,7 @@ def train(run: Run, sink) -> str:
             sink.add(row)
             save_checkpoint(checkpoint, {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "estimator": estimator.state_dict() if spec.stateful else None, "step": step, "seconds": seconds,
+                "estimator": estimator.state_dict() if spec.stateful else None, "step": step, **clock.state(),
                 "wall_seconds": wall_before + time.perf_counter() - wall_start,
                 "rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state() if device == "cuda" else None})
     return "ok"

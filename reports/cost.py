@@ -4,12 +4,14 @@
                         is variance_trace / (estimates per second), so lower is better)
     variance_x_fevals = variance_trace * f-evaluations per estimate
 
-Timing taken beside other units (a pool, Ray) or under another job's load is marked (timing_flag):
-for timing-grade figures run with one worker on an idle machine.
+Timing taken beside other units (a pool, Ray) or under another job's load is marked (timing_flag; for
+several rows read together, such as a training run's evaluation points, timing_flags): for timing-grade
+figures run with one worker on an idle machine. The VAE and trajectory pages flag their times the same way.
 """
 from __future__ import annotations
 
 import html
+import math
 
 import pandas as pd
 
@@ -35,6 +37,34 @@ def timing_flag(row) -> str:
     if cpu is not None and wall and not pd.isna(cpu) and not pd.isna(wall) and wall > 0.02 and cpu < 0.5 * wall:
         flags.append(f"starved (CPU {cpu:.2g} s in {wall:.2g} s)")
     return "; ".join(flags)
+
+
+def timing_flags(rows: pd.DataFrame) -> str:
+    """timing_flag over several rows read together (a training run's evaluation points, a label's seeds):
+    each condition once, at its worst. Rows without the hygiene columns (older runs) flag nothing."""
+    def column(name: str) -> pd.Series:
+        return pd.to_numeric(rows[name], errors="coerce") if name in rows else pd.Series(math.nan, index=rows.index)
+
+    if rows.empty:
+        return ""
+    worst = {"concurrency": column("concurrency").max()}
+    load = pd.concat([column("load_avg_start"), column("load_avg_end")], axis=1).max(axis=1)
+    cores = column("cores")
+    per_core = (load / cores).where(cores > 0)
+    if per_core.notna().any():  # the row most loaded for its own machine's cores (Ray nodes may differ)
+        index = per_core.idxmax()
+        worst.update(load_avg_end=load[index], cores=cores[index])
+    cpu, wall = column("timed_cpu_s"), column("timed_wall_s")
+    share = (cpu / wall).where(wall > 0.02)
+    if share.notna().any():  # the row whose process got the least of its wall time
+        index = share.idxmin()
+        worst.update(timed_cpu_s=cpu[index], timed_wall_s=wall[index])
+    return timing_flag(worst)
+
+
+def flag_html(flag: str) -> str:
+    """A timing flag as the pages show it beside a time ('' when there is none)."""
+    return f" <span class=flag>{html.escape(flag)}</span>" if flag else ""
 
 
 def cost_table(frame: pd.DataFrame, palette=None) -> str:

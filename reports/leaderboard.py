@@ -15,8 +15,9 @@ A degenerate cell (reports.degenerate) is never ranked: it counts as last when t
 taken. Wins are the problems where an estimator ranks first (ties included).
 
 VAE runs (one table per latent): the final test -ELBO (mean over seeds, +- their standard deviation;
-ties where mean +- sd overlap), and the test -ELBO reached at equal training time: each run's curve
-read at the shortest run's total training seconds (the last evaluation at or before it).
+ties where mean +- sd overlap; unfinished runs marked and not ranked), and the test -ELBO reached at equal
+training time: each run's curve read at the shortest finished run's total training seconds (the last
+evaluation at or before it), its timing flagged where it was taken beside other units or under load.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from reports.cost import flag_html, timing_flags
 from reports.degenerate import degenerate_reason
 from reports.palette import Palette
 from reports.tables import fmt
@@ -131,12 +133,30 @@ def variance_leaderboard(frame: pd.DataFrame, anchors: dict[str, str], palette: 
     return "\n".join(lines)
 
 
+def finished(rows: pd.DataFrame) -> pd.Series:
+    """Whether each row is the final one of a finished VAE training run: that row alone carries the
+    importance-weighted bound (iw_samples), as benchmarks.vae_training.finished_runs, which --resume trusts,
+    reads it. A run stopped part-way (interrupted, a worker that died, a non-finite loss) has none; where no run
+    of the grid finished, the column is absent altogether, and then no row is final."""
+    if "iw_samples" not in rows:
+        return pd.Series(False, index=rows.index)
+    return rows["iw_samples"].notna()
+
+
 def vae_leaderboard(frame: pd.DataFrame, palette: Palette, table_id: str = "summary") -> str:
-    """Per latent: each run label ranked by final test -ELBO (spread over seeds) and at equal training time."""
+    """Per latent: each run label ranked by final test -ELBO (spread over seeds) and at equal training time.
+
+    Only labels whose every seed finished are ranked by the final test -ELBO; an unfinished one is marked
+    and shows its last evaluation point unranked. The equal-time budget is the shortest finished run's
+    training seconds (every run's where none finished); a run stopped before it is not read there. Times
+    taken beside other units or under load are flagged (reports.cost.timing_flags)."""
     last = frame.loc[frame.groupby(["label", "seed"])["step"].idxmax()]
-    budget = last["train_seconds"].min()
-    at_budget = (frame[frame["train_seconds"] <= budget + 1e-9].sort_values("step")
-                 .groupby(["label", "seed"]).tail(1))
+    done = finished(last)
+    budget = last.loc[done, "train_seconds"].min() if done.any() else last["train_seconds"].min()
+    reached = last[last["train_seconds"] >= budget - 1e-9][["label", "seed"]]
+    read = frame.merge(reached, on=["label", "seed"])
+    read = read[read["train_seconds"] <= budget + 1e-9]  # the rows read, and the ones before them
+    at_budget = read.sort_values("step").groupby(["label", "seed"]).tail(1)
     rows = []
     for label, runs in last.groupby("label"):
         timed = at_budget[at_budget["label"] == label]["test_neg_elbo"]
@@ -144,14 +164,16 @@ def vae_leaderboard(frame: pd.DataFrame, palette: Palette, table_id: str = "summ
         sd = final.std() if len(final) > 1 else 0.0
         sd_t = timed.std() if len(timed) > 1 else 0.0
         rows.append({"label": label, "estimator": runs["estimator"].iloc[0], "seeds": len(runs),
+                     "unfinished": int((~done[runs.index]).sum()), "last_step": int(runs["step"].max()),
                      "final": final.mean(), "final_lo": final.mean() - sd, "final_hi": final.mean() + sd,
-                     "timed": timed.mean() if len(timed) else math.nan,
+                     "timed_seeds": len(timed), "timed": timed.mean() if len(timed) else math.nan,
                      "timed_lo": timed.mean() - sd_t if len(timed) else math.nan,
-                     "timed_hi": timed.mean() + sd_t if len(timed) else math.nan})
+                     "timed_hi": timed.mean() + sd_t if len(timed) else math.nan,
+                     "timing_flag": timing_flags(read[read["label"] == label])})
     table = pd.DataFrame(rows)
-    finite = table["final"].notna()
+    ranked = table["final"].notna() & (table["unfinished"] == 0)
     table["rank"] = math.nan
-    table.loc[finite, "rank"] = interval_ranks(table.loc[finite, "final_lo"], table.loc[finite, "final_hi"])
+    table.loc[ranked, "rank"] = interval_ranks(table.loc[ranked, "final_lo"], table.loc[ranked, "final_hi"])
     timed = table["timed"].notna()
     table["rank_timed"] = math.nan
     table.loc[timed, "rank_timed"] = interval_ranks(table.loc[timed, "timed_lo"], table.loc[timed, "timed_hi"])
@@ -160,11 +182,23 @@ def vae_leaderboard(frame: pd.DataFrame, palette: Palette, table_id: str = "summ
              f"<th>test -ELBO at {fmt(budget)} s of training</th><th>rank at equal time</th></tr></thead><tbody>"]
     for _, row in table.sort_values(["rank", "final"]).iterrows():
         spread = " &plusmn; " + fmt(row["final_hi"] - row["final"]) if row["seeds"] > 1 else ""
-        spread_t = " &plusmn; " + fmt(row["timed_hi"] - row["timed"]) if row["seeds"] > 1 else ""
-        rank = "-" if pd.isna(row["rank"]) else f"{int(row['rank'])}"
+        spread_t = " &plusmn; " + fmt(row["timed_hi"] - row["timed"]) if row["timed_seeds"] > 1 else ""
+        unfinished = (f" <span class=flag>unfinished ({row['unfinished']} of {row['seeds']} seeds; last evaluation "
+                      f"at step {row['last_step']})</span>" if row["unfinished"] else "")
+        rank = ("-" if not row["unfinished"] else "<span class=flag>not ranked: unfinished</span>") \
+            if pd.isna(row["rank"]) else f"{int(row['rank'])}"
+        if pd.isna(row["timed"]):
+            timed_text = "<span class=flag>stopped before it</span>" if row["unfinished"] else "-"
+        else:
+            timed_text = fmt(row["timed"]) + spread_t + (f" ({row['timed_seeds']} of {row['seeds']} seeds)"
+                                                         if row["timed_seeds"] < row["seeds"] else "")
         rank_t = "-" if pd.isna(row["rank_timed"]) else f"{int(row['rank_timed'])}"
-        lines.append(f"<tr><th>{palette.swatch(row['estimator'])}{html.escape(row['label'])}</th><td>{row['seeds']}</td>"
-                     f"<td>{fmt(row['final'])}{spread}</td><td>{rank}</td><td>{fmt(row['timed'])}{spread_t}</td>"
-                     f"<td>{rank_t}</td></tr>")
+        lines.append(f"<tr><th>{palette.swatch(row['estimator'])}{html.escape(row['label'])}{unfinished}</th>"
+                     f"<td>{row['seeds']}</td><td>{fmt(row['final'])}{spread}</td><td>{rank}</td>"
+                     f"<td>{timed_text}{flag_html(row['timing_flag'])}</td><td>{rank_t}</td></tr>")
     lines.append("</tbody></table>")
+    if (table["unfinished"] > 0).any():
+        lines.append("<p class=flag>Unfinished runs (no importance-weighted bound at their last evaluation point: "
+                     "stopped, interrupted or still running) show where they stopped and are not ranked by the final "
+                     "test -ELBO; --resume continues an interrupted one from its last checkpoint.</p>")
     return "\n".join(lines)

@@ -22,11 +22,15 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from markupsafe import Markup  # noqa: E402
 
+from reports.cost import timing_flags  # noqa: E402
 from reports.load import load_run  # noqa: E402
 from reports.palette import STYLES, Palette  # noqa: E402
 from reports.tables import fmt  # noqa: E402
 
 THRESHOLD = 0.1
+# run.json keys in the page's heading line; the executor's say where (and how many units at once) the times were taken
+META_KEYS = ("preset", "steps", "optimizer", "lr", "samples", "n_estimates", "seeds", "executor", "concurrency",
+             "worker_threads")
 
 
 def _labels(frame: pd.DataFrame) -> pd.Series:
@@ -61,13 +65,15 @@ def time_to_threshold(rows: pd.DataFrame) -> dict:
 
 def threshold_table(frame: pd.DataFrame) -> str:
     lines = ["<table><thead><tr><th>estimator</th><th>seeds that reached it</th><th>steps</th><th>f-evaluations</th>"
-             "<th>training seconds</th><th>excess loss at the end</th></tr></thead><tbody>"]
+             "<th>training seconds</th><th>excess loss at the end</th><th>timing</th></tr></thead><tbody>"]
     summary = []
     for label, rows in frame.groupby("label"):
         reached = pd.DataFrame([time_to_threshold(seed_rows) for _, seed_rows in rows.groupby("seed")])
         ends = rows.loc[rows.groupby("seed")["step"].idxmax(), "excess"]
-        summary.append((reached["step"].mean() if reached["step"].notna().all() else math.inf, label, reached, ends))
-    for _, label, reached, ends in sorted(summary, key=lambda item: (item[0], item[1])):
+        # training seconds count every step since the start: the flag reads all the label's measurement rows
+        summary.append((reached["step"].mean() if reached["step"].notna().all() else math.inf, label, reached, ends,
+                        timing_flags(rows)))
+    for _, label, reached, ends, flag in sorted(summary, key=lambda item: (item[0], item[1])):
         def spread(column):
             values = reached[column].dropna()
             if values.empty:
@@ -77,7 +83,8 @@ def threshold_table(frame: pd.DataFrame) -> str:
 
         lines.append(f"<tr><td>{html.escape(label)}</td><td>{int(reached['step'].notna().sum())} of {len(reached)}</td>"
                      f"<td>{spread('step')}</td><td>{spread('f_evals')}</td><td>{spread('seconds')}</td>"
-                     f"<td>{fmt(ends.mean())}" + (f" &plusmn; {fmt(ends.std())}" if len(ends) > 1 else "") + "</td></tr>")
+                     f"<td>{fmt(ends.mean())}" + (f" &plusmn; {fmt(ends.std())}" if len(ends) > 1 else "")
+                     + f"</td><td class=flag>{html.escape(flag)}</td></tr>")
     lines.append("</tbody></table>")
     return "\n".join(lines)
 
@@ -136,14 +143,15 @@ PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>grad
 <style>body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1500px; }}
 table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }}
 th, td {{ border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; }} thead th {{ background: #f3f3f3; }}
-img {{ max-width: 100%; }} code {{ background: #f5f5f5; padding: 0 0.2em; }}</style></head><body>
+img {{ max-width: 100%; }} code {{ background: #f5f5f5; padding: 0 0.2em; }} .flag {{ color: #c00; }}</style></head><body>
 <h1>gradbench: {title}</h1><p>{meta}</p>
 <p>Each run minimises the exact expected cost of a toy problem with one estimator (one estimate of S samples
 per step). The loss is computed in closed form at every measurement point, so its curve has no sampling noise;
 the variance is that of N fresh estimates at the frozen parameters (stateful estimators with the state they
 learned on the way). The table gives the steps, f-evaluations and training seconds until the exact excess
 loss first fell below {threshold:g} of its start (read every {every} steps), mean &plusmn; standard deviation
-over seeds.</p>
+over seeds. <em>Timing</em> flags training seconds taken beside other units (<code>--workers</code>, Ray), while the
+machine's load average exceeded its cores, or with the process given less than half its wall time.</p>
 {sections}
 {problems}
 </body></html>"""
@@ -165,9 +173,7 @@ def render_trajectory_report(run_dir: str | Path) -> Path:
                         f"{threshold_table(rows)}<img src=\"{png}\" alt=\"trajectories on {html.escape(problem)}\">")
     stopped = meta.get("problems", [])
     page = PAGE.format(title=f"optimisation trajectories ({run_dir.name})",
-                       meta=html.escape(" · ".join(f"{k} {meta[k]}" for k in ("preset", "steps", "optimizer", "lr",
-                                                                                "samples", "n_estimates", "seeds")
-                                                   if meta.get(k) is not None)),
+                       meta=html.escape(" · ".join(f"{k} {meta[k]}" for k in META_KEYS if meta.get(k) is not None)),
                        threshold=THRESHOLD, every=meta.get("measure_every", "?"), sections="\n".join(sections),
                        problems=(Markup("<h2>Stopped runs</h2><ul>") + Markup("".join(f"<li>{html.escape(p)}</li>"
                                  for p in stopped)) + Markup("</ul>")) if stopped else "")

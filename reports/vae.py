@@ -12,15 +12,16 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from markupsafe import Markup  # noqa: E402
 
+from reports.cost import flag_html, timing_flag, timing_flags  # noqa: E402
 from reports.html import TEMPLATES  # noqa: E402
 from reports.load import load_run  # noqa: E402
-from reports.leaderboard import vae_leaderboard  # noqa: E402
+from reports.leaderboard import finished, vae_leaderboard  # noqa: E402
 from reports.palette import STYLES, Palette  # noqa: E402
 from reports.tables import fmt  # noqa: E402
 from reports.vae_pictures import picture_sections  # noqa: E402
 
-META_KEYS = ("started", "finished", "git_commit", "torch_version", "cpu", "cpu_threads", "dataset", "latent",
-             "hidden", "kl", "batch_size", "lr", "anneal", "seeds", "commands")
+META_KEYS = ("started", "finished", "git_commit", "torch_version", "cpu", "cpu_threads", "executor", "concurrency",
+             "worker_threads", "dataset", "latent", "hidden", "kl", "batch_size", "lr", "anneal", "seeds", "commands")
 
 
 def run_labels(frame: pd.DataFrame) -> pd.Series:
@@ -41,6 +42,8 @@ def run_labels(frame: pd.DataFrame) -> pd.Series:
 
 
 def summary_table(frame: pd.DataFrame) -> str:
+    """One row per label at its last evaluation point. Time / step counts every step since the start, so its
+    timing flag reads all the label's evaluation rows (the load sampled at each; reports.cost.timing_flags)."""
     last = frame.loc[frame.groupby(["label", "seed"])["step"].idxmax()]
     iw = "IW bound"
     if "iw_samples" in last and last["iw_samples"].notna().any():
@@ -69,14 +72,16 @@ def summary_table(frame: pd.DataFrame) -> str:
             return f"{fmt(row[column])} <span class=ci>[{fmt(row[column + '_lo'])}, {fmt(row[column + '_hi'])}]</span>"
 
         # A run's last evaluation point carries the importance-weighted bound; without it the run stopped
-        # early (interrupted, a worker died, a non-finite loss) and its figures are from part-way.
-        unfinished = int(rows["iw_samples"].isna().sum()) if "iw_samples" in rows else 0
+        # early (interrupted, a worker died, a non-finite loss) and its figures are from part-way. Where no run
+        # finished the column is absent, and every run is unfinished (reports.leaderboard.finished).
+        unfinished = int((~finished(rows)).sum())
         steps = f"{int(rows['step'].max())}" + (f" <span class=flag>unfinished ({unfinished} of {len(rows)} "
                                                  "seeds)</span>" if unfinished else "")
         lines.append(f"<tr><td>{label}</td><td>{len(rows)}</td><td>{steps}</td>"
                      f"<td>{spread('test_neg_elbo')}</td><td>{spread('test_iw_bound', 'test_iw_bound_se')}</td>"
                      f"<td>{spread('train_relaxation_gap', 'train_relaxation_gap_se')}</td>"
-                     f"<td>{spread('time_per_step_s')} s</td><td>{interval('grad_variance_trace')}</td>"
+                     f"<td>{spread('time_per_step_s')} s{flag_html(timing_flags(frame[frame['label'] == label]))}</td>"
+                     f"<td>{interval('grad_variance_trace')}</td>"
                      f"<td>{interval('grad_bias_norm')}</td></tr>")
     lines.append("</tbody></table>")
     return "\n".join(lines)
@@ -174,6 +179,16 @@ def relaxation_section(rows: pd.DataFrame, run_dir: Path, latent: str, several: 
     return {"png": png, "flag": False, "note": None}
 
 
+def timing_note(rows: pd.DataFrame) -> str | None:
+    """The note under the curves when any plotted evaluation point was timed beside other units or under load."""
+    flagged = sum(bool(timing_flag(row)) for _, row in rows.iterrows())
+    if not flagged:
+        return None
+    return (f"Timing flagged at {flagged} of {len(rows)} evaluation points plotted: {timing_flags(rows)}. The test "
+            "-ELBO vs wall-clock panel, time / step and the comparison at equal training time measure those "
+            "conditions as well as the estimators; for timing-grade figures run with one worker on an idle machine.")
+
+
 def render_vae_report(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     frame, meta = load_run(run_dir)
@@ -192,6 +207,7 @@ def render_vae_report(run_dir: str | Path) -> Path:
         plt.close(fig)
         several = frame["latent"].nunique() > 1
         sections.append({"latent": latent, "table": Markup(summary_table(rows)), "png": png,
+                         "timing_note": timing_note(rows),
                          "summary": Markup(vae_leaderboard(rows, palette, "summary" if i == 0 else f"summary-{i}")),
                          "relaxation": relaxation_section(rows, run_dir, latent, several, palette),
                          "pictures": picture_sections(rows, run_dir, latent, meta.get("problems", []))})

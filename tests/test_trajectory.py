@@ -32,7 +32,8 @@ from tests.helpers import ALPHA, Z, bonferroni_z
 
 ROOT = Path(__file__).parents[1]
 # Columns that record where and how fast a run went, not what it computed.
-TIMING = ["train_seconds", "executor", "concurrency", "torch_threads"]
+TIMING = ["train_seconds", "executor", "concurrency", "torch_threads", "load_avg_start", "load_avg_end", "timed_cpu_s",
+          "timed_wall_s", "cores"]
 
 
 def run(argv, capsys):
@@ -339,3 +340,48 @@ def test_bad_input_is_a_message_and_exit_2(tmp_path, capsys, argv, stream, messa
     assert "Traceback" not in captured.err and not out.exists()
     if "reinforce_loo" in argv:
         assert "no (problem, estimator) pair can be run" in captured.err
+
+
+# --- 7b. timing hygiene --------------------------------------------------------------------------------
+
+HYGIENE = ["load_avg_start", "load_avg_end", "timed_cpu_s", "timed_wall_s", "cores"]
+
+
+def test_rows_record_their_timing_conditions_and_the_page_flags_them(tmp_path, capsys):
+    """Every row records, over its train_seconds (every step since the start, measurements left out), the load
+    average at the start and at the row, this process's CPU seconds beside the wall seconds, and the cores;
+    rows planted as timed beside another unit are flagged in the table, the page says which executor ran, and
+    a folder without these columns (an older run) still renders."""
+    from benchmarks.executors import cpu_count
+    from reports.__main__ import main as reports_main
+
+    out = tmp_path / "run"
+    code, _, _ = run(["--problems", "tucker-0.45", "--estimators", "reinforce", "disarm", "--steps", 40,
+                      "--measure-every", 20, "--estimates", 50, "--no-report", "--out", out], capsys)
+    assert code == 0
+    frame = rows(out)
+    assert len(frame) == 6 and frame[HYGIENE].notna().all().all() and set(frame.cores) == {cpu_count()}
+    assert (frame.load_avg_start >= 0).all() and (frame.load_avg_end >= 0).all()
+    assert (frame.timed_wall_s == frame.train_seconds).all()
+    assert (frame[frame.step == 0].timed_cpu_s == 0).all() and (frame[frame.step > 0].timed_cpu_s > 0).all()
+    for _, path in frame.groupby("run_id"):
+        assert path.timed_cpu_s.is_monotonic_increasing and path.load_avg_start.nunique() == 1
+
+    def row_of(page: str, label: str) -> str:
+        return next(row for row in re.findall(r"<tr><td>.*?</tr>", page) if row.startswith(f"<tr><td>{label}"))
+
+    results = pd.read_csv(out / "results.csv")
+    planted = results.assign(concurrency=results.concurrency.where(results.estimator != "reinforce", 2))
+    planted.to_csv(out / "results.csv", index=False)
+    assert reports_main([str(out)]) == 0
+    page = (out / "index.html").read_text()
+    assert "executor in-process" in page and "<th>timing</th>" in page
+    assert "concurrent (2 units at once)" in row_of(page, "reinforce")
+    assert "concurrent" not in row_of(page, "disarm")
+
+    results.drop(columns=HYGIENE + ["executor", "concurrency", "torch_threads"]).to_csv(out / "results.csv", index=False)
+    meta = json.loads((out / "run.json").read_text())
+    (out / "run.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "executor"}))
+    assert reports_main([str(out)]) == 0
+    page = (out / "index.html").read_text()
+    assert "executor" not in page.split("<p>")[1] and "<td class=flag></td></tr>" in row_of(page, "reinforce")

@@ -1,6 +1,7 @@
 """The VAE task on the embedded digits, on a budget of seconds."""
 import json
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -134,6 +135,9 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_and_matches_an_uninterru
     straight = pd.read_csv(tmp_path / "straight" / "results.csv").set_index("step")
     resumed = pd.read_csv(tmp_path / "broken" / "results.csv").set_index("step")
     assert list(resumed.index) == [100, 200]
+    # the hygiene columns cover every step since the start across the resume: the checkpoint carries them
+    assert resumed.loc[200, "load_avg_start"] == resumed.loc[100, "load_avg_start"]
+    assert resumed.loc[200, "timed_cpu_s"] > resumed.loc[100, "timed_cpu_s"]
     for column in ["train_neg_elbo", "test_neg_elbo", "grad_variance_trace", "test_iw_bound", "train_neg_elbo_relaxed",
                    "train_neg_elbo_hard"]:
         assert resumed.loc[200, column] == straight.loc[200, column], column
@@ -337,3 +341,104 @@ def test_a_learned_temperature_is_recorded_and_a_schedule_does_not_apply_to_it(t
     assert scheduled["tau"].tolist() == pytest.approx(expected)
     assert (relax["tau"] != 0.8).all() and relax["tau"].tolist() != pytest.approx(expected)
     assert all(json.loads(h)["tau"] == pytest.approx(t) for h, t in zip(relax["hparams"], relax["tau"]))
+
+
+# --- timing hygiene and unfinished runs on the page -----------------------------------------------------
+
+TINY = ["--latent", "bernoulli:4", "--hidden", "8", "--steps", "30", "--evals", "2", "--grad-estimates", "50",
+        "--iw-samples", "5", "--no-report"]
+HYGIENE = ["load_avg_start", "load_avg_end", "timed_cpu_s", "timed_wall_s", "cores"]
+
+
+def table_row(page: str, opening: str, label: str) -> str:
+    """The one table row of the page that opens with `opening` ('<tr><td>': the table of every run; '<tr><th>':
+    the summary) and whose first cell's text begins with `label`."""
+    rows = [row for row in re.findall(re.escape(opening) + r".*?</tr>", page, re.S)
+            if re.sub(r"<[^>]+>", "", re.split(r"</t[dh]>", row)[0]).startswith(label)]
+    assert len(rows) == 1, (opening, label, rows)
+    return rows[0]
+
+
+def plant(out, frame: pd.DataFrame) -> None:
+    """Rewrite a run folder's results (both files), as a test's planted rows."""
+    frame.to_csv(out / "results.csv", index=False)
+    (out / "results.json").write_text(frame.to_json(orient="records"))
+
+
+def test_training_rows_record_their_timing_conditions_and_the_page_flags_them(tmp_path):
+    """Every evaluation row records, over the interval its train_seconds covers (every training step since the
+    run began), the load average at the run's start and at the row, this process's CPU seconds beside the wall
+    seconds, and the cores. Planted rows timed beside another unit, or under a load above the cores, are
+    flagged wherever the page shows time (the table, the equal-time summary, a note under the curves), and
+    the page says which executor ran; a folder without these columns (an older run) still renders."""
+    from benchmarks.executors import cpu_count
+    from reports.__main__ import main as reports_main
+
+    out = tmp_path / "run"
+    assert vae_cli.main([*TINY, "--estimators", "reinforce", "gumbel_softmax", "--out", str(out)]) == 0
+    frame = pd.read_csv(out / "results.csv")
+    assert len(frame) == 4 and frame[HYGIENE].notna().all().all()
+    assert (frame.load_avg_start >= 0).all() and (frame.load_avg_end >= 0).all()
+    assert (frame.timed_wall_s == frame.train_seconds).all() and (frame.timed_cpu_s > 0).all()
+    assert (frame.timed_cpu_s <= 1.5 * frame.timed_wall_s * frame.torch_threads + 0.05).all()  # CPU of these steps
+    assert set(frame.cores) == {cpu_count()}
+    for _, run in frame.groupby("run_id"):  # since the start: the CPU seconds only grow, the start load is one
+        run = run.sort_values("step")
+        assert run.timed_cpu_s.is_monotonic_increasing and run.load_avg_start.nunique() == 1
+
+    assert reports_main([str(out)]) == 0
+    page = (out / "index.html").read_text()
+    assert "<th>executor</th><td>in-process</td>" in page and "<th>concurrency</th><td>1</td>" in page
+    assert "concurrent (" not in page
+
+    planted = frame.copy()
+    planted.loc[planted.estimator == "reinforce", "concurrency"] = 2
+    gumbel = planted.estimator == "gumbel_softmax"
+    planted.loc[gumbel, "load_avg_end"] = planted.loc[gumbel, "cores"] + 2.5
+    plant(out, planted)
+    assert reports_main([str(out)]) == 0
+    page = (out / "index.html").read_text()
+    for opening in ("<tr><td>", "<tr><th>"):  # the table of every run, the summary's equal-time comparison
+        assert "concurrent (2 units at once)" in table_row(page, opening, "reinforce")
+        relaxed = table_row(page, opening, "gumbel_softmax")
+        assert "under load (load average" in relaxed and "concurrent" not in relaxed
+    assert "Timing flagged at 4 of 4 evaluation points plotted: " in page
+
+    old = frame.drop(columns=HYGIENE + ["executor", "concurrency", "torch_threads"])
+    plant(out, old)
+    meta = json.loads((out / "run.json").read_text())
+    (out / "run.json").write_text(json.dumps({k: v for k, v in meta.items()
+                                              if k not in ("executor", "concurrency", "worker_threads")}))
+    assert reports_main([str(out)]) == 0
+    page = (out / "index.html").read_text()
+    assert "test -ELBO" in page and "Timing flagged" not in page and "<th>executor</th>" not in page
+
+
+def test_a_run_interrupted_before_any_run_finished_is_marked_unfinished_and_not_ranked(tmp_path, monkeypatch):
+    """Interrupted in its second half (at the 20th call of VAE.loss), the grid's first run has written its
+    step-15 row and no run has its final row: results have no iw_samples column at all. The page still marks
+    that run unfinished, in the table and in the summary, where it is not ranked by its final test -ELBO."""
+    from reports.__main__ import main as reports_main
+
+    out = tmp_path / "run"
+    calls, original_loss = [], VAE.loss
+
+    def interrupted_loss(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 20:
+            raise KeyboardInterrupt
+        return original_loss(self, *args, **kwargs)
+
+    monkeypatch.setattr(VAE, "loss", interrupted_loss)
+    assert vae_cli.main([*TINY, "--estimators", "reinforce", "gumbel_softmax", "--out", str(out)]) == 130
+    monkeypatch.setattr(VAE, "loss", original_loss)
+    frame = pd.read_csv(out / "results.csv")
+    assert list(frame.step) == [15] and "iw_samples" not in frame
+    (estimator,) = frame.estimator
+
+    assert reports_main([str(out)]) == 0
+    page = (out / "index.html").read_text()
+    assert "unfinished (1 of 1 seeds)" in table_row(page, "<tr><td>", estimator)
+    summary = table_row(page, "<tr><th>", estimator)
+    assert "unfinished (1 of 1 seeds; last evaluation at step 15)" in summary
+    assert "not ranked: unfinished" in summary and "are not ranked by the final test -ELBO" in page

@@ -11,6 +11,7 @@ import estimators
 from benchmarks.harness import Cell, run_cell
 from benchmarks.speed_goals import measure_ratio
 from benchmarks.tasks import get_problem
+from benchmarks.timing import TrainingClock
 from benchmarks.trajectory_runs import TrajectoryRun, TrajectorySettings, measurement_row
 from tests.benchmarks.goals import TRAJECTORY_POINT_VS_CELL
 
@@ -25,9 +26,10 @@ def test_measurement_point_vs_sweep_cell(benchmark, speed_goal, name):
     estimator = spec.make()
     theta = {key: value.unsqueeze(0).clone().requires_grad_() for key, value in problem.point().items()}
     cell = Cell(name, tuple(sorted(spec.hparams.items())), problem.id, 1, N)
+    clock = TrainingClock()
 
     def point():
-        return measurement_row(run, problem, spec, estimator, theta, 7, torch.float32, 1, 0.0, 0.0)
+        return measurement_row(run, problem, spec, estimator, theta, 7, torch.float32, 1, 0.0, clock)
 
     def sweep_cell():
         return run_cell(cell)
