@@ -6,9 +6,14 @@ training seconds so far, the estimator's state (for stateful estimators such as 
 random states. `--resume` loads it and goes on from that step; at most the steps since the last
 evaluation point are repeated. The last one of a finished run holds the trained model (~14 MB for
 784-512-256 with its Adam state), kept for later analysis.
+
+Beside each checkpoint, a small JSON file (`<name>.step.json`, written atomically after it) says the step
+it holds, so that the driver counts the steps a resumed run has done without loading any checkpoint
+(nothing in a run folder is unpickled, even by torch's restricted loader, to print a count).
 """
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import re
@@ -16,6 +21,8 @@ import tempfile
 from pathlib import Path
 
 import torch
+
+from benchmarks.results import atomic_write
 
 FOLDER = "checkpoints"
 
@@ -29,6 +36,11 @@ def checkpoint_path(run_folder: Path, cell: str) -> Path:
     return Path(run_folder) / FOLDER / f"{safe}.pt"
 
 
+def step_path(path: Path) -> Path:
+    """The JSON file beside the checkpoint at `path` that says its step."""
+    return Path(path).with_suffix(".step.json")
+
+
 def save_checkpoint(path: Path, state: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -39,6 +51,22 @@ def save_checkpoint(path: Path, state: dict) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    # After the checkpoint: the step file never claims more than the checkpoint holds (a kill in between
+    # leaves it one evaluation point behind, which the resumed run corrects as it reports its progress).
+    atomic_write(step_path(path), json.dumps({"step": int(state["step"])}))
+
+
+def saved_step(path: Path) -> int:
+    """The step the checkpoint at `path` holds, read from its step file, never from the checkpoint; 0 where
+    there is no checkpoint (a deleted one restarts its run from step 0, whatever the step file says) or no
+    readable step file (a checkpoint written before step files existed: it is still resumed)."""
+    if not Path(path).exists():
+        return 0
+    try:
+        step = json.loads(step_path(path).read_text())["step"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+    return step if isinstance(step, int) and step > 0 else 0
 
 
 def load_checkpoint(path: Path, device: str) -> dict | None:

@@ -1,8 +1,10 @@
 """The one run loop: every CLI builds its units of work (benchmarks.units) and hands them here.
 
 It takes the folder's lock, writes the run's metadata, skips finished units on `--resume` (saying
-how many units and steps are done), shows one progress bar over the units' steps (its estimate of
-the time left counts the units not yet started: the rate is averaged since the start), lets an
+how many units and steps are done, the steps of unfinished units' checkpoints included), shows one
+progress bar over the steps of the units it runs (starting at the steps their checkpoints hold; its
+estimate of the time left counts the units not yet started: the rate is averaged over the steps run
+since this invocation started, so steps done before do not inflate it), lets an
 executor (benchmarks.executors) run them, absorbs each unit's rows as it ends, collects the units
 left out with their reasons, keeps everything finished on Ctrl-C or SIGTERM (and prints the resume
 command), stamps the end, renders the report and returns the exit code: 0, 1 when a worker died or
@@ -23,6 +25,7 @@ from tqdm import tqdm
 
 from benchmarks.machine import machine_info, now
 from benchmarks.results import RunFolder
+from benchmarks.units import steps_done
 
 FLUSH_EVERY_S = 1.0
 
@@ -71,18 +74,33 @@ def run_loop(*, folder: RunFolder, units: list, done: Callable[[RunFolder], set[
                      "worker_threads": executor.threads})
         folder.write_meta(meta)
         todo = [unit for unit in units if unit.unit_id not in done]
+        # Steps of the units to run that a stopped run did already (a VAE run's checkpoint), from files the
+        # units read without unpickling anything: the units skip them, and the bar starts with them.
+        counted = {unit.unit_id: steps_done(unit, folder.path) for unit in todo}
         if resuming or done or recovered:
             finished = [unit for unit in units if unit.unit_id in done]
-            print(f"resuming {folder.path}: {len(finished)} of {len(units)} units done "
-                  f"({sum(u.steps for u in finished)} of {sum(u.steps for u in units)} {step_name}s)"
+            begun = sum(1 for steps in counted.values() if steps)
+            print(f"resuming {folder.path}: {len(finished)} of {len(units)} units done"
+                  + (f", {begun} to resume from {'its checkpoint' if begun == 1 else 'their checkpoints'}"
+                     if begun else "")
+                  + f" ({sum(u.steps for u in finished) + sum(counted.values())} of {sum(u.steps for u in units)} "
+                    f"{step_name}s)"
                   + (f"; {recovered} rows recovered from units a stopped run had begun" if recovered else ""))
         outcome = Outcome()
         by_id = {unit.unit_id: unit for unit in todo}
         # smoothing=0: the rate is averaged over the whole run, so the estimate of the time left counts every
-        # unit not yet started at the pace seen so far, not the pace of the last few updates.
-        with tqdm(total=sum(u.steps for u in todo), desc=f"{step_name}s", unit=step_name, smoothing=0,
-                  dynamic_ncols=True) as bar:
+        # unit not yet started at the pace seen so far, not the pace of the last few updates. tqdm takes that
+        # rate as (n - initial) / elapsed: the steps done before this invocation are in `initial`, not in the rate.
+        with tqdm(total=sum(u.steps for u in todo), initial=sum(counted.values()), desc=f"{step_name}s",
+                  unit=step_name, smoothing=0, dynamic_ncols=True) as bar:
             def on_progress(unit_id: str, steps: int) -> None:
+                # Each unit's count stays within 0..steps: a negative advance (a unit that resumed from an
+                # earlier step than its step file said) takes back steps counted as done before; Ray reports
+                # a unit's whole size when it ends.
+                steps = max(-counted[unit_id], min(steps, by_id[unit_id].steps - counted[unit_id]))
+                counted[unit_id] += steps
+                if steps < 0:
+                    bar.initial += steps
                 bar.update(steps)
                 if step_name != "cell":
                     bar.set_postfix_str(label(by_id[unit_id]), refresh=False)

@@ -2,9 +2,11 @@
 
 A unit is a picklable value (a frozen dataclass) that carries everything it needs: its stable id
 (what `--resume` skips), its size in progress steps (1 for a variance cell, the training steps for a
-VAE run), the modules to import first (`--import`: a worker must register the same estimators), and
-`run(sink)`, which returns 'ok', why it stopped early (a result: e.g. a loss that went non-finite),
-or 'failed: <why>' (an error: e.g. a checkpoint it could not resume from), and raises
+VAE run), the modules to import first (`--import`: a worker must register the same estimators),
+optionally `steps_done(run_folder)` (the steps that a unit resuming part-way, a VAE run from its
+checkpoint, will not run again; read without loading anything pickled), and `run(sink)`, which
+returns 'ok', why it stopped early (a result: e.g. a loss that went non-finite), or 'failed: <why>'
+(an error: e.g. a checkpoint it could not resume from), and raises
 `estimators.NotApplicableError` for a unit that cannot be measured (it is then left out with that
 reason). Any other exception a unit raises (a user's cost that fails, a bug) fails that unit alone:
 `run_unit` keeps its traceback in RUN/errors/ and returns 'failed: ...', so the other units finish
@@ -15,6 +17,13 @@ A unit writes its rows through its `UnitSink`: each call rewrites the unit's own
 the driver, the only writer of results.csv/json, absorbs the part file when the unit ends. Rows are
 stamped with the conditions their timing was taken under (executor, units running at once on the
 machine, torch threads).
+
+A unit advances the progress bar by the steps it runs now only: the driver's bar starts at the
+`steps_done` of the units it runs, so that its rate (and the time left) counts only work done in this
+invocation. A unit that resumes from another step than its `steps_done` said (a checkpoint written
+before step files existed, or one whose step file a kill between the two writes left an evaluation
+point behind) advances by the difference; the driver keeps each unit's count within 0..steps (a
+negative advance takes steps back off the count of those done before).
 """
 from __future__ import annotations
 
@@ -38,6 +47,13 @@ class Unit(Protocol):
     imports: tuple[str, ...]
 
     def run(self, sink: "UnitSink") -> str: ...
+
+
+def steps_done(unit: Unit, run_folder: str | Path) -> int:
+    """The steps of `unit` done before it starts (within 0..unit.steps); 0 for a unit that always starts
+    from its beginning (a variance cell, a trajectory)."""
+    counted = getattr(unit, "steps_done", None)
+    return 0 if counted is None else max(0, min(int(counted(Path(run_folder))), unit.steps))
 
 
 def _file_name(unit_id: str) -> str:

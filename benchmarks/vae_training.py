@@ -19,12 +19,13 @@ import pandas as pd
 import torch
 
 import estimators
-from benchmarks.checkpoints import CheckpointError, checkpoint_path, load_checkpoint, save_checkpoint
+from benchmarks.checkpoints import CheckpointError, checkpoint_path, load_checkpoint, save_checkpoint, saved_step
 from benchmarks.data import load_dataset
 from benchmarks.measurement import measure
 from benchmarks.tasks.protocol import forked_rng
 from benchmarks.tasks.vae import vae_problem
 from benchmarks.timing import TrainingClock
+from benchmarks.units import steps_done
 from benchmarks.vae_model import VAE, Latent
 from benchmarks.vae_pictures import draw_pictures, picture_indices, pictures_path, save_pictures
 
@@ -103,6 +104,11 @@ class Run:
     @property
     def steps(self) -> int:
         return self.settings.total_steps
+
+    def steps_done(self, run_folder: Path) -> int:
+        """The step of this run's checkpoint in `run_folder` (0 without one), from the step file beside it:
+        the driver counts it as done, and `train` advances the progress bar from there."""
+        return saved_step(checkpoint_path(run_folder, self.key))
 
     def run(self, sink) -> str:
         try:
@@ -247,6 +253,7 @@ def train(run: Run, sink) -> str:
     # data shuffles in between.
     step, clock, wall_before, epoch_data = 0, None, 0.0, None
     checkpoint = checkpoint_path(sink.run_folder, run.key)
+    counted = steps_done(run, sink.run_folder)  # what the driver's progress bar counts as done already
     saved = load_checkpoint(checkpoint, device)  # a new folder has none; a resumed one continues from it
     if saved is not None:
         try:
@@ -262,7 +269,8 @@ def train(run: Run, sink) -> str:
             raise CheckpointError(f"checkpoint {checkpoint} does not fit this run "
                                   f"({type(error).__name__}: {error}); delete it to restart that run from step 0, "
                                   "or pass another --out") from None
-        sink.advance(step)
+    if step != counted:  # resumed from another step than the step file said (see benchmarks.units)
+        sink.advance(step - counted)
     if clock is None:
         clock = TrainingClock()  # a new run: its load average at the start is read here
     wall_start = time.perf_counter()
