@@ -10,6 +10,9 @@ standard errors at that level; where a check lacks power, N grows, the level nev
 """
 from __future__ import annotations
 
+import contextlib
+
+import pytest
 import torch
 from scipy import stats
 
@@ -58,3 +61,22 @@ def variance_and_se(estimates: torch.Tensor) -> tuple[float, float]:
     squared = (estimates - estimates.mean(0)).square().sum(-1)
     n = estimates.shape[0]
     return float(squared.sum() / (n - 1)), float(squared.std() / n ** 0.5)
+
+
+@contextlib.contextmanager
+def training_interrupted_at(call: int):
+    """Inside the block, VAE.loss raises KeyboardInterrupt (a Ctrl-C) at its `call`-th call, evaluation
+    calls included: a run stopped at a chosen point of its training."""
+    from benchmarks.vae_model import VAE
+
+    calls, original = [], VAE.loss
+
+    def interrupted(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(VAE, "loss", interrupted)
+        yield

@@ -22,7 +22,7 @@ from benchmarks.checkpoints import checkpoint_path, save_checkpoint, saved_step,
 from benchmarks.executors import InProcess
 from benchmarks.results import RunFolder
 from benchmarks.units import run_unit
-from benchmarks.vae_model import VAE
+from tests.helpers import training_interrupted_at
 
 # The settings of tests/test_vae.py's interrupted run: the 150th call of VAE.loss falls between the checkpoint
 # at step 100 and the end at step 200.
@@ -57,16 +57,7 @@ def interrupted_grid(tmp_path_factory):
     checkpoint at step 100 and its end; each test resumes a copy."""
     out = tmp_path_factory.mktemp("interrupted") / "run"
     assert vae_cli.main([*TINY, "--estimators", "reinforce", "--out", str(out)]) == 0
-    calls, original_loss = [], VAE.loss
-
-    def interrupted_loss(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 150:
-            raise KeyboardInterrupt
-        return original_loss(self, *args, **kwargs)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(VAE, "loss", interrupted_loss)
+    with training_interrupted_at(150):
         assert vae_cli.main([*TINY, "--estimators", "reinforce", "gumbel_softmax", "--out", str(out),
                              "--resume"]) == 130
     frame = pd.read_csv(out / "results.csv")

@@ -14,7 +14,7 @@ from benchmarks.harness import draw_estimates, problem_metrics
 from benchmarks.metrics import gradient_metrics
 from benchmarks.tasks.vae import encoder_layers, gram_matrix, squared_norms, vae_problem
 from benchmarks.vae_model import VAE, Latent, LatentSpecError
-from tests.helpers import Z
+from tests.helpers import Z, training_interrupted_at
 
 BUDGET = ["--steps", "300", "--evals", "2", "--grad-estimates", "200", "--iw-samples", "10", "--no-report"]
 
@@ -110,7 +110,7 @@ def test_latent_parsing():
         Latent.parse("categorical:20")
 
 
-def test_an_interrupted_run_resumes_from_its_checkpoint_and_matches_an_uninterrupted_one(tmp_path, monkeypatch):
+def test_an_interrupted_run_resumes_from_its_checkpoint_and_matches_an_uninterrupted_one(tmp_path):
     """Interrupt between the checkpoint at step 100 and the end at step 200 (at the 150th call of VAE.loss,
     evaluation calls included): --resume repeats the steps since step 100 only and ends bit-for-bit where a
     run that was never interrupted ends (same data order, RNG and optimizer state)."""
@@ -118,18 +118,9 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_and_matches_an_uninterru
             "--grad-estimates", "20", "--iw-samples", "5", "--no-report"]
     assert vae_cli.main(argv + ["--out", str(tmp_path / "straight")]) == 0
 
-    calls, original_loss = [], VAE.loss
-
-    def interrupted_loss(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 150:
-            raise KeyboardInterrupt
-        return original_loss(self, *args, **kwargs)
-
-    monkeypatch.setattr(VAE, "loss", interrupted_loss)
-    assert vae_cli.main(argv + ["--out", str(tmp_path / "broken")]) == 130
+    with training_interrupted_at(150):
+        assert vae_cli.main(argv + ["--out", str(tmp_path / "broken")]) == 130
     assert list(pd.read_csv(tmp_path / "broken" / "results.csv").step) == [100]
-    monkeypatch.setattr(VAE, "loss", original_loss)
     assert vae_cli.main(argv + ["--out", str(tmp_path / "broken"), "--resume"]) == 0
 
     straight = pd.read_csv(tmp_path / "straight" / "results.csv").set_index("step")
@@ -414,24 +405,15 @@ def test_training_rows_record_their_timing_conditions_and_the_page_flags_them(tm
     assert "test -ELBO" in page and "Timing flagged" not in page and "<th>executor</th>" not in page
 
 
-def test_a_run_interrupted_before_any_run_finished_is_marked_unfinished_and_not_ranked(tmp_path, monkeypatch):
+def test_a_run_interrupted_before_any_run_finished_is_marked_unfinished_and_not_ranked(tmp_path):
     """Interrupted in its second half (at the 20th call of VAE.loss), the grid's first run has written its
     step-15 row and no run has its final row: results have no iw_samples column at all. The page still marks
     that run unfinished, in the table and in the summary, where it is not ranked by its final test -ELBO."""
     from reports.__main__ import main as reports_main
 
     out = tmp_path / "run"
-    calls, original_loss = [], VAE.loss
-
-    def interrupted_loss(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 20:
-            raise KeyboardInterrupt
-        return original_loss(self, *args, **kwargs)
-
-    monkeypatch.setattr(VAE, "loss", interrupted_loss)
-    assert vae_cli.main([*TINY, "--estimators", "reinforce", "gumbel_softmax", "--out", str(out)]) == 130
-    monkeypatch.setattr(VAE, "loss", original_loss)
+    with training_interrupted_at(20):
+        assert vae_cli.main([*TINY, "--estimators", "reinforce", "gumbel_softmax", "--out", str(out)]) == 130
     frame = pd.read_csv(out / "results.csv")
     assert list(frame.step) == [15] and "iw_samples" not in frame
     (estimator,) = frame.estimator
