@@ -207,10 +207,10 @@ class LocalPool:
             for process, conn in workers + retired:
                 if stopping:
                     process.kill()
-                process.join(timeout=10)
-                if process.is_alive():
-                    process.kill()
-                    process.join()
+                    process.join(timeout=10)
+                # After a normal end each worker exits on its own once told to (a second of interpreter
+                # teardown with torch loaded): not waited for, so the driver goes on to write and render;
+                # multiprocessing joins its children when the driver exits.
                 conn.close()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 
@@ -41,4 +42,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # The interpreter's last garbage collection, over torch's and matplotlib's objects, took 1.4 s at exit;
+    # frozen objects are skipped by it (files are closed and atexit handlers run as before).
+    gc.freeze()
+    sys.exit(code)
