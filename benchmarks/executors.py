@@ -44,6 +44,12 @@ class UnitCrashed(RuntimeError):
     """A unit raised an exception that is not a status: a bug, which stops the run."""
 
 
+def longest_first(units) -> list:
+    """Units by their cost_hint, longest first (where they have one), so that no long unit is left to run
+    alone at the end while the other workers idle. Statistics do not depend on the order."""
+    return sorted(units, key=lambda unit: -getattr(unit, "cost_hint", 0))
+
+
 def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
@@ -122,9 +128,7 @@ class LocalPool:
         return process, parent
 
     def run(self, units, run_folder, on_progress, on_end) -> None:
-        # Longest first (a unit's cost_hint, where it has one), so that no long unit is left to run alone
-        # at the end while the other workers idle. Statistics do not depend on the order.
-        pending = collections.deque(sorted(units, key=lambda unit: -getattr(unit, "cost_hint", 0)))
+        pending = collections.deque(longest_first(units))
         self.start()
         workers, self.started = self.started, []
         retired = []  # workers that died or were told to stop: joined at the end
@@ -363,7 +367,7 @@ class RayExecutor:
                     on_progress(unit_id, steps)
 
         try:
-            for unit in units:
+            for unit in longest_first(units):  # submitted in that order, and Ray starts them in it
                 gpus = 1 if getattr(unit, "device", "cpu") == "cuda" else 0
                 ref = remote.options(num_cpus=self.threads, num_gpus=gpus, max_retries=0).remote(
                     unit, folder, context, queue)
