@@ -59,7 +59,28 @@ def threads_per_worker(workers: int) -> int:
     return max(1, cpu_count() // max(1, workers))
 
 
-class InProcess:
+class Executor:
+    """What every executor shares: its name, the units it runs at once on a machine (`concurrency`) and each
+    unit's torch threads, stamped into every row (`context`), and `prepare`, which the run loop calls before
+    it writes the run folder (Ray starts or joins there; the others need nothing)."""
+
+    name, concurrency, threads = "executor", 1, 1
+
+    def context(self) -> dict:
+        return {"executor": self.name, "concurrency": self.concurrency, "torch_threads": self.threads}
+
+    def prepare(self) -> None:
+        pass
+
+
+def warn_if_oversubscribed(workers: int) -> None:
+    """More workers than cores is allowed (statistics do not change), but their timing is not one unit's."""
+    if workers > cpu_count():
+        print(f"warning: --workers {workers} is more than the {cpu_count()} cores here; units will share cores "
+              "and their timing will be slower than alone (statistics are unaffected)", file=sys.stderr)
+
+
+class InProcess(Executor):
     """Today's behaviour: units one after another in the driver's process."""
 
     name = "in-process"
@@ -68,9 +89,6 @@ class InProcess:
         import torch
 
         self.concurrency, self.threads = 1, torch.get_num_threads()
-
-    def context(self) -> dict:
-        return {"executor": self.name, "concurrency": self.concurrency, "torch_threads": self.threads}
 
     def run(self, units, run_folder, on_progress, on_end) -> None:
         for unit in units:
@@ -98,7 +116,7 @@ def _worker_main(conn, threads: int) -> None:
             conn.send(("end", unit.unit_id, None, traceback.format_exc()))
 
 
-class LocalPool:
+class LocalPool(Executor):
     """N worker processes on this machine (spawned: a forked torch can deadlock in OpenMP), each with
     cores // N torch threads. A worker that dies is replaced; its unit ends as failed."""
 
@@ -116,9 +134,6 @@ class LocalPool:
         units. `run` starts them itself if this was not called."""
         if not self.started:
             self.started = [self._start() for _ in range(self.workers)]
-
-    def context(self) -> dict:
-        return {"executor": self.name, "concurrency": self.concurrency, "torch_threads": self.threads}
 
     def _start(self):
         parent, child = self.context_.Pipe()
@@ -294,7 +309,7 @@ def check_reachable(address: str, timeout_s: float = 3.0) -> None:
                             f"(no gRPC reply within {timeout_s:g} s); {hint}")
 
 
-class RayExecutor:
+class RayExecutor(Executor):
     """Each unit a Ray task: on a local instance started here (num_cpus = --workers) or on a cluster
     (`--ray-address`). A CUDA unit asks for one GPU. The run folder must be on a filesystem the
     cluster's nodes share: units write their rows and checkpoints there."""
@@ -308,10 +323,8 @@ class RayExecutor:
             raise ExecutorError(RAY_MISSING) from None
         if address:
             check_reachable(address)  # before anything is written into the run folder
-        elif workers > cpu_count():
-            print(f"warning: --workers {workers} is more than the {cpu_count()} cores here; Ray will run units side "
-                  "by side on shared cores and their timing will be slower than alone (statistics are unaffected)",
-                  file=sys.stderr)
+        else:
+            warn_if_oversubscribed(workers)  # a local instance; a cluster's cores are not this machine's
         self.workers, self.address = workers, address
         self.threads = 1 if address else threads_per_worker(workers)
         self.concurrency = workers
@@ -341,9 +354,6 @@ class RayExecutor:
         finally:
             signal.signal(signal.SIGTERM, sigterm)
         self.started_here = True
-
-    def context(self) -> dict:
-        return {"executor": self.name, "concurrency": self.concurrency, "torch_threads": self.threads}
 
     def run(self, units, run_folder, on_progress, on_end) -> None:
         import ray
@@ -405,9 +415,7 @@ def make_executor(name: str, workers: int | None, ray_address: str | None):
     if name == "ray":
         return RayExecutor(workers or cpu_count(), ray_address)
     if workers and workers > 1:
-        if workers > cpu_count():
-            print(f"warning: --workers {workers} is more than the {cpu_count()} cores here; units will share cores "
-                  "and their timing will be slower than alone (statistics are unaffected)", file=sys.stderr)
+        warn_if_oversubscribed(workers)
         pool = LocalPool(workers)
         pool.start()
         return pool

@@ -150,6 +150,9 @@ class RunFolder:
                     path.unlink(missing_ok=True)  # its driver is gone (or died writing it): a stale lock
                     continue
                 self.check_unlocked()
+        else:  # the lock changed hands under us twice: never run without it
+            raise RunLockedError(f"{self.path}: its lock file {path} keeps changing owner; is another driver "
+                                 "starting on it? Wait for it, or choose another --out")
         try:
             yield
         finally:
