@@ -9,7 +9,6 @@ from pathlib import Path
 
 import jinja2
 from markupsafe import Markup
-import matplotlib.pyplot as plt
 
 from reports.cost import cost_table
 from reports.load import load_run
@@ -21,6 +20,7 @@ from reports.swept import annotate, panels
 from reports.tables import fmt, objective_table
 from reports.temperature import best_temperatures, temperature_figure, temperature_table
 from reports.throughput import from_sweep, throughput_figure, throughput_table
+from reports.ticks import save_figure
 
 # Everything from the run's files is escaped; the tables built here are marked safe (Markup).
 TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("reports", "templates"), autoescape=True)
@@ -102,8 +102,7 @@ def _save_figure(job) -> None:
         fig, _ = samples_figure(rows, title, palette)
     else:  # "temperature": title holds the table of best temperatures
         fig, _ = temperature_figure(rows, title, palette)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path, dpi=80)
 
 
 def draw_figures(jobs) -> None:
@@ -119,8 +118,7 @@ def draw_figures(jobs) -> None:
 
 def throughput_section(frame, out_dir: Path, note: str, palette: Palette | None = None) -> dict:
     fig, _ = throughput_figure(frame, palette)
-    fig.savefig(out_dir / "throughput.png", dpi=90)
-    plt.close(fig)
+    save_figure(fig, out_dir / "throughput.png", dpi=90)
     return {"png": "throughput.png", "table": Markup(throughput_table(frame)), "note": note}
 
 

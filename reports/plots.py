@@ -29,6 +29,7 @@ import pandas as pd  # noqa: E402
 from reports.catalogue import VARIANCE, Metric  # noqa: E402
 from reports.palette import STYLES, Palette  # noqa: E402
 from reports.swept import annotate, axis_label  # noqa: E402
+from reports.ticks import MAX_DECADES_WITH_MINOR_TICKS, decades  # noqa: E402
 
 S_LABEL = "samples per estimate S"
 TIME_LABEL = "seconds per estimate (s)"
@@ -242,11 +243,6 @@ def _grid(groups, heads: list[str], title: str, share: str = "sharey", width: fl
     return fig, axes
 
 
-def _decades(limits, scale: str) -> float:
-    low, high = sorted(limits)
-    return float(np.log10(high / low)) if scale == "log" and low > 0 else 0.0
-
-
 def _finish(fig, axes, groups, frame) -> None:
     for (label, names), row in zip(groups, axes):
         row[0].set_title(label, loc="left", fontsize=9, fontweight="bold")
@@ -257,19 +253,11 @@ def _finish(fig, axes, groups, frame) -> None:
                                                    linestyle=look["style"], label=series))
         row[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, frameon=False)
     for ax in axes.ravel():
-        # Minor ticks on log axes spanning many decades cost thousands of tick objects a figure; on an axis
-        # spanning less than two decades they carry the only labels, so they stay there.
-        for axis, limits, scale in ((ax.xaxis, ax.get_xlim(), ax.get_xscale()),
-                                    (ax.yaxis, ax.get_ylim(), ax.get_yscale())):
-            if _decades(limits, scale) > 2:
-                axis.set_minor_locator(matplotlib.ticker.NullLocator())
-            elif scale == "log":
-                # Minor ticks at 2 and 5 only: each tick is a few artists (a third of a figure's cost went to
-                # ticks at 2..9), and on narrow panels more labels would overlap.
-                axis.set_minor_locator(matplotlib.ticker.LogLocator(subs=(2.0, 5.0)))
-                if axis is ax.xaxis:
-                    axis.set_minor_formatter(matplotlib.ticker.LogFormatterSciNotation(
-                        labelOnlyBase=False, minor_thresholds=(0.6, 0.3)))
+        # reports.ticks thins the minor ticks when the figure is saved; on a narrow x-axis spanning less than
+        # two decades, fewer of them are labelled than matplotlib would, so that the labels do not overlap.
+        if ax.get_xscale() == "log" and decades(ax.get_xlim()) <= MAX_DECADES_WITH_MINOR_TICKS:
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.LogFormatterSciNotation(
+                labelOnlyBase=False, minor_thresholds=(0.6, 0.3)))
     top = 1 - 0.75 / fig.get_figheight()
     # Fixed margins: tight_layout measured every log-axis tick label and took 1 s a figure.
     fig.subplots_adjust(left=0.06, right=0.83, bottom=0.35 / fig.get_figheight() + 0.04, top=top, wspace=0.32,

@@ -19,6 +19,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from reports.ticks import save_figure  # noqa: E402
+
 COLUMNS = ["estimator", "objective", "device", "n_samples", "f_evals", "estimates_per_s",
            "estimates_per_s_lo", "estimates_per_s_hi", "peak_memory_bytes"]
 
@@ -196,7 +198,6 @@ def render_benchmark_json(json_path: str | Path, out_dir: str | Path | None = No
         section["table"] = Markup(goal_note + "<h3>Estimates per second</h3>") + section["table"]
     else:
         fig, _ = speed_goal_figure(goals)
-        fig.savefig(out_dir / "speed_goals.png", dpi=90)
-        plt.close(fig)
+        save_figure(fig, out_dir / "speed_goals.png", dpi=90)
         section = {"png": "speed_goals.png", "note": "Speed goals from pytest-benchmark.", "table": Markup(goal_note)}
     return page.write_page(out_dir, f"benchmarks ({json_path.name})", list(meta.items()), [], section, [])

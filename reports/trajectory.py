@@ -26,6 +26,7 @@ from reports.cost import timing_flags  # noqa: E402
 from reports.load import load_run  # noqa: E402
 from reports.palette import STYLES, Palette  # noqa: E402
 from reports.tables import fmt  # noqa: E402
+from reports.ticks import save_figure  # noqa: E402
 
 THRESHOLD = 0.1
 # run.json keys in the page's heading line; the executor's say where (and how many units at once) the times were taken
@@ -167,8 +168,7 @@ def render_trajectory_report(run_dir: str | Path) -> Path:
     for problem, rows in frame.groupby("problem", sort=False):
         png = re.sub(r"[^A-Za-z0-9_.-]+", "_", problem) + ".png"
         fig, _ = trajectory_figure(rows, problem, palette)
-        fig.savefig(run_dir / png, dpi=90)
-        plt.close(fig)
+        save_figure(fig, run_dir / png, dpi=90)
         sections.append(f"<h2>{html.escape(problem)}</h2><p>infimum of the loss: {notes[problem]}</p>"
                         f"{threshold_table(rows)}<img src=\"{png}\" alt=\"trajectories on {html.escape(problem)}\">")
     stopped = meta.get("problems", [])

@@ -18,6 +18,7 @@ from reports.load import load_run  # noqa: E402
 from reports.leaderboard import finished, vae_leaderboard  # noqa: E402
 from reports.palette import STYLES, Palette  # noqa: E402
 from reports.tables import fmt  # noqa: E402
+from reports.ticks import save_figure  # noqa: E402
 from reports.vae_pictures import picture_sections  # noqa: E402
 
 META_KEYS = ("started", "finished", "git_commit", "torch_version", "cpu", "cpu_threads", "executor", "concurrency",
@@ -174,8 +175,7 @@ def relaxation_section(rows: pd.DataFrame, run_dir: Path, latent: str, several: 
     png = "relaxed-vs-hard.png" if not several else f"relaxed-vs-hard-{latent.replace(':', '-')}.png"
     fig, _ = relaxation_figure(rows, palette)
     fig.suptitle(f"{latent} latent", fontweight="bold")
-    fig.savefig(run_dir / png, dpi=90)
-    plt.close(fig)
+    save_figure(fig, run_dir / png, dpi=90)
     return {"png": png, "flag": False, "note": None}
 
 
@@ -203,8 +203,7 @@ def render_vae_report(run_dir: str | Path) -> Path:
         fig, _ = curves_figure(rows, palette)
         fig.suptitle(f"{latent} latent", fontweight="bold")
         fig.subplots_adjust(top=0.84)
-        fig.savefig(run_dir / png, dpi=90)
-        plt.close(fig)
+        save_figure(fig, run_dir / png, dpi=90)
         several = frame["latent"].nunique() > 1
         sections.append({"latent": latent, "table": Markup(summary_table(rows)), "png": png,
                          "timing_note": timing_note(rows),

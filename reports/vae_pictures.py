@@ -29,6 +29,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from reports.ticks import save_figure  # noqa: E402
+
 KEYS = ("originals", "reconstructions", "prior", "image_shape", "step")
 PRIOR_PANELS_PER_ROW = 4
 
@@ -197,11 +199,9 @@ def picture_sections(frame: pd.DataFrame, run_dir: str | Path, latent: str, prob
         base = f"pictures-{slug(latent)}"
         names = (f"{base}-reconstructions-step-{step:06d}.png", f"{base}-prior-step-{step:06d}.png")
         fig, _ = reconstructions_figure(originals, columns, shape, f"{latent}: reconstructions, step {step}")
-        fig.savefig(run_dir / names[0], dpi=100)
-        plt.close(fig)
+        save_figure(fig, run_dir / names[0], dpi=100)
         fig, _ = prior_figure(columns, shape, f"{latent}: samples from the prior, decoded to pixel means, step {step}")
-        fig.savefig(run_dir / names[1], dpi=100)
-        plt.close(fig)
+        save_figure(fig, run_dir / names[1], dpi=100)
         written.append((step, *names))
     last_step, reconstructions, prior = written[-1]
     return {"reconstructions": reconstructions, "prior": prior, "step": last_step, "earlier": written[:-1],

@@ -1,4 +1,4 @@
-"""Executors for real: the same statistics in process, on a local pool of spawned workers and on a real
+"""Executors for real: the same statistics in process, on a local pool of workers (forked from a fork server) and on a real
 local Ray instance; a worker SIGKILLed mid-unit; Ctrl-C and SIGTERM to a driver; the folder lock; the
 executor options' errors; parsing before torch is imported.
 
@@ -9,6 +9,7 @@ processes are found through /proc and really killed, and Ray starts a local inst
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import re
 import shlex
@@ -88,9 +89,26 @@ def children(pid: int) -> dict[int, str]:
     return found
 
 
+def descendants(pid: int) -> dict[int, str]:
+    """pid -> start time of the live children of `pid`, their children, and so on."""
+    found, todo = {}, [pid]
+    while todo:
+        for child, start in children(todo.pop()).items():
+            found[child] = start
+            todo.append(child)
+    return found
+
+
 def pool_workers(pid: int) -> dict[int, str]:
-    """The driver's spawned pool workers (not multiprocessing's resource tracker)."""
-    return {child: start for child, start in children(pid).items() if "spawn_main" in _cmdline(child)}
+    """The driver's pool workers: the children of its fork server (or, where there is none, the processes
+    it spawned), not multiprocessing's resource tracker or the fork server itself."""
+    found = {}
+    for child, start in children(pid).items():
+        if "multiprocessing.forkserver" in _cmdline(child):
+            found.update(children(child))
+        elif "spawn_main" in _cmdline(child):
+            found[child] = start
+    return found
 
 
 def gone(pid: int, start: str) -> bool:
@@ -132,10 +150,10 @@ class Driver:
             pytest.fail(f"the driver did not end within {timeout_s} s; stderr:\n{self.stderr[-3000:]}")
 
     def wait_watching_children(self, timeout_s: float = SUBPROCESS_TIMEOUT_S) -> tuple[int, dict[int, str]]:
-        """Wait for the exit code, noting every child the driver has meanwhile (a replacement worker too)."""
-        seen, deadline = children(self.pid), time.monotonic() + timeout_s
+        """Wait for the exit code, noting every process under the driver meanwhile (a replacement worker too)."""
+        seen, deadline = descendants(self.pid), time.monotonic() + timeout_s
         while self.process.poll() is None and time.monotonic() < deadline:
-            seen.update(children(self.pid))
+            seen.update(descendants(self.pid))
             time.sleep(0.05)
         return self.wait(max(1.0, deadline - time.monotonic())), seen
 
@@ -274,7 +292,8 @@ def test_a_killed_worker_loses_only_its_units_unfinished_work_and_resume_complet
     assert len(died) == 1 and "exit code -9" in died[0], err[-3000:]
     killed = died[0].split(": its worker process died")[0]
     assert "did not finish" in err
-    assert len(spawned) >= 3  # the other worker, the victim's replacement, multiprocessing's resource tracker
+    # the other worker, the victim's replacement, multiprocessing's resource tracker (and its fork server)
+    assert len(spawned) >= 3
     spawned.update(workers)
     wait_until(lambda: all(gone(pid, start) for pid, start in spawned.items()), 10, "the workers to be gone")
 
@@ -314,7 +333,7 @@ def interrupted(driver: Driver, out: Path, send) -> list[str]:
     before = checkpoints(out)
     wait_until(lambda: any(step > before.get(name, 0) for name, step in checkpoints(out).items()), 60,
                "a new checkpoint", driver.process)
-    spawned = children(driver.pid)  # the workers and multiprocessing's resource tracker
+    spawned = descendants(driver.pid)  # the workers, multiprocessing's resource tracker and fork server
     assert len(spawned) >= 2
     send(driver)
     code = driver.wait(60)
@@ -578,7 +597,7 @@ def test_option_errors_come_back_before_torch_is_imported():
 class DyingUnit:
     """A unit whose worker is SIGKILLed 0.3 s after the unit returned (dies="between": between two units)
     or 0.3 s after the unit reported progress, while it still runs (dies="during"). Defined here: a
-    spawned worker unpickles it by importing this module."""
+    worker unpickles it by importing this module."""
 
     steps, imports = 1, ()
 
@@ -597,7 +616,16 @@ class DyingUnit:
         return "ok"
 
 
-def test_a_worker_that_dies_between_units_loses_no_unit(tmp_path):
+def one_worker_pool(start_method: str) -> LocalPool:
+    """A one-worker pool whose workers start by `start_method`: from the fork server (where the platform has
+    one, as here) or spawned (elsewhere); both paths run here."""
+    pool = LocalPool(1)
+    pool.context_ = multiprocessing.get_context(start_method)
+    return pool
+
+
+@pytest.mark.parametrize("start_method", ["forkserver", "spawn"])
+def test_a_worker_that_dies_between_units_loses_no_unit(tmp_path, start_method):
     """While the driver handles the end of unit a (on_end takes 1 s: absorbing, writing results), the
     worker that ran it dies. Every unit must still end exactly once: b and c run on a replacement
     worker, or end as failed; none may silently vanish (a run that says it succeeded, rows missing)."""
@@ -607,17 +635,19 @@ def test_a_worker_that_dies_between_units_loses_no_unit(tmp_path):
         ended.append(unit_id)
         time.sleep(1.0)
 
-    LocalPool(1).run([DyingUnit("a", dies="between"), DyingUnit("b"), DyingUnit("c")], tmp_path,
-                     lambda *_: None, on_end)
+    one_worker_pool(start_method).run([DyingUnit("a", dies="between"), DyingUnit("b"), DyingUnit("c")], tmp_path,
+                                      lambda *_: None, on_end)
     assert sorted(ended) == ["a", "b", "c"]
 
 
-def test_a_worker_that_dies_mid_unit_fails_that_unit_only(tmp_path):
+@pytest.mark.parametrize("start_method", ["forkserver", "spawn"])
+def test_a_worker_that_dies_mid_unit_fails_that_unit_only(tmp_path, start_method):
     """The driver is busy (on_progress takes 1 s) when the worker running unit a dies, so that wait() then
     reports its pipe and its sentinel at once, as it often does for a real kill (test_a_killed_worker_...
     above fails about one time in three for this). Only a may fail; b runs on the replacement worker."""
     ended = {}
-    LocalPool(1).run([DyingUnit("a", dies="during"), DyingUnit("b")], tmp_path, lambda *_: time.sleep(1.0),
-                     lambda unit_id, status, failed: ended.update({unit_id: (status, failed)}))
+    one_worker_pool(start_method).run([DyingUnit("a", dies="during"), DyingUnit("b")], tmp_path,
+                                      lambda *_: time.sleep(1.0),
+                                      lambda unit_id, status, failed: ended.update({unit_id: (status, failed)}))
     assert ended["a"][1] and "exit code -9" in ended["a"][0]
     assert ended["b"] == ("ok", False)

@@ -81,6 +81,7 @@ import functools
 import math
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.distributions as D
 from torch.distributions import constraints
@@ -93,6 +94,17 @@ from estimators.families import FAMILY_BY_CLASS
 
 SQRT3 = math.sqrt(3.0)
 STUDENT_T_DF = 3.0
+
+
+class _AffineTransform(AffineTransform):
+    """torch's AffineTransform, with its shape bookkeeping done by numpy: torch.broadcast_shapes imports
+    sympy (0.4 s), and the suite builds a Logistic at import to check its points, in every process."""
+
+    def forward_shape(self, shape):
+        return torch.Size(np.broadcast_shapes(shape, tuple(getattr(self.loc, "shape", ())),
+                                              tuple(getattr(self.scale, "shape", ()))))
+
+    inverse_shape = forward_shape
 
 
 class Logistic(D.TransformedDistribution):
@@ -109,7 +121,7 @@ class Logistic(D.TransformedDistribution):
     def __init__(self, loc, scale, validate_args=None):
         self.loc, self.scale = broadcast_all(loc, scale)
         base = D.Uniform(torch.zeros_like(self.loc), torch.ones_like(self.loc), validate_args=validate_args)
-        super().__init__(base, [SigmoidTransform().inv, AffineTransform(self.loc, self.scale)],
+        super().__init__(base, [SigmoidTransform().inv, _AffineTransform(self.loc, self.scale)],
                          validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
