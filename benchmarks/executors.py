@@ -286,6 +286,11 @@ def _on_this_node(context: dict) -> dict:
     return {**context, "concurrency": max(1, int(cpus // max(1, context["torch_threads"])))} if cpus else context
 
 
+def _ray_warm_up() -> None:
+    import benchmarks.units  # noqa: F401
+    import estimators  # noqa: F401
+
+
 def _ray_run_unit(unit, run_folder: str, context: dict, queue=None) -> str:
     import torch
 
@@ -351,6 +356,7 @@ class RayExecutor(Executor):
         self.threads = 1 if address else threads_per_worker(workers)
         self.concurrency = workers
         self.started_here = False
+        self.warming: list = []  # the warm-up tasks of a local instance (start), not waited for
 
     def prepare(self) -> None:
         """Start the local instance or join the cluster. The run loop calls this before it writes the run
@@ -376,6 +382,17 @@ class RayExecutor(Executor):
         finally:
             signal.signal(signal.SIGTERM, sigterm)
         self.started_here = True
+
+    def start(self) -> None:
+        """For a local instance: start it now, before the driver imports torch, and have each worker import
+        torch and the suite (_ray_warm_up) while the driver does the same, instead of on its first unit."""
+        if self.address:
+            return
+        import ray
+
+        self.prepare()
+        warm_up = ray.remote(_ray_warm_up)
+        self.warming = [warm_up.options(num_cpus=self.threads).remote() for _ in range(self.workers)]
 
     def run(self, units, run_folder, on_progress, on_end) -> None:
         import ray
@@ -435,7 +452,9 @@ def make_executor(name: str, workers: int | None, ray_address: str | None):
     if workers is not None and workers < 1:
         raise ExecutorError(f"--workers must be 1 or more, got {workers}; --workers 1 runs in this process")
     if name == "ray":
-        return RayExecutor(workers or cpu_count(), ray_address)
+        ray = RayExecutor(workers or cpu_count(), ray_address)
+        ray.start()
+        return ray
     if workers and workers > 1:
         warn_if_oversubscribed(workers)
         pool = LocalPool(workers)
