@@ -2,7 +2,7 @@
 
 A batch of trivial units (each writes one row and returns) runs in this process, on a local pool of 2
 workers and on a local Ray instance with 2 CPUs; the figure is the wall time per unit, with the
-executor's start-up (spawning workers, starting Ray) reported apart. A variance cell takes 0.05-0.5 s
+executor's start-up (starting workers, starting Ray) reported apart. A variance cell takes 0.05-0.5 s
 on this machine, so the per-unit overhead tells when a pool pays for itself. Recorded in extra_info;
 no goal is asserted: the issue asks for the figure, and a timing on a shared machine is not a verdict.
 """
