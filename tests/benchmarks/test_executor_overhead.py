@@ -53,13 +53,13 @@ def test_overhead_per_trivial_unit(benchmark, tmp_path, name, make):
     assert ended == ["ok"] * UNITS
     # The round includes start-up; a second batch on a started executor gives the per-unit cost alone.
     executor = make()
-    if hasattr(executor, "start"):
-        executor.start()
-        time.sleep(3)  # let the workers finish importing
     if name == "ray":  # a Ray instance started beforehand is reused and left running by the executor
         import ray
 
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    if hasattr(executor, "start"):
+        executor.start()  # the pool's fork server or workers; Ray's warm-up tasks
+        time.sleep(3)  # let the workers finish importing
     try:
         started = time.perf_counter()
         executor.run(units, tmp_path, lambda uid, n: None, lambda uid, status, failed: None)
