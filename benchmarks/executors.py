@@ -121,9 +121,9 @@ WORKER_MODULES = ["torch", "benchmarks.harness", "estimators", "benchmarks.units
 
 
 def _worker_context():
-    """Where the platform has one, a fork server that has imported WORKER_MODULES and never computed
-    (a process forked after torch ran a parallel region can deadlock in OpenMP; one forked before cannot);
-    elsewhere spawned workers, each importing them itself. Measured on the README's main command with
+    """Where the platform has one, a fork server that has imported WORKER_MODULES and never computes, so
+    that its children inherit no running OpenMP thread pool (a process forked after torch ran a parallel
+    region can deadlock in OpenMP); elsewhere spawned workers, each importing them itself. Measured on the README's main command with
     --workers 2 on 2 cores: the pool used 48 CPU-s where one thread in process used 42, the difference
     the workers' own imports of torch and the suite (3 CPU-s each)."""
     if "forkserver" in multiprocessing.get_all_start_methods():
@@ -385,7 +385,8 @@ class RayExecutor(Executor):
 
     def start(self) -> None:
         """For a local instance: start it now, before the driver imports torch, and have each worker import
-        torch and the suite (_ray_warm_up) while the driver does the same, instead of on its first unit."""
+        torch and the suite (_ray_warm_up) while the driver does the same, instead of on its first unit.
+        A run the driver then refuses (a locked folder, a bad option) has paid for Ray's start (2-3 s)."""
         if self.address:
             return
         import ray
