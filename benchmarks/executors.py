@@ -336,6 +336,21 @@ def check_reachable(address: str, timeout_s: float = 3.0) -> None:
                             f"(no gRPC reply within {timeout_s:g} s); {hint}")
 
 
+def use_token_if_available() -> None:
+    """Send the cluster's token where one is at hand and the user chose no RAY_AUTH_MODE. A cluster Ray starts
+    uses token authentication by default, and a driver that joins it by address sends no token unless
+    RAY_AUTH_MODE=token: ray.init(address=ADDR) then fails with 'Failed to connect' (address='auto' switches
+    the mode on by itself). This is Ray's own switch for that (a token in RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH
+    or ~/.ray/auth_token); a driver in token mode also joins a cluster without authentication (Ray 2.60)."""
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+    except ImportError:  # a Ray without token authentication
+        return
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
 class RayExecutor(Executor):
     """Each unit a Ray task: on a local instance started here (num_cpus = --workers) or on a cluster
     (`--ray-address`). A CUDA unit asks for one GPU. The run folder must be on a filesystem the
@@ -371,14 +386,20 @@ class RayExecutor(Executor):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
+                if self.address:
+                    use_token_if_available()
                 # workers x threads CPUs: each task asks for `threads`, so that `workers` of them run at once.
                 ray.init(address=self.address, num_cpus=None if self.address else self.workers * self.threads,
                          include_dashboard=False, log_to_driver=False, configure_logging=False)
         except Exception as error:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError, ...
             where = f"--ray-address {self.address}" if self.address else "a local Ray instance"
+            hint = "with --ray-address auto, start the cluster first (ray start --head)"
+            if self.address:
+                hint += ("; a cluster with token authentication (Ray's default) needs its token here: "
+                         "RAY_AUTH_TOKEN=..., or the head node's ~/.ray/auth_token (ray get-auth-token prints it)")
             raise ExecutorError(f"{where}: Ray could not start or connect ({type(error).__name__}: "
                                 f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}); "
-                                "with --ray-address auto, start the cluster first (ray start --head)") from None
+                                f"{hint}") from None
         finally:
             signal.signal(signal.SIGTERM, sigterm)
         self.started_here = True

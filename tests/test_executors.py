@@ -473,6 +473,58 @@ def test_a_ray_address_where_something_else_answers_fails_within_seconds(tmp_pat
     assert not out.exists() or not any(out.iterdir())
 
 
+def ray_cli() -> str:
+    beside = Path(sys.executable).with_name("ray")  # the virtual environment's, where Ray is installed
+    return str(beside) if beside.exists() else "ray"
+
+
+def test_a_cluster_with_token_authentication_is_joined_by_its_address(tmp_path):
+    """A real head (`ray start --head`) with token authentication, Ray's default, joined with --ray-address
+    HOST:PORT as the README says. ray.init(address=HOST:PORT) sends no token unless RAY_AUTH_MODE=token and
+    fails with 'Failed to connect' (found trying the README's commands); the driver switches the mode on
+    where a token is at hand. With a wrong token the error says how to give the right one."""
+    import secrets
+
+    token, wrong = tmp_path / "auth_token", tmp_path / "wrong_token"
+    token.write_text(secrets.token_hex(32))
+    wrong.write_text(secrets.token_hex(32))
+    env = {key: value for key, value in os.environ.items() if key not in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
+    env["RAY_AUTH_TOKEN_PATH"] = str(token)
+    port = free_port()
+    with open(tmp_path / "head.log", "w") as log:
+        head = subprocess.Popen([ray_cli(), "start", "--head", "--block", "--port", str(port), "--num-cpus", "2",
+                                 "--include-dashboard", "false", "--disable-usage-stats"],
+                                env={**env, "RAY_AUTH_MODE": "token"}, stdout=log, stderr=log, start_new_session=True)
+    try:
+        def answers() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+
+        wait_until(answers, 60, "the Ray head to listen", head)
+        argv = ["--estimators", "reinforce", "gumbel_softmax", "--objectives", "tucker-0.45", "--estimates", "300",
+                "--no-report", "--device", "cpu", "--executor", "ray", "--ray-address", f"127.0.0.1:{port}"]
+        joined = run_cli("benchmarks.variance", [*argv, "--out", tmp_path / "joined"], env=env)
+        assert joined.returncode == 0, joined.stderr[-3000:]
+        rows = pd.read_csv(tmp_path / "joined" / "results.csv")
+        assert len(rows) == 2 and set(rows.executor) == {"ray"}
+
+        refused = run_cli("benchmarks.variance", [*argv, "--out", tmp_path / "refused"],
+                          env={**env, "RAY_AUTH_TOKEN_PATH": str(wrong)})
+        assert refused.returncode == 2, refused.stderr[-3000:]
+        assert "token authentication" in refused.stderr and "RAY_AUTH_TOKEN" in refused.stderr
+        assert "Traceback" not in refused.stderr
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)  # ray start --block stops the head's processes on SIGTERM
+        try:
+            head.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
+
+
 def test_training_units_on_ray_report_their_steps_as_they_go(tmp_path):
     """A training run on Ray moves the progress bar while it runs (through a queue), not only when it
     ends: the bar of a long grid would otherwise sit at 0 with no estimate of the time left."""
