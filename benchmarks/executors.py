@@ -389,7 +389,10 @@ class RayExecutor(Executor):
                 if self.address:
                     use_token_if_available()
                 # workers x threads CPUs: each task asks for `threads`, so that `workers` of them run at once.
-                ray.init(address=self.address, num_cpus=None if self.address else self.workers * self.threads,
+                # Without an address, "local": a new instance, as the README says. (None would join a cluster
+                # `ray start` left on this machine, or fail on the address file a killed one leaves behind.)
+                ray.init(address=self.address or "local",
+                         num_cpus=None if self.address else self.workers * self.threads,
                          include_dashboard=False, log_to_driver=False, configure_logging=False)
         except Exception as error:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError, ...
             where = f"--ray-address {self.address}" if self.address else "a local Ray instance"

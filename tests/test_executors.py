@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -523,6 +524,31 @@ def test_a_cluster_with_token_authentication_is_joined_by_its_address(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)
             head.wait()
+        # ...but leaves its address in Ray's file of the machine's current cluster, which ray.init() would try
+        # to join: removed where it names this head.
+        current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+        if current.exists() and current.read_text().strip().endswith(f":{port}"):
+            current.unlink()
+
+
+def test_a_local_instance_is_started_even_where_another_cluster_left_its_address(tmp_path):
+    """--executor ray without --ray-address starts a local instance, as the README says, even where Ray's
+    file of this machine's current cluster names one (a `ray start --head` running, or one killed): with
+    ray.init(address=None) Ray would try to join it, and refuse the num_cpus that a local instance needs."""
+    current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+    saved = current.read_text() if current.exists() else None
+    current.parent.mkdir(exist_ok=True)
+    current.write_text(f"127.0.0.1:{free_port()}")  # nothing listens there
+    try:
+        done = run_cli("benchmarks.variance", ["--estimators", "reinforce", "--objectives", "tucker-0.45",
+                                               "--estimates", "300", "--no-report", "--device", "cpu",
+                                               "--executor", "ray", "--workers", "2", "--out", tmp_path / "x"])
+    finally:
+        current.unlink()
+        if saved is not None:
+            current.write_text(saved)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(pd.read_csv(tmp_path / "x" / "results.csv")) == 1
 
 
 def test_training_units_on_ray_report_their_steps_as_they_go(tmp_path):
