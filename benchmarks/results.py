@@ -88,8 +88,10 @@ class RunFolder:
         if write:
             self.flush()
 
-    def flush(self) -> None:
-        """Write results.json and results.csv, then delete the part files whose rows they now hold."""
+    def flush(self, units_running: bool = False) -> None:
+        """Write results.json and results.csv, then delete the part files whose rows they now hold, and the
+        emptied parts/ folder unless `units_running`: a worker may be creating it again for its next row at
+        that moment, and would fail between its mkdir and its write (seen once in a dozen pool runs)."""
         self.path.mkdir(parents=True, exist_ok=True)
         # Compact: json's C encoder (indent makes it use the pure-Python one, measured 9 s of a 340-cell sweep).
         atomic_write(self.path / RESULTS_JSON, json.dumps(self.rows))
@@ -97,8 +99,9 @@ class RunFolder:
         for path in self._absorbed:
             path.unlink(missing_ok=True)
         self._absorbed = []
-        with contextlib.suppress(OSError):  # only when empty: a running unit may still be writing there
-            (self.path / "parts").rmdir()
+        if not units_running:
+            with contextlib.suppress(OSError):  # only when empty: what a stopped unit left stays for --resume
+                (self.path / "parts").rmdir()
 
     def absorb(self, unit_id: str, write: bool = True) -> int:
         """Move the rows a unit wrote into its part file (benchmarks.units) into the results; the number

@@ -109,7 +109,7 @@ def run_loop(*, folder: RunFolder, units: list, done: Callable[[RunFolder], set[
             def on_end(unit_id: str, status: str, failed: bool) -> None:
                 folder.absorb(unit_id, write=False)
                 if time.monotonic() - last_flush[0] > FLUSH_EVERY_S:  # results.csv is at most a second behind
-                    folder.flush()
+                    folder.flush(units_running=True)
                     last_flush[0] = time.monotonic()
                 line = f"{described(unit_id)}: {status.removeprefix('failed: ')}"
                 if failed or status.startswith("failed: "):  # a dead worker, a checkpoint it could not resume

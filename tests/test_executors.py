@@ -729,3 +729,33 @@ def test_a_worker_that_dies_mid_unit_fails_that_unit_only(tmp_path, start_method
                                       lambda unit_id, status, failed: ended.update({unit_id: (status, failed)}))
     assert ended["a"][1] and "exit code -9" in ended["a"][0]
     assert ended["b"] == ("ok", False)
+
+
+@pytest.mark.parametrize("units_running, fails", [(True, False), (False, True)])
+def test_the_drivers_flush_never_pulls_the_parts_folder_from_under_a_running_unit(tmp_path, monkeypatch,
+                                                                                 units_running, fails):
+    """Found trying the README: a pool --resume lost a cell to FileExistsError ('parts' exists). As units
+    ended, the driver absorbed their part files and flushed (every second, while other units ran), removing
+    the emptied parts/ folder just as a worker had made sure it exists for its next row. Here the driver's
+    flush runs exactly there, between the worker's mkdir and its write: the run loop's flush
+    (units_running=True) must leave the folder; the one at the end of a run removes it, and the write then
+    fails, which is why the run loop must not use it while units run."""
+    import benchmarks.units as units
+    from benchmarks.results import RunFolder, atomic_write
+
+    folder = RunFolder(tmp_path)
+    units.UnitSink(tmp_path, "first", {}).add({"cell_id": "first"})
+    folder.absorb("first", write=False)  # a unit ended: its part file is absorbed, parts/ is left empty
+
+    def driver_flushes_then_write(path, text):
+        folder.flush(units_running=units_running)
+        atomic_write(path, text)
+
+    monkeypatch.setattr(units, "atomic_write", driver_flushes_then_write)
+    sink = units.UnitSink(tmp_path, "second", {})
+    if fails:
+        with pytest.raises(FileNotFoundError):
+            sink.add({"cell_id": "second"})
+    else:
+        sink.add({"cell_id": "second"})
+        assert units.part_path(tmp_path, "second").exists()
