@@ -140,7 +140,7 @@ def check_run_options(args) -> None:
     """The run options' contradictions, before anything heavy is imported: an error comes back at once."""
     import importlib.util
 
-    from benchmarks.executors import RAY_MISSING
+    from benchmarks.executors import RAY_MISSING, workers_message
 
     if args.resume and args.out is None:
         raise UsageError("--resume needs --out DIR, the folder of the run to continue")
@@ -149,4 +149,4 @@ def check_run_options(args) -> None:
     if args.ray_address and args.executor != "ray":
         raise UsageError(f"--ray-address {args.ray_address} needs --executor ray")
     if args.workers is not None and args.workers < 1:
-        raise UsageError(f"--workers must be 1 or more, got {args.workers}; --workers 1 runs in this process")
+        raise UsageError(workers_message(args.workers, args.executor, args.ray_address))

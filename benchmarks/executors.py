@@ -396,16 +396,24 @@ class RayExecutor(Executor):
                          include_dashboard=False, log_to_driver=False, configure_logging=False)
         except Exception as error:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError, ...
             where = f"--ray-address {self.address}" if self.address else "a local Ray instance"
-            hint = "with --ray-address auto, start the cluster first (ray start --head)"
-            if self.address:
-                hint += ("; a cluster with token authentication (Ray's default) needs its token here: "
-                         "RAY_AUTH_TOKEN=..., or the head node's ~/.ray/auth_token (ray get-auth-token prints it)")
             raise ExecutorError(f"{where}: Ray could not start or connect ({type(error).__name__}: "
                                 f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}); "
-                                f"{hint}") from None
+                                f"{self._connect_hint()}") from None
         finally:
             signal.signal(signal.SIGTERM, sigterm)
         self.started_here = True
+
+    def _connect_hint(self) -> str:
+        if not self.address or self.address in ("auto", "local"):
+            return "with --ray-address auto, start the cluster first (ray start --head)"
+        if os.environ.get("RAY_AUTH_MODE", "").lower() == "token":
+            # check_reachable found a gRPC server there, so what fails is most likely the token
+            source = ("RAY_AUTH_TOKEN" if os.environ.get("RAY_AUTH_TOKEN") else
+                      os.environ.get("RAY_AUTH_TOKEN_PATH") or str(Path.home() / ".ray" / "auth_token"))
+            return (f"the head answers, so check the token: this driver sent the one in {source}, and the "
+                    "cluster refuses any but its own (ray get-auth-token on the head prints it)")
+        return ("a cluster with token authentication (Ray's default) needs its token here: RAY_AUTH_TOKEN=..., "
+                "or the head node's ~/.ray/auth_token (ray get-auth-token on the head prints it)")
 
     def start(self) -> None:
         """For a local instance: start it now, before the driver imports torch, and have each worker import
@@ -470,12 +478,19 @@ class RayExecutor(Executor):
                 self.started_here = False
 
 
+def workers_message(workers: int, name: str, ray_address: str | None) -> str:
+    """Why --workers N < 1 is refused, in the terms of the executor asked for."""
+    return f"--workers must be 1 or more, got {workers}; " + (
+        "it is the number of CPUs of the local Ray instance" if name == "ray" and not ray_address
+        else "--workers 1 runs in this process")
+
+
 def make_executor(name: str, workers: int | None, ray_address: str | None):
     """The executor the options ask for; a UsageError-worthy ExecutorError for a contradiction."""
     if ray_address and name != "ray":
         raise ExecutorError("--ray-address needs --executor ray")
     if workers is not None and workers < 1:
-        raise ExecutorError(f"--workers must be 1 or more, got {workers}; --workers 1 runs in this process")
+        raise ExecutorError(workers_message(workers, name, ray_address))
     if name == "ray":
         ray = RayExecutor(workers or cpu_count(), ray_address)
         ray.start()

@@ -35,10 +35,23 @@ def _alive(pid) -> bool:
     return True
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# The permissions open() gives a new file: mkstemp's are 0600, and results on a cluster's shared
+# filesystem must be readable by the others who may read them, as the page and its PNGs are.
+NEW_FILE_MODE = 0o666 & ~_umask()
+
+
 def atomic_write(path: Path, text: str) -> None:
     path = Path(path)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        if hasattr(os, "fchmod"):  # not on Windows before Python 3.13
+            os.fchmod(handle, NEW_FILE_MODE)
         with os.fdopen(handle, "w") as stream:
             stream.write(text)
         os.replace(temporary, path)

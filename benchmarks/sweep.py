@@ -61,8 +61,8 @@ def run_loop(*, folder: RunFolder, units: list, done: Callable[[RunFolder], set[
              render: Callable[[Path], Path] | None = None, described: Callable[[str], str] = lambda uid: uid) -> int:
     """Run the units not in `done(folder)` on `executor` into `folder`; the process exit code. `done` is
     asked once the rows a stopped run left in part files are recovered, so none of them is redone."""
+    executor.prepare()  # Ray starts or joins here, before anything is written (a failure: ExecutorError)
     with folder.lock(), sigterm_as_interrupt():
-        executor.prepare()  # Ray starts or joins here, before anything is written (a failure: ExecutorError)
         recovered = folder.absorb_all()  # rows of units a killed run had finished part of
         done = done(folder)
         resuming = "started" in meta

@@ -413,7 +413,9 @@ def test_a_locked_folder_is_refused_and_a_stale_lock_is_taken_over(tmp_path, cap
 @pytest.mark.parametrize("cli_main", [variance.main, vae_cli.main], ids=["variance", "vae"])
 @pytest.mark.parametrize("argv,message", [
     (["--workers", "0"], "--workers must be 1 or more, got 0"),
-    (["--workers", "-1"], "--workers must be 1 or more, got -1"),
+    (["--workers", "-1"], "--workers must be 1 or more, got -1; --workers 1 runs in this process"),
+    (["--executor", "ray", "--workers", "0"],
+     "--workers must be 1 or more, got 0; it is the number of CPUs of the local Ray instance"),
     (["--ray-address", "127.0.0.1:1"], "--ray-address 127.0.0.1:1 needs --executor ray"),
 ])
 def test_contradictory_executor_options_are_refused(tmp_path, capsys, cli_main, argv, message):
@@ -515,7 +517,8 @@ def test_a_cluster_with_token_authentication_is_joined_by_its_address(tmp_path):
         refused = run_cli("benchmarks.variance", [*argv, "--out", tmp_path / "refused"],
                           env={**env, "RAY_AUTH_TOKEN_PATH": str(wrong)})
         assert refused.returncode == 2, refused.stderr[-3000:]
-        assert "token authentication" in refused.stderr and "RAY_AUTH_TOKEN" in refused.stderr
+        assert f"check the token: this driver sent the one in {wrong}" in refused.stderr
+        assert not (tmp_path / "refused").exists()  # refused before the folder is made
         assert "Traceback" not in refused.stderr
     finally:
         os.killpg(head.pid, signal.SIGTERM)  # ray start --block stops the head's processes on SIGTERM
@@ -759,3 +762,14 @@ def test_the_drivers_flush_never_pulls_the_parts_folder_from_under_a_running_uni
     else:
         sink.add({"cell_id": "second"})
         assert units.part_path(tmp_path, "second").exists()
+
+
+def test_result_files_are_readable_as_the_page_is(tmp_path):
+    """Found trying the README: results.csv, results.json and run.json came out 0600 (tempfile.mkstemp's
+    mode, kept by the atomic rename) while index.html and the PNGs were 0644; on the shared filesystem a
+    cluster run writes to, the others could see the page but not read its results."""
+    from benchmarks.results import atomic_write
+
+    atomic_write(tmp_path / "results.csv", "a,b\n")
+    (tmp_path / "index.html").write_text("page")
+    assert (tmp_path / "results.csv").stat().st_mode & 0o777 == (tmp_path / "index.html").stat().st_mode & 0o777
