@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import math
+import sys
 
 
 class UsageError(Exception):
@@ -150,3 +152,11 @@ def check_run_options(args) -> None:
         raise UsageError(f"--ray-address {args.ray_address} needs --executor ray")
     if args.workers is not None and args.workers < 1:
         raise UsageError(workers_message(args.workers, args.executor, args.ray_address))
+
+
+def exit_with(code: int) -> None:
+    """End a CLI with `code`, without the interpreter's last garbage collection over torch's and
+    matplotlib's objects (1.4 s at exit): frozen objects are skipped by it, while files are closed and
+    atexit handlers run as before."""
+    gc.freeze()
+    sys.exit(code)

@@ -12,7 +12,6 @@ report (index.html with PNGs) into --out.
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
 import time
 from pathlib import Path
@@ -168,8 +167,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    # The interpreter's last garbage collection, over torch's and matplotlib's objects, took 1.4 s at exit;
-    # frozen objects are skipped by it (files are closed and atexit handlers run as before).
-    gc.freeze()
-    sys.exit(code)
+    from benchmarks.cli_common import exit_with
+
+    exit_with(main())

@@ -18,7 +18,6 @@ pool with --workers N, or on Ray with --executor ray.
 from __future__ import annotations
 
 import argparse
-import gc
 import math
 import sys
 import time
@@ -207,8 +206,6 @@ def __getattr__(name: str):
 
 
 if __name__ == "__main__":
-    code = main()
-    # The interpreter's last garbage collection, over torch's and matplotlib's objects, took 1.4 s at exit;
-    # frozen objects are skipped by it (files are closed and atexit handlers run as before).
-    gc.freeze()
-    sys.exit(code)
+    from benchmarks.cli_common import exit_with
+
+    exit_with(main())

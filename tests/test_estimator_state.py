@@ -16,7 +16,7 @@ import estimators
 from benchmarks.checkpoints import CheckpointError, checkpoint_path, load_checkpoint
 from benchmarks.harness import surrogate_and_gradients
 from benchmarks.tasks import get_problem
-from benchmarks.vae_model import VAE
+from tests.helpers import training_interrupted_at
 
 PROBLEM = "tucker-0.45@theta=-2"
 ROWS = 8  # independent estimates per call
@@ -174,32 +174,18 @@ COMPARED = ["tau", "train_neg_elbo", "test_neg_elbo", "grad_variance_trace", "gr
             "test_iw_bound"]
 
 
-def interrupt_loss_at(monkeypatch, call_number: int) -> None:
-    """Make VAE.loss raise KeyboardInterrupt (as Ctrl-C would) at its call_number-th call."""
-    calls, original = [], VAE.loss
-
-    def interrupted(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == call_number:
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(VAE, "loss", interrupted)
-
-
-def interrupted_run(estimator: str, out: Path, monkeypatch) -> None:
+def interrupted_run(estimator: str, out: Path) -> None:
     """A run stopped between its checkpoint at step STEPS/2 and its end, as a killed job leaves it."""
-    with monkeypatch.context() as patch:
-        interrupt_loss_at(patch, STEPS // 2 + 10)
+    with training_interrupted_at(STEPS // 2 + 10):
         assert vae_cli.main(["--estimators", estimator, *TRAIN, "--out", str(out)]) == 130
     assert list(pd.read_csv(out / "results.csv").step) == [STEPS // 2]
 
 
 @pytest.mark.parametrize("estimator", ["reinforce_ema", "relax"])
-def test_a_vae_run_with_a_stateful_estimator_resumes_bit_identically(estimator, tmp_path, monkeypatch):
+def test_a_vae_run_with_a_stateful_estimator_resumes_bit_identically(estimator, tmp_path):
     straight_out, broken_out = tmp_path / "straight", tmp_path / "broken"
     assert vae_cli.main(["--estimators", estimator, *TRAIN, "--out", str(straight_out)]) == 0
-    interrupted_run(estimator, broken_out, monkeypatch)
+    interrupted_run(estimator, broken_out)
     saved = load_checkpoint(next((broken_out / "checkpoints").glob(f"*{estimator}*.pt")), "cpu")
     assert saved["step"] == STEPS // 2 and saved["estimator"]  # the estimator's learned state is in it
     assert vae_cli.main(["--estimators", estimator, *TRAIN, "--out", str(broken_out), "--resume"]) == 0
@@ -244,9 +230,9 @@ def test_loading_a_checkpoint_with_a_pickled_object_is_refused(tmp_path):
     assert marker.exists()
 
 
-def test_resume_from_a_checkpoint_with_a_pickled_object_refuses_it(tmp_path, monkeypatch, capsys):
+def test_resume_from_a_checkpoint_with_a_pickled_object_refuses_it(tmp_path, capsys):
     out, marker = tmp_path / "run", tmp_path / "planted"
-    interrupted_run("reinforce_ema", out, monkeypatch)
+    interrupted_run("reinforce_ema", out)
     checkpoint = next((out / "checkpoints").glob("*reinforce_ema*.pt"))
     hostile_checkpoint(checkpoint, marker)
     capsys.readouterr()
