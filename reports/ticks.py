@@ -9,10 +9,12 @@ the README's main command's 20 figures, drawn serially):
   20 figures took 15.4 s instead of 17.8 s.
 - Each minor tick is a few artists; a log axis spanning many decades holds hundreds of them.
   `tidy_ticks` drops minor ticks on axes spanning more than two decades and keeps them at 2 and 5
-  elsewhere (on an axis spanning less than two decades they carry the only labels).
+  elsewhere (on an axis spanning less than two decades they carry the only labels); an axis spanning
+  less than one decade gets a few round ticks instead (`within_a_decade`).
 """
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -56,6 +58,19 @@ def decades(limits) -> float:
     return float(np.log10(high / low)) if low > 0 else 0.0
 
 
+def within_a_decade(limits, most: int = 4) -> list[float] | None:
+    """Ticks at 1, 2, 3, 4, 5, 6 and 8 times a power of ten inside the limits, where the axis spans less
+    than a decade and 2 to `most` of them fit; else None. On such an axis matplotlib has no decade to label
+    and falls back to linear minor ticks (3.5, 4, 5.5, 6 x 10^-8), whose labels overlapped on a narrow panel."""
+    low, high = sorted(limits)
+    if low <= 0 or decades(limits) >= 1:
+        return None
+    first = math.floor(math.log10(low))
+    candidates = [float(f"{m}e{k}") for k in (first, first + 1) for m in (1, 2, 3, 4, 5, 6, 8)]
+    ticks = [tick for tick in candidates if low <= tick <= high]
+    return ticks if 2 <= len(ticks) <= most else None
+
+
 def tidy_axis(axis, limits) -> None:
     """Plain labels and thinned minor ticks on one log axis; a linear axis is left as it is."""
     if axis.get_scale() != "log":
@@ -66,7 +81,11 @@ def tidy_axis(axis, limits) -> None:
             setter(PlainLogFormatter.like(formatter))
     if not isinstance(axis.get_minor_locator(), ticker.LogLocator):
         return  # minor ticks already off (ax.minorticks_off) or placed by hand
-    if decades(limits) > MAX_DECADES_WITH_MINOR_TICKS:
+    within = within_a_decade(limits)
+    if within is not None:
+        axis.set_major_locator(ticker.FixedLocator(within))
+        axis.set_minor_locator(ticker.NullLocator())
+    elif decades(limits) > MAX_DECADES_WITH_MINOR_TICKS:
         axis.set_minor_locator(ticker.NullLocator())
     else:
         axis.set_minor_locator(ticker.LogLocator(subs=(2.0, 5.0)))

@@ -47,3 +47,28 @@ def test_a_saved_figure_has_no_mathtext_and_thinned_minor_ticks(tmp_path):
     assert isinstance(linear.yaxis.get_major_formatter(), ticker.ScalarFormatter)  # a linear axis is left alone
     save_figure(fig, tmp_path / "figure.png", dpi=50)
     assert (tmp_path / "figure.png").stat().st_size > 0 and not plt.get_fignums()
+
+
+def _overlapping_labels(fig, axis) -> list[tuple[str, str]]:
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    labels = [(t.get_text(), t.get_window_extent(renderer)) for t in axis.get_ticklabels(which="both")
+              if t.get_visible() and t.get_text()]
+    labels.sort(key=lambda item: item[1].x0)
+    return [(a, b) for (a, box_a), (b, box_b) in zip(labels, labels[1:]) if box_a.x1 > box_b.x0]
+
+
+def test_a_log_axis_within_a_decade_gets_a_few_round_labels_that_do_not_overlap():
+    """Seen in the main command's report: seconds per estimate from 3.3e-8 to 6.8e-8 on a narrow panel got
+    matplotlib's linear fallback labels 3.5, 4, 5.5, 6 x 10^-8, two pairs of them overlapping."""
+    fig, ax = plt.subplots(figsize=(2.8, 2.0))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(3.3e-8, 6.8e-8)
+    ax.set_ylim(48, 66)
+    ax.tick_params(labelsize=7)
+    tidy_ticks(fig)
+    assert [t.get_text() for t in ax.xaxis.get_ticklabels() if t.get_text()] == ["4×10⁻⁸", "5×10⁻⁸", "6×10⁻⁸"]
+    assert [t.get_text() for t in ax.yaxis.get_ticklabels() if t.get_text()] == ["5×10¹", "6×10¹"]
+    assert not _overlapping_labels(fig, ax.xaxis)
+    plt.close(fig)
