@@ -8,6 +8,7 @@ from scipy import stats
 
 from benchmarks.speed_goals import MET, NOT_MET, RECORDED, UNDECIDED, SpeedGoal, measure_ratio, median_interval
 from benchmarks.timing import interleaved_times
+from tests.helpers import ALPHA
 
 ROOT = Path(__file__).parents[1]
 
@@ -24,12 +25,16 @@ def test_median_interval_refuses_too_few_values():
         median_interval([1.0] * 5, 0.95)
 
 
+@pytest.mark.statistical(checks=1)
 def test_median_interval_covers_the_median_at_its_level():
-    # 2,000 draws of n = 15 log-normal ratios with median 1: the interval misses 1 in <= 5% of them
-    # (exactly 3.5% for the sign-test interval, so a false failure here needs > 4.5 standard errors).
-    draws = stats.lognorm(s=0.3).rvs(size=(2000, 15), random_state=0)
+    """4,000 draws of n = 15 log-normal ratios with median 1. The sign-test interval [v_(4), v_(12)] misses
+    the median with probability exactly p0 = 2 P(Bin(15, 1/2) <= 3) = 3.5% (<= 5%), so the misses are
+    Bin(4000, p0): one one-sided check at level ALPHA (at most its 1 - 1e-6 quantile, 199 = 5.0%)."""
+    draws = stats.lognorm(s=0.3).rvs(size=(4000, 15), random_state=0)
+    p0 = 2 * stats.binom.cdf(3, 15, 0.5)
+    assert p0 <= 0.05
     misses = sum(not lo <= 1.0 <= hi for lo, hi in (median_interval(list(row))[1:] for row in draws))
-    assert misses / 2000 <= 0.05
+    assert misses <= stats.binom.isf(ALPHA, len(draws), p0), misses
 
 
 @pytest.mark.parametrize("direction,low,high,verdict", [
