@@ -8,7 +8,8 @@ since this invocation started, so steps done before do not inflate it), lets an
 executor (benchmarks.executors) run them, absorbs each unit's rows as it ends, collects the units
 left out with their reasons, keeps everything finished on Ctrl-C or SIGTERM (and prints the resume
 command), stamps the end, renders the report and returns the exit code: 0, 1 when a worker died or
-a unit could not resume, 2 when nothing could be measured, 130 when interrupted.
+a unit could not resume, 2 when nothing could be measured, 130 when interrupted by Ctrl-C and 143 by
+SIGTERM (128 + the signal's number, the shells' convention, so a scheduler sees which it was).
 """
 from __future__ import annotations
 
@@ -38,11 +39,15 @@ class Outcome:
     failed: list[str] = dataclasses.field(default_factory=list)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the driver is, so that it stops the way Ctrl-C does."""
+
+
 @contextlib.contextmanager
 def sigterm_as_interrupt():
     """SIGTERM (a scheduler's kill, `kill PID`) is handled like Ctrl-C: finished work is kept."""
     def interrupt(signum, frame):
-        raise KeyboardInterrupt
+        raise Terminated
 
     try:
         previous = signal.signal(signal.SIGTERM, interrupt)
@@ -123,7 +128,7 @@ def run_loop(*, folder: RunFolder, units: list, done: Callable[[RunFolder], set[
 
             try:
                 executor.run(todo, folder.path, on_progress, on_end)
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as stop:
                 folder.flush()
                 folder.absorb_all()
                 meta["interrupted"] = now()
@@ -131,7 +136,7 @@ def run_loop(*, folder: RunFolder, units: list, done: Callable[[RunFolder], set[
                 bar.close()
                 print(f"\ninterrupted: {len(folder.rows)} finished rows are kept in {folder.path}; continue with "
                       f"{shlex.join(resume_command(command, folder.path))}", file=sys.stderr)
-                return 130
+                return 128 + signal.SIGTERM if isinstance(stop, Terminated) else 130
             except Exception:  # a bug outside any unit: keep what finished, then show it
                 folder.flush()
                 folder.absorb_all()

@@ -109,14 +109,30 @@ def run_unit(unit: Unit, run_folder: str | Path, context: dict, on_progress=lamb
     import_modules(unit.imports)
     sink = UnitSink(Path(run_folder), unit.unit_id, context, on_progress)
     try:
-        return unit.run(sink)
+        status = unit.run(sink)
     except estimators.NotApplicableError as reason:
-        return f"left out: {reason}"
+        status = f"left out: {reason}"
     except Exception as error:  # noqa: BLE001 - the unit's own error ends that unit, not the run
-        # A user's cost or estimator that raises (or a bug) fails its unit; the others go on, the run exits 1
-        # naming it, and --resume runs it again. The traceback is kept in the run folder.
-        log = error_path(run_folder, unit.unit_id)
-        log.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(log, traceback.format_exc())
-        return (f"failed: {type(error).__name__}: {error} (traceback in {log}); its finished rows are kept, "
-                "--resume runs it again")
+        return _failed(unit, run_folder, error)
+    if not status.startswith("failed: "):
+        _forget_old_traceback(run_folder, unit.unit_id)
+    return status
+
+
+def _forget_old_traceback(run_folder: str | Path, unit_id: str) -> None:
+    """A unit that raised in an earlier invocation and ran now (--resume, once the cause was fixed) leaves
+    no traceback behind: RUN/errors/ holds only the units that are failed now."""
+    # The folder stays, even empty: removing it could race with another worker writing a traceback there.
+    error_path(run_folder, unit_id).unlink(missing_ok=True)
+
+
+def _failed(unit: Unit, run_folder: str | Path, error: Exception) -> str:
+    """'failed: ...' for a unit that raised, its traceback kept in the run folder (called while handling it).
+
+    A user's cost or estimator that raises (or a bug) fails its unit; the others go on, the run exits 1
+    naming it, and --resume runs it again."""
+    log = error_path(run_folder, unit.unit_id)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(log, traceback.format_exc())
+    return (f"failed: {type(error).__name__}: {error} (traceback in {log}); its finished rows are kept, "
+            "--resume runs it again")

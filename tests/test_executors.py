@@ -327,9 +327,9 @@ def test_a_killed_worker_loses_only_its_units_unfinished_work_and_resume_complet
 
 # --- 4: Ctrl-C and SIGTERM ---------------------------------------------------------------------------
 
-def interrupted(driver: Driver, out: Path, send) -> list[str]:
-    """Interrupt a running pool driver with `send(driver)` once its workers are busy; check what it leaves
-    behind; the resume command it printed."""
+def interrupted(driver: Driver, out: Path, send, code: int) -> list[str]:
+    """Interrupt a running pool driver with `send(driver)` once its workers are busy; check its exit code and
+    what it leaves behind; the resume command it printed."""
     wait_until(lambda: len(pool_workers(driver.pid)) == 2, 60, "two pool workers", driver.process)
     before = checkpoints(out)
     wait_until(lambda: any(step > before.get(name, 0) for name, step in checkpoints(out).items()), 60,
@@ -337,9 +337,9 @@ def interrupted(driver: Driver, out: Path, send) -> list[str]:
     spawned = descendants(driver.pid)  # the workers, multiprocessing's resource tracker and fork server
     assert len(spawned) >= 2
     send(driver)
-    code = driver.wait(60)
+    returned = driver.wait(60)
     err = driver.stderr
-    assert code == 130, err[-3000:]
+    assert returned == code, err[-3000:]
     match = re.search(r"^interrupted: (\d+) finished rows are kept in (.+?); continue with (.+)$", err, re.M)
     assert match, err[-3000:]
     assert "Traceback" not in err
@@ -358,7 +358,7 @@ def interrupted(driver: Driver, out: Path, send) -> list[str]:
 def test_ctrl_c_and_sigterm_keep_finished_rows_stop_the_workers_and_say_how_to_resume(tmp_path):
     """Ctrl-C (SIGINT to the driver's whole process group, as a terminal sends it; the workers ignore
     it) during a --workers 2 run, then SIGTERM (to the driver alone, as `kill PID`) during the run its
-    resume command starts: each time exit 130, the rows written so far kept, no worker left; the
+    resume command starts: exit 130 and 143 (128 + the signal), the rows written so far kept, no worker left; the
     printed command then completes the run. "python" in that command is run as this interpreter."""
     out = tmp_path / "run"
     # 20,000 steps with a checkpoint every 1,000: after the first new checkpoint a run has seconds left, so
@@ -366,9 +366,9 @@ def test_ctrl_c_and_sigterm_keep_finished_rows_stop_the_workers_and_say_how_to_r
     # steps and a checkpoint every 100, a run could finish between the checkpoint and the signal).
     argv = [*vae_long(20_000, evals=20), "--estimators", "reinforce", "gumbel_softmax", "--out", out]
     first = Driver(cli("benchmarks.vae", argv), tmp_path / "first")
-    command = interrupted(first, out, lambda d: os.killpg(d.pid, signal.SIGINT))
+    command = interrupted(first, out, lambda d: os.killpg(d.pid, signal.SIGINT), 130)
     second = Driver([sys.executable, *command[1:]], tmp_path / "second")
-    again = interrupted(second, out, lambda d: os.kill(d.pid, signal.SIGTERM))
+    again = interrupted(second, out, lambda d: os.kill(d.pid, signal.SIGTERM), 143)
     assert again == command
 
     done = subprocess.run([sys.executable, *command[1:]], cwd=ROOT, capture_output=True, text=True,
@@ -634,7 +634,8 @@ add(GradientProblem(id="user-cost", family="normal", description="a user's cost 
 @pytest.mark.parametrize("executor", [[], ["--workers", "2"]], ids=["in-process", "pool"])
 def test_a_unit_that_raises_fails_alone_and_resume_runs_it_once_fixed(tmp_path, executor):
     """A user's cost that raises fails its own cells: the other cells finish and reach results.csv, the
-    run exits 1 naming the cell and where its traceback is, the page lists it, and --resume runs it again."""
+    run exits 1 naming the cell and where its traceback is, the page lists it, and --resume runs it again
+    (and removes the tracebacks of the cells that now ran)."""
     (tmp_path / "user_problem.py").write_text(FAILING_PROBLEM)
     (tmp_path / "user_problem.broken").touch()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))}
@@ -658,6 +659,7 @@ def test_a_unit_that_raises_fails_alone_and_resume_runs_it_once_fixed(tmp_path, 
     assert sorted(frame.cell_id.str.split("|").str[:2].str.join("|")) == [
         "pathwise[]|user-cost", "reinforce[]|tucker-0.45", "reinforce[]|user-cost"]
     assert "boom" not in (out / "index.html").read_text()
+    assert not list((out / "errors").iterdir())  # the tracebacks of the units that now ran are gone
 
 
 # --- 7: parsing before torch -------------------------------------------------------------------------
