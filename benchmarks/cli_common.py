@@ -152,6 +152,15 @@ def check_run_options(args) -> None:
         raise UsageError(f"--ray-address {args.ray_address} needs --executor ray")
     if args.workers is not None and args.workers < 1:
         raise UsageError(workers_message(args.workers, args.executor, args.ray_address))
+    if args.out is not None:
+        # A folder another driver is running is refused now, before an executor starts; the run loop takes
+        # the lock itself later (this only spares the wait for a refusal).
+        from benchmarks.run_lock import RunLockedError, check_unlocked
+
+        try:
+            check_unlocked(args.out)
+        except RunLockedError as error:
+            raise UsageError(str(error)) from None
 
 
 def exit_with(code: int) -> None:

@@ -8,31 +8,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
 
+from benchmarks import run_lock
+
 RESULTS_CSV = "results.csv"
 RESULTS_JSON = "results.json"
 RUN_JSON = "run.json"
-LOCK = ".lock"
-
-
-class RunLockedError(RuntimeError):
-    """Another driver holds the run folder."""
-
-
-def _alive(pid) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, TypeError, ValueError):
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
+RunLockedError = run_lock.RunLockedError  # the CLIs import it from here
 
 
 def _umask() -> int:
@@ -149,55 +135,17 @@ class RunFolder:
         self.add_rows(rows)  # writes both files, then deletes the part files
         return len(rows)
 
-    @contextlib.contextmanager
     def lock(self):
-        """Keep a second driver off this folder: a lock file with the owner's pid and host, created
-        exclusively; one left by a driver that is gone (same host, no such process) is taken over."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        path = self.path / LOCK
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
-        for _ in range(2):
-            try:
-                with open(path, "x") as stream:
-                    json.dump(me, stream)
-                break
-            except FileExistsError:
-                if self.holder() is None:
-                    path.unlink(missing_ok=True)  # its driver is gone (or died writing it): a stale lock
-                    continue
-                self.check_unlocked()
-        else:  # the lock changed hands under us twice: never run without it
-            raise RunLockedError(f"{self.path}: its lock file {path} keeps changing owner; is another driver "
-                                 "starting on it? Wait for it, or choose another --out")
-        try:
-            yield
-        finally:
-            path.unlink(missing_ok=True)
+        """Keep a second driver off this folder (benchmarks.run_lock.hold)."""
+        return run_lock.hold(self.path)
 
     def holder(self) -> dict | None:
-        """The lock file's owner ({pid, host, since}) while a live driver holds this folder; None when there
-        is no lock or it is stale (its driver, on this host, is gone; or it is unreadable and over 10 s old)."""
-        path = self.path / LOCK
-        try:
-            text, age = path.read_text(), time.time() - path.stat().st_mtime
-        except FileNotFoundError:
-            return None
-        try:
-            owner = json.loads(text)
-        except json.JSONDecodeError:
-            owner = {}
-        if (not owner and age > 10) or (owner.get("host") == socket.gethostname() and not _alive(owner.get("pid"))):
-            return None
-        return owner
+        """The live driver holding this folder ({pid, host, since}), or None."""
+        return run_lock.holder(self.path)
 
     def check_unlocked(self) -> None:
         """RunLockedError naming the driver that holds this folder, if one does."""
-        owner = self.holder()
-        if owner is not None:
-            raise RunLockedError(
-                f"{self.path} is being run by another driver (pid {owner.get('pid', '?')} on "
-                f"{owner.get('host', '?')}, since {owner.get('since', '?')}); wait for it, stop it, or choose "
-                f"another --out (if that driver is gone, delete {self.path / LOCK})")
+        run_lock.check_unlocked(self.path)
 
     def read_meta(self) -> dict:
         path = self.path / RUN_JSON

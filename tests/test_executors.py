@@ -408,6 +408,20 @@ def test_a_locked_folder_is_refused_and_a_stale_lock_is_taken_over(tmp_path, cap
     assert not lock.exists()
 
 
+def test_a_locked_folder_is_refused_before_torch_is_imported_or_workers_start(tmp_path):
+    """The refusal needs only the lock file, so it comes right after parsing: no pool started, no torch."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".lock").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": "now"}))
+    script = ("import sys\n"
+              "import benchmarks.variance as v, benchmarks.vae as e, benchmarks.trajectory as t\n"
+              f"for main in (v.main, e.main, t.main):\n"
+              f"    print(main(['--workers', '2', '--out', {str(out)!r}, '--resume']), 'torch' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.stdout.split("\n")[:3] == ["2 False"] * 3, done.stdout + done.stderr
+    assert done.stderr.count(f"is being run by another driver (pid {os.getpid()}") == 3, done.stderr
+
+
 # --- 6: option errors --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("cli_main", [variance.main, vae_cli.main], ids=["variance", "vae"])

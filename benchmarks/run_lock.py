@@ -1,0 +1,84 @@
+"""The run folder's lock: one driver at a time on a folder.
+
+A lock file (RUN/.lock) with the owner's pid, host and start time, created exclusively. Kept apart from
+benchmarks.results (which imports pandas) so that a CLI can refuse a folder another driver is running
+right after parsing its arguments, before it imports torch or starts an executor.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+LOCK = ".lock"
+
+
+class RunLockedError(RuntimeError):
+    """Another driver holds the run folder."""
+
+
+def alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, TypeError, ValueError):
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def holder(folder: Path) -> dict | None:
+    """The lock file's owner ({pid, host, since}) while a live driver holds `folder`; None when there is no
+    lock or it is stale (its driver, on this host, is gone; or it is unreadable and over 10 s old)."""
+    path = Path(folder) / LOCK
+    try:
+        text, age = path.read_text(), time.time() - path.stat().st_mtime
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        owner = json.loads(text)
+    except json.JSONDecodeError:
+        owner = {}
+    if (not owner and age > 10) or (owner.get("host") == socket.gethostname() and not alive(owner.get("pid"))):
+        return None
+    return owner
+
+
+def check_unlocked(folder: Path) -> None:
+    """RunLockedError naming the driver that holds `folder`, if one does."""
+    owner = holder(folder)
+    if owner is not None:
+        raise RunLockedError(
+            f"{folder} is being run by another driver (pid {owner.get('pid', '?')} on "
+            f"{owner.get('host', '?')}, since {owner.get('since', '?')}); wait for it, stop it, or choose "
+            f"another --out (if that driver is gone, delete {Path(folder) / LOCK})")
+
+
+@contextlib.contextmanager
+def hold(folder: Path):
+    """Keep a second driver off `folder` inside the block; a lock left by a driver that is gone (same host,
+    no such process) is taken over."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+    for _ in range(2):
+        try:
+            with open(path, "x") as stream:
+                json.dump(me, stream)
+            break
+        except FileExistsError:
+            if holder(folder) is None:
+                path.unlink(missing_ok=True)  # its driver is gone (or died writing it): a stale lock
+                continue
+            check_unlocked(folder)
+    else:  # the lock changed hands under us twice: never run without it
+        raise RunLockedError(f"{folder}: its lock file {path} keeps changing owner; is another driver "
+                             "starting on it? Wait for it, or choose another --out")
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
