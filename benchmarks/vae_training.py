@@ -147,6 +147,12 @@ def iw_subset(test_size: int, points: int) -> torch.Tensor:
     return torch.randperm(test_size, generator=torch.Generator().manual_seed(20170101))[:points]
 
 
+def probe_batch(data, batch_size: int) -> torch.Tensor:
+    """The fixed minibatch at which the encoder-gradient figures are measured: the first batch-size
+    validation images, thresholded (the same at every evaluation point and for every run)."""
+    return data.binarize(data.valid[:batch_size], "threshold")
+
+
 def epoch_batches(data, args: Settings, seed: int, epoch: int, device: str) -> torch.Tensor:
     """The shuffled (and, for intensity data, freshly binarized) training set of one epoch.
 
@@ -244,7 +250,7 @@ def train(run: Run, sink) -> str:
     batches_per_epoch = math.ceil(len(data.train) / args.batch_size)
     total = args.total_steps
     eval_steps = sorted({max(1, round(total * (i + 1) / args.evals)) for i in range(args.evals)})
-    probe = data.binarize(data.valid[:args.batch_size], "threshold").to(device)  # fixed minibatch
+    probe = probe_batch(data, args.batch_size).to(device)
     test_x = data.binarize(data.test, "threshold").to(device)
     picture_x = test_x[picture_indices(test_x).to(device)]  # the same test images for every run
     iw_x = test_x[iw_subset(len(test_x), args.iw_points).to(device)] if args.iw_points else test_x
