@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import torch
 
+from benchmarks.metrics import one_thread
+
 
 def isometric_embedding(gradient_map, estimates: torch.Tensor, reference: torch.Tensor
                         ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -42,17 +44,14 @@ def isometric_embedding(gradient_map, estimates: torch.Tensor, reference: torch.
 
 
 def gram_coordinates(gram: torch.Tensor) -> torch.Tensor:
-    """F with F F^T = gram, for the Gram matrix of [v_0, v_1, centred rows that sum to zero]."""
-    gram = (gram + gram.T) / 2  # symmetric up to rounding
-    head = gram[:-1, :-1]
-    factor, info = torch.linalg.cholesky_ex(head)
-    if int(info) == 0 and bool(torch.isfinite(factor).all()):
-        last = -factor[2:].sum(0, keepdim=True)  # the centred rows sum to zero
-        return torch.cat([factor, last])
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
+    """F with F F^T = gram, for the Gram matrix of [v_0, v_1, centred rows that sum to zero]. On one thread:
+    the factorisation then rounds the same in every executor (and eigh is fastest there, see above)."""
+    with one_thread():
+        gram = (gram + gram.T) / 2  # symmetric up to rounding
+        head = gram[:-1, :-1]
+        factor, info = torch.linalg.cholesky_ex(head)
+        if int(info) == 0 and bool(torch.isfinite(factor).all()):
+            last = -factor[2:].sum(0, keepdim=True)  # the centred rows sum to zero
+            return torch.cat([factor, last])
         eigenvalues, eigenvectors = torch.linalg.eigh(gram)
-    finally:
-        torch.set_num_threads(threads)
-    return eigenvectors * eigenvalues.clamp_min(0).sqrt()
+        return eigenvectors * eigenvalues.clamp_min(0).sqrt()

@@ -31,6 +31,7 @@ from torch import nn
 
 import estimators
 from benchmarks.tasks.protocol import GradientProblem, Reference
+from benchmarks.symmetric_product import symmetric_product
 from benchmarks.tasks.reference import estimated_reference
 from benchmarks.vae_model import VAE
 from estimators import NotApplicableError
@@ -91,12 +92,14 @@ def squared_norms(layers, cotangents: torch.Tensor, rows_budget: int | None = No
 
 def gram_matrix(layers, cotangents: torch.Tensor) -> torch.Tensor:
     """<J^T c_i, J^T c_j> for all pairs of the (M, B, |eta|) cotangents: per layer the flattened cotangents
-    times the flattened (h h^T) cotangents, an (M, B width) x (B width, M) product."""
+    times the flattened (h h^T) cotangents, an (M, B width) x (B width, M) product, symmetric: only its upper
+    triangle is computed, in fixed bands that round the same on any number of threads
+    (benchmarks.symmetric_product), so the figures do not depend on the executor."""
     gram = cotangents.new_zeros(len(cotangents), len(cotangents))
     for inputs_gram, delta in _backpropagated(layers, cotangents):
-        gram += delta.flatten(1) @ (inputs_gram @ delta).flatten(1).T                     # weight gradient
+        gram += symmetric_product(delta.flatten(1), (inputs_gram @ delta).flatten(1))      # weight gradient
         sums = delta.sum(1)
-        gram += sums @ sums.T                                                             # bias gradient
+        gram += symmetric_product(sums, sums)                                             # bias gradient
     return gram
 
 
