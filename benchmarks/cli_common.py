@@ -11,11 +11,32 @@ class UsageError(Exception):
     """A user mistake: printed as one line and a non-zero exit, never a traceback."""
 
 
-def positive_finite(text: str) -> float:
+def _number(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def positive_finite(text: str) -> float:
+    """A finite number > 0 (a learning rate, a minimum temperature); argparse names the option."""
+    value = _number(text)
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def non_negative_finite(text: str) -> float:
+    """A finite number >= 0 (an annealing rate: 0 keeps tau fixed)."""
+    value = _number(text)
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text} (0 turns it off)")
+    return value
+
+
+def temperature(text: str) -> float:
+    """A temperature of --tau: finite and > 0."""
+    value = _number(text)
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"temperature must be finite and > 0, got {text}; e.g. --tau 0.1 1.0")
     return value
@@ -34,7 +55,7 @@ class TauGrid(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
         low_text, high_text, count_text = values
         try:
-            low, high = positive_finite(low_text), positive_finite(high_text)
+            low, high = temperature(low_text), temperature(high_text)
         except argparse.ArgumentTypeError as error:
             parser.error(f"--tau-grid LO HI N: {error}")
         try:
@@ -55,10 +76,22 @@ class TauGrid(argparse.Action):
 def add_tau_options(parser: argparse.ArgumentParser, help: str) -> None:
     """--tau T [T ...] or --tau-grid LO HI N (one of them): the temperatures, in args.tau."""
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--tau", type=positive_finite, nargs="+", default=None, metavar="T", help=help)
+    group.add_argument("--tau", type=temperature, nargs="+", default=None, metavar="T", help=help)
     group.add_argument("--tau-grid", dest="tau", nargs=3, action=TauGrid, metavar=("LO", "HI", "N"),
                        help="N temperatures spaced evenly in log from LO to HI, e.g. --tau-grid 0.05 2 9 "
                             "(three or more give the report's best-temperature answer)")
+
+
+def zero_or_at_least(minimum: int, what: str):
+    """A whole number that is 0 (off) or at least `minimum`, e.g. --grad-estimates: 0 or >= 2."""
+    at_least = int_at_least(0, what)
+
+    def parse(text: str) -> int:
+        value = at_least(text)
+        if 0 < value < minimum:
+            raise argparse.ArgumentTypeError(f"{what} must be 0 (off) or >= {minimum}, got {value}")
+        return value
+    return parse
 
 
 def int_at_least(minimum: int, what: str):

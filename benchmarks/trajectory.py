@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int_at_least(1, "--steps"), help="optimisation steps (default 1000)")
     parser.add_argument("--optimizer", choices=["adam", "sgd"], help="default adam, as in the papers")
     parser.add_argument("--lr", type=positive_finite, help="learning rate (default 0.01, the papers')")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0], metavar="S")
+    parser.add_argument("--seed", "--seeds", dest="seeds", type=int, nargs="+", default=[0], metavar="S",
+                        help="one run per seed (--seed, as in the other CLIs, or --seeds)")
     parser.add_argument("--measure-every", type=int_at_least(1, "--measure-every"), metavar="M",
                         help="measure every M steps (default: steps / 20), and at the start and the end")
     parser.add_argument("--estimates", type=int_at_least(2, "--estimates"), metavar="N",

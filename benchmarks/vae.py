@@ -25,7 +25,8 @@ from pathlib import Path
 
 # Only what parsing needs: torch and the estimators are imported once the arguments are read.
 from benchmarks.cli_common import (UsageError, add_tau_options, add_executor_options, add_hparam_options, check_run_options,
-                                   import_plugins, int_at_least, positive_finite)
+                                   import_plugins, int_at_least, non_negative_finite, positive_finite,
+                                   zero_or_at_least)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--estimators", nargs="+", metavar="NAME", help="names or globs (default: all compatible)")
     add_tau_options(parser, "initial temperatures (default: each estimator's declared default)")
     add_hparam_options(parser)
-    parser.add_argument("--anneal", type=float, default=0.0, metavar="R",
+    parser.add_argument("--anneal", type=non_negative_finite, default=0.0, metavar="R",
                         help="tau = max(tau_min, tau0 exp(-R step)), updated every --anneal-every steps (Jang et al.)")
     parser.add_argument("--anneal-every", type=int_at_least(1, "--anneal-every"), default=1000, metavar="M")
     parser.add_argument("--tau-min", type=positive_finite, default=0.5)
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="KL(q||p) in closed form (SGVB B) or estimated from the samples (SGVB A); "
                              "give both to compare their gradient variance")
     parser.add_argument("--evals", type=int_at_least(1, "--evals"), default=5, help="evaluation points (default 5)")
-    parser.add_argument("--grad-estimates", type=int_at_least(0, "--grad-estimates"), default=1000,
+    parser.add_argument("--grad-estimates", type=zero_or_at_least(2, "--grad-estimates"), default=1000,
                         help="N encoder-gradient estimates per evaluation point (0: skip)")
     parser.add_argument("--iw-samples", type=int_at_least(1, "--iw-samples"), default=100,
                         help="samples of the final importance-weighted bound (Jang et al. report 1000)")

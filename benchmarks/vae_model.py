@@ -42,8 +42,13 @@ class Latent:
             raise LatentSpecError(f"unknown latent {text!r}; use gaussian:D, bernoulli:D or categorical:LxK "
                                   "(e.g. gaussian:20, bernoulli:200, categorical:20x10)")
         if match.group(1):
-            return cls(match.group(1), int(match.group(2)))
-        return cls("categorical", int(match.group(3)), int(match.group(4)))
+            latent = cls(match.group(1), int(match.group(2)))
+        else:
+            latent = cls("categorical", int(match.group(3)), int(match.group(4)))
+        if latent.size < 1 or (latent.kind == "categorical" and latent.classes < 2):
+            raise LatentSpecError(f"latent {text!r} has no randomness to learn: D and L must be >= 1 and K >= 2 "
+                                  "(e.g. gaussian:20, bernoulli:200, categorical:20x10)")
+        return latent
 
     @property
     def family(self) -> str:

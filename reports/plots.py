@@ -251,7 +251,10 @@ def _finish(fig, axes, groups, frame) -> None:
             look = rows.iloc[0]
             handles.append(matplotlib.lines.Line2D([], [], color=look["colour"], marker=look["marker"],
                                                    linestyle=look["style"], label=series))
-        row[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, frameon=False)
+        # A handle long enough to show a dash or two beside the marker: series of one estimator differ by
+        # line style only (S = 2 solid, S = 4 dashed), and the default handle looked solid for both.
+        row[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, frameon=False,
+                       handlelength=4.0)
     for ax in axes.ravel():
         # reports.ticks thins the minor ticks when the figure is saved; on a narrow x-axis spanning less than
         # two decades, fewer of them are labelled than matplotlib would, so that the labels do not overlap.

@@ -9,8 +9,8 @@ the README's main command's 20 figures, drawn serially):
   20 figures took 15.4 s instead of 17.8 s.
 - Each minor tick is a few artists; a log axis spanning many decades holds hundreds of them.
   `tidy_ticks` drops minor ticks on axes spanning more than two decades and keeps them at 2 and 5
-  elsewhere (on an axis spanning less than two decades they carry the only labels); an axis spanning
-  less than one decade gets a few round ticks instead (`within_a_decade`).
+  elsewhere (on an axis spanning less than two decades they carry the only labels); an axis that holds
+  fewer than two powers of ten gets 2 or 3 round ticks instead (`few_round_ticks`).
 """
 from __future__ import annotations
 
@@ -58,17 +58,50 @@ def decades(limits) -> float:
     return float(np.log10(high / low)) if low > 0 else 0.0
 
 
-def within_a_decade(limits, most: int = 4) -> list[float] | None:
-    """Ticks at 1, 2, 3, 4, 5, 6 and 8 times a power of ten inside the limits, where the axis spans less
-    than a decade and 2 to `most` of them fit; else None. On such an axis matplotlib has no decade to label
-    and falls back to linear minor ticks (3.5, 4, 5.5, 6 x 10^-8), whose labels overlapped on a narrow panel."""
+# Round ticks for a short log axis, coarsest first: the first set that puts 2 ticks inside wins.
+ROUND_MANTISSAS = ((1,), (1, 2, 5), (1, 2, 3, 4, 5, 6, 8))
+
+
+def few_round_ticks(limits) -> list[float] | None:
+    """2 or 3 round ticks inside the limits of a log axis that holds fewer than two powers of ten (it spans
+    under two decades); None for other axes, whose powers of ten matplotlib labels itself.
+
+    The coarsest of 1, {1, 2, 5}, {1, ..., 8} times a power of ten that puts 2 ticks inside; on a narrower
+    axis, multiples of 1, 2 or 5 times a smaller power (1.5, 2 x 10^-6), as a linear axis would have.
+    On such an axis matplotlib falls back to linear minor ticks (3.5, 4, 5.5, 6 x 10^-8), whose labels
+    overlapped on a narrow panel, or labels a single tick."""
     low, high = sorted(limits)
-    if low <= 0 or decades(limits) >= 1:
+    if low <= 0 or decades(limits) >= 2:
         return None
     first = math.floor(math.log10(low))
-    candidates = [float(f"{m}e{k}") for k in (first, first + 1) for m in (1, 2, 3, 4, 5, 6, 8)]
-    ticks = [tick for tick in candidates if low <= tick <= high]
-    return ticks if 2 <= len(ticks) <= most else None
+    for mantissas in ROUND_MANTISSAS:
+        ticks = [tick for k in range(first, first + 3) for m in mantissas
+                 if low <= (tick := float(f"{m}e{k}")) <= high]
+        if len(ticks) >= 2:
+            if mantissas == (1,):
+                return None  # two powers of ten inside: matplotlib's own labels
+            break
+    else:
+        located = ticker.MaxNLocator(nbins=2, steps=[1, 2, 5, 10], min_n_ticks=2).tick_values(low, high)
+        ticks = [float(f"{tick:.12g}") for tick in located if low <= tick <= high]
+    return _spread(ticks, decades(limits) / 4) if len(ticks) >= 2 else None
+
+
+def _spread(ticks: list[float], apart: float) -> list[float]:
+    """The ticks (ascending) less those within `apart` decades of the last one kept, at most 3 of them."""
+    kept = [ticks[0]]
+    for tick in ticks[1:]:
+        if math.log10(tick / kept[-1]) >= apart:
+            kept.append(tick)
+    return kept[:3] if len(kept) >= 2 else [ticks[0], ticks[-1]]
+
+
+def round_label(value: float, pos=None) -> str:
+    """'1.5×10⁻⁶', '2×10⁻⁶', '10⁻⁶': a tick of `few_round_ticks` in the plain labels' style."""
+    exponent = math.floor(math.log10(value) + 1e-9)
+    mantissa = float(f"{value / 10 ** exponent:.10g}")  # 1.5, not 1.5000000000000002
+    power = f"10{str(exponent).translate(_SUPERSCRIPTS)}"
+    return power if mantissa == 1 else f"{mantissa:.6g}×{power}"
 
 
 def tidy_axis(axis, limits) -> None:
@@ -81,9 +114,10 @@ def tidy_axis(axis, limits) -> None:
             setter(PlainLogFormatter.like(formatter))
     if not isinstance(axis.get_minor_locator(), ticker.LogLocator):
         return  # minor ticks already off (ax.minorticks_off) or placed by hand
-    within = within_a_decade(limits)
-    if within is not None:
-        axis.set_major_locator(ticker.FixedLocator(within))
+    few = few_round_ticks(limits)
+    if few is not None:
+        axis.set_major_locator(ticker.FixedLocator(few))
+        axis.set_major_formatter(ticker.FuncFormatter(round_label))
         axis.set_minor_locator(ticker.NullLocator())
     elif decades(limits) > MAX_DECADES_WITH_MINOR_TICKS:
         axis.set_minor_locator(ticker.NullLocator())

@@ -134,7 +134,8 @@ def trajectory_figure(frame: pd.DataFrame, title: str, palette: Palette | None =
     axes[3].set(xlabel="training step", ylabel="theta (first parameter)", title="parameter trajectory")
     for ax in axes:
         ax.grid(True, alpha=0.3)
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="center right", fontsize=9, frameon=False)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="center right", fontsize=9, frameon=False,
+               handlelength=4.0)  # long enough to show the line styles that tell settings apart
     fig.suptitle(title)
     fig.subplots_adjust(left=0.08, right=0.82, bottom=0.07, top=0.92, wspace=0.3, hspace=0.3)
     return fig, axes

@@ -5,6 +5,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker as ticker  # noqa: E402
 
+import pytest  # noqa: E402
+
 from reports.ticks import PlainLogFormatter, plain_label, save_figure, tidy_ticks  # noqa: E402
 
 
@@ -54,8 +56,13 @@ def _overlapping_labels(fig, axis) -> list[tuple[str, str]]:
     renderer = fig.canvas.get_renderer()
     labels = [(t.get_text(), t.get_window_extent(renderer)) for t in axis.get_ticklabels(which="both")
               if t.get_visible() and t.get_text()]
-    labels.sort(key=lambda item: item[1].x0)
-    return [(a, b) for (a, box_a), (b, box_b) in zip(labels, labels[1:]) if box_a.x1 > box_b.x0]
+    along = (lambda box: (box.x0, box.x1)) if axis.axis_name == "x" else (lambda box: (box.y0, box.y1))
+    labels.sort(key=lambda item: along(item[1])[0])
+    return [(a, b) for (a, box_a), (b, box_b) in zip(labels, labels[1:]) if along(box_a)[1] > along(box_b)[0]]
+
+
+def _labels(axis) -> list[str]:
+    return [t.get_text() for t in axis.get_ticklabels(which="both") if t.get_visible() and t.get_text()]
 
 
 def test_a_log_axis_within_a_decade_gets_a_few_round_labels_that_do_not_overlap():
@@ -68,7 +75,33 @@ def test_a_log_axis_within_a_decade_gets_a_few_round_labels_that_do_not_overlap(
     ax.set_ylim(48, 66)
     ax.tick_params(labelsize=7)
     tidy_ticks(fig)
-    assert [t.get_text() for t in ax.xaxis.get_ticklabels() if t.get_text()] == ["4×10⁻⁸", "5×10⁻⁸", "6×10⁻⁸"]
-    assert [t.get_text() for t in ax.yaxis.get_ticklabels() if t.get_text()] == ["5×10¹", "6×10¹"]
+    assert _labels(ax.xaxis) == ["4×10⁻⁸", "5×10⁻⁸", "6×10⁻⁸"]
+    assert _labels(ax.yaxis) == ["5×10¹", "6×10¹"]
     assert not _overlapping_labels(fig, ax.xaxis)
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("limits, expected", [
+    # Found by a new user in the main command's and the README's figures: where fewer than 2 or more than 4
+    # of the 1-8 x 10^k ticks fit, matplotlib's own labels came back (overlapping) or a single label.
+    ((1.15e-6, 2.05e-6), ["1.5×10⁻⁶", "2×10⁻⁶"]),
+    ((1.6e-7, 2.3e-7), ["1.6×10⁻⁷", "1.8×10⁻⁷", "2×10⁻⁷"]),
+    ((9.6e-6, 1.22e-5), ["10⁻⁵", "1.2×10⁻⁵"]),
+    ((0.0136, 0.088), ["2×10⁻²", "5×10⁻²"]),
+    ((1.001, 1.002), ["1.001×10⁰", "1.002×10⁰"]),
+    # Over a decade, with one power of ten inside: matplotlib labelled it alone.
+    ((6e-8, 7e-7), ["10⁻⁷", "2×10⁻⁷", "5×10⁻⁷"]),
+    ((0.015, 0.9), ["2×10⁻²", "10⁻¹", "5×10⁻¹"]),
+])
+def test_every_short_log_axis_gets_two_or_three_distinct_labels_that_do_not_overlap(limits, expected):
+    fig, ax = plt.subplots(figsize=(2.8, 2.0))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(*limits)
+    ax.set_ylim(*limits)
+    ax.tick_params(labelsize=7)
+    tidy_ticks(fig)
+    for axis in (ax.xaxis, ax.yaxis):
+        assert _labels(axis) == expected
+        assert not _overlapping_labels(fig, axis), _labels(axis)
     plt.close(fig)

@@ -87,10 +87,28 @@ def test_every_compatible_estimator_trains_the_vae(latent):
     (["--dataset", "cifar"], "choose one of digits, mnist, binarized_mnist"),
     (["--latent", "gaussian:4", "--estimators", "gumbel_softmax"], "these do: measure_valued"),
     (["--dataset", "mnist", "--data-dir", "/nonexistent-gradbench"], "not found in"),
+    (["--latent", "gaussian:0"], "latent 'gaussian:0' has no randomness to learn: D and L must be >= 1 and K >= 2"),
+    (["--latent", "categorical:3x1"], "has no randomness to learn"),
+    (["--latent", "categorical:0x4"], "has no randomness to learn"),
 ])
 def test_bad_input_is_a_message(tmp_path, capsys, argv, message):
     assert vae_cli.main(argv + ["--out", str(tmp_path / "x")]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,message", [
+    # Found by a new user: --grad-estimates 1 trained every run and then failed each one; a negative --anneal
+    # was taken and ignored; --lr -1 was called a temperature.
+    (["--grad-estimates", "1"], "--grad-estimates must be 0 (off) or >= 2, got 1"),
+    (["--anneal", "-0.01"], "argument --anneal: must be a finite number >= 0, got -0.01 (0 turns it off)"),
+    (["--anneal", "nan"], "argument --anneal: must be a finite number >= 0, got nan"),
+    (["--lr", "-1"], "argument --lr: must be a finite number > 0, got -1"),
+    (["--tau-min", "0"], "argument --tau-min: must be a finite number > 0, got 0"),
+])
+def test_bad_option_values_are_refused_as_they_are_parsed(capsys, argv, message):
+    with pytest.raises(SystemExit) as info:
+        vae_cli.main(["--latent", "gaussian:4", *argv])
+    assert info.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_sampled_kl_with_relaxed_estimator_stops_that_run_only(tmp_path, capsys):
