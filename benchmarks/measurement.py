@@ -115,7 +115,7 @@ def measure(estimator, problem: GradientProblem | str, *, n_estimates: int = 10_
             "peak_memory_bytes": timed.peak_memory_bytes,
             "memory_kind": timed.memory_kind,
             "estimates_per_s": 1.0 / time_per_estimate,
-            **hygiene_columns(timed.load_avg_start, timed.load_avg_end, timed.cpu_s, timed.wall_s),
+            **hygiene_columns(timed.load_avg_start, timed.load_avg_end, timed.cpu_s, timed.wall_s, timed.wait_share),
         })
         if "variance_trace" in row:
             row["variance_x_time"] = row["variance_trace"] * time_per_estimate

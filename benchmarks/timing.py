@@ -14,7 +14,12 @@ between cells, not with the size of one tensor.
 The variance sweep and the pytest-benchmark throughput suite both time through `measure`; training
 runs (the VAE, the optimisation trajectories) time their steps through `TrainingClock`. Both record the same
 hygiene columns beside their times (`hygiene_columns`): the load average at the start and end of the timed
-interval, this process's CPU seconds beside the wall seconds, and the cores.
+interval, this process's CPU seconds beside the wall seconds, the cores, and `timed_wait_share`: the time
+the process's threads spent ready to run but waiting for a CPU (Linux's run-queue delay, summed over
+threads, from /proc/self/task/*/schedstat), as a share of the wall time. The load average trails by a
+minute, and CPU seconds hide spinning threads: with a busy process beside a 2-thread cell, its time per
+estimate came out 10x slower while CPU stayed near the wall time and the load average under the cores,
+and the threads waited 85% of the wall time (1% when idle; 1% for a 1-thread cell, which had a core to itself).
 """
 from __future__ import annotations
 
@@ -48,6 +53,7 @@ class Timing:
     load_avg_end: float = float("nan")
     cpu_s: float = float("nan")
     wall_s: float = float("nan")
+    wait_share: float = float("nan")  # run-queue wait over the timed calls / their wall time
 
 
 def synchronize(device: str | torch.device) -> None:
@@ -103,6 +109,7 @@ def measure(fn: Callable[[], object], device: str | torch.device = "cpu", *, war
     synchronize(device)
     times: list[float] = []
     load_start, cpu_start = load_average(), time.process_time()
+    wait_start, wall_start = waiting_seconds(), time.perf_counter()
 
     def timed_calls() -> None:
         while len(times) < min_repeats or (sum(times) < min_time_s and len(times) < max_repeats):
@@ -113,8 +120,28 @@ def measure(fn: Callable[[], object], device: str | torch.device = "cpu", *, war
 
     peak, kind = peak_memory(timed_calls, device) if memory else (timed_calls(), (None, ""))[1]
     cpu = time.process_time() - cpu_start
+    wait_share = (waiting_seconds() - wait_start) / max(time.perf_counter() - wall_start, 1e-9)
     return Timing(statistics.median(times), min(times), max(times), len(times), peak, kind,
-                  load_start, load_average(), cpu, sum(times))
+                  load_start, load_average(), cpu, sum(times), wait_share)
+
+
+def waiting_seconds() -> float:
+    """Seconds this process's threads have spent ready to run but waiting for a CPU (the kernel's run-queue
+    delay, summed over the threads alive now); NaN where there is no /proc/self/task/*/schedstat (not
+    Linux, or a kernel without scheduler statistics). About 20 us a read with torch's threads."""
+    total, found = 0, False
+    try:
+        threads = os.listdir("/proc/self/task")
+    except OSError:
+        return float("nan")
+    for thread in threads:
+        try:
+            with open(f"/proc/self/task/{thread}/schedstat", "rb") as stream:
+                total += int(stream.read().split()[1])
+            found = True
+        except (OSError, IndexError, ValueError):  # a thread that ended meanwhile
+            continue
+    return total / 1e9 if found else float("nan")
 
 
 def load_average() -> float:
@@ -125,10 +152,11 @@ def load_average() -> float:
         return float("nan")
 
 
-def hygiene_columns(load_avg_start: float, load_avg_end: float, cpu_s: float, wall_s: float) -> dict:
+def hygiene_columns(load_avg_start: float, load_avg_end: float, cpu_s: float, wall_s: float,
+                    wait_share: float = float("nan")) -> dict:
     """The columns a timed row carries beside its times (reports.cost.timing_flag reads them)."""
     return {"load_avg_start": load_avg_start, "load_avg_end": load_avg_end, "timed_cpu_s": cpu_s,
-            "timed_wall_s": wall_s, "cores": cpu_count()}
+            "timed_wall_s": wall_s, "timed_wait_share": wait_share, "cores": cpu_count()}
 
 
 class TrainingClock:
@@ -140,27 +168,41 @@ class TrainingClock:
     process's CPU seconds during those same steps (evaluations, checkpoints and data shuffles are left out of
     both); `load_avg_start` is the 1-minute load average when the run began and `load_avg_end` the one at the
     row's evaluation point. The load is only sampled at those ends, but every evaluation row samples it
-    again, so a report that reads all of a run's rows sees its load along the way. A resumed run continues
-    from the figures its checkpoint holds (`state`); where a checkpoint lacks them, NaN (unknown), never
-    the part since the resume passed off as the whole.
+    again, so a report that reads all of a run's rows sees its load along the way. `timed_wait_share` is the
+    run-queue wait since the run began over the wall time since it began, evaluations included (read at
+    the evaluation points only: reading it around every step would cost ~40 us a step, a toy step's
+    time). A resumed run continues from the figures its checkpoint holds (`state`); where a checkpoint
+    lacks them, NaN (unknown), never the part since the resume passed off as the whole.
 
         clock = TrainingClock()
         clock.start(); ...one step...; clock.stop(device)
         row.update(clock.columns())"""
 
-    def __init__(self, wall_s: float = 0.0, cpu_s: float = 0.0, load_avg_start: float | None = None):
+    def __init__(self, wall_s: float = 0.0, cpu_s: float = 0.0, load_avg_start: float | None = None,
+                 waited_s: float = 0.0, elapsed_s: float = 0.0):
         self.wall_s, self.cpu_s = wall_s, cpu_s
         self.load_avg_start = load_average() if load_avg_start is None else load_avg_start
         self._started = (0.0, 0.0)
+        # Wait and wall time since the run began: before this process (a checkpoint's), and since it took over.
+        self._waited_before, self._elapsed_before = waited_s, elapsed_s
+        self._segment = (waiting_seconds(), time.perf_counter())
 
     @classmethod
     def resumed(cls, state: dict) -> "TrainingClock":
         """The clock of a run continued from a checkpoint's `state()` (older checkpoints: seconds only)."""
         nan = float("nan")
-        return cls(state["seconds"], state.get("cpu_seconds", nan), state.get("load_avg_start", nan))
+        return cls(state["seconds"], state.get("cpu_seconds", nan), state.get("load_avg_start", nan),
+                   state.get("waited_seconds", nan), state.get("elapsed_seconds", nan))
+
+    def _waited_and_elapsed(self) -> tuple[float, float]:
+        waited, started = self._segment
+        return (self._waited_before + waiting_seconds() - waited,
+                self._elapsed_before + time.perf_counter() - started)
 
     def state(self) -> dict:
-        return {"seconds": self.wall_s, "cpu_seconds": self.cpu_s, "load_avg_start": self.load_avg_start}
+        waited, elapsed = self._waited_and_elapsed()
+        return {"seconds": self.wall_s, "cpu_seconds": self.cpu_s, "load_avg_start": self.load_avg_start,
+                "waited_seconds": waited, "elapsed_seconds": elapsed}
 
     def start(self) -> None:
         self._started = (time.perf_counter(), time.process_time())
@@ -173,7 +215,9 @@ class TrainingClock:
         self.cpu_s += time.process_time() - cpu
 
     def columns(self) -> dict:
-        return hygiene_columns(self.load_avg_start, load_average(), self.cpu_s, self.wall_s)
+        waited, elapsed = self._waited_and_elapsed()
+        return hygiene_columns(self.load_avg_start, load_average(), self.cpu_s, self.wall_s,
+                               waited / elapsed if elapsed > 0 else float("nan"))
 
 
 def interleaved_times(first: Callable[[], object], second: Callable[[], object], turns: int,

@@ -18,12 +18,20 @@ import pandas as pd
 from reports.tables import fmt
 
 
+# Run-queue wait above this share of the wall time flags a row's timing: measured 0-1% on idle cores (and
+# for a 1-thread cell with a job on the other core), 28-85% with more runnable threads than cores.
+WAIT_FLAG = 0.1
+
+
 def timing_flag(row) -> str:
     """Why a row's timing is less trustworthy than one taken alone on an idle machine, or ''.
 
     Concurrent: other units ran beside it on the machine (a pool or Ray); under load: the machine's
     load average exceeded its cores while it was timed (another job was running); starved: the process
-    got less than half the CPU its wall time allowed one thread."""
+    got less than half the CPU its wall time allowed one thread; waited: its threads spent more than
+    WAIT_FLAG of the wall time ready to run but without a CPU (benchmarks.timing: the signal that catches a
+    job started a moment ago, which the load average shows a minute later, and spinning threads, whose
+    CPU seconds look busy)."""
     flags = []
     concurrency = row.get("concurrency")
     if concurrency is not None and not pd.isna(concurrency) and concurrency > 1:
@@ -36,6 +44,9 @@ def timing_flag(row) -> str:
     cpu, wall = row.get("timed_cpu_s"), row.get("timed_wall_s")
     if cpu is not None and wall and not pd.isna(cpu) and not pd.isna(wall) and wall > 0.02 and cpu < 0.5 * wall:
         flags.append(f"starved (CPU {cpu:.2g} s in {wall:.2g} s)")
+    waited = row.get("timed_wait_share")
+    if waited is not None and not pd.isna(waited) and waited > WAIT_FLAG:
+        flags.append(f"waited for a CPU ({waited:.0%} of the time)")
     return "; ".join(flags)
 
 
@@ -59,6 +70,7 @@ def timing_flags(rows: pd.DataFrame) -> str:
     if share.notna().any():  # the row whose process got the least of its wall time
         index = share.idxmin()
         worst.update(timed_cpu_s=cpu[index], timed_wall_s=wall[index])
+    worst["timed_wait_share"] = column("timed_wait_share").max()
     return timing_flag(worst)
 
 

@@ -51,7 +51,8 @@ STATISTICS = {"variance_trace", "variance_trace_lo", "variance_trace_hi", "varia
 VAE_TINY = ["--latent", "bernoulli:4", "--hidden", "8", "--steps", "30", "--evals", "2", "--grad-estimates", "50",
             "--iw-samples", "5", "--no-report"]
 VAE_TIMING = {"train_seconds", "wall_seconds", "time_per_step_s", "steps_per_s", "executor", "concurrency",
-              "torch_threads", "load_avg_start", "load_avg_end", "timed_cpu_s", "timed_wall_s", "cores"}
+              "torch_threads", "load_avg_start", "load_avg_end", "timed_cpu_s", "timed_wall_s", "timed_wait_share",
+              "cores"}
 
 
 def vae_long(steps: int, evals: int | None = None) -> list[str]:

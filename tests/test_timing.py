@@ -46,3 +46,39 @@ def test_cuda_timing_and_memory():
     x = torch.randn(4096, 4096, device="cuda")
     timing = measure(lambda: x @ x, "cuda", memory=True)
     assert timing.median_s > 0 and timing.peak_memory_bytes >= 2 * 4096 * 4096 * 4
+
+
+def test_a_cell_timed_beside_a_busy_process_on_its_cpu_records_its_wait_and_is_flagged():
+    """Pinned to one CPU with a busy loop pinned beside it, a 1-thread timing waits about half the time for
+    that CPU: timed_wait_share (the run-queue delay over the wall time) well above the flag's threshold, on
+    any number of cores. The load average, a minute behind, would not have caught it."""
+    script = (
+        "import os, subprocess, sys, time\n"
+        "cpu = min(os.sched_getaffinity(0))\n"
+        "os.sched_setaffinity(0, {cpu})\n"
+        "busy = subprocess.Popen([sys.executable, '-c', f'import os; os.sched_setaffinity(0, {{{cpu}}})\\nwhile True: pass'])\n"
+        "try:\n"
+        "    time.sleep(0.3)\n"
+        "    import torch\n"
+        "    torch.set_num_threads(1)\n"
+        "    from benchmarks.timing import hygiene_columns, measure\n"
+        "    from reports.cost import timing_flag\n"
+        "    timed = measure(lambda: sum(range(200_000)), min_time_s=0.5)\n"
+        "    row = hygiene_columns(timed.load_avg_start, timed.load_avg_end, timed.cpu_s, timed.wall_s, timed.wait_share)\n"
+        "    print(timed.wait_share, timing_flag(row), sep='|')\n"
+        "finally:\n"
+        "    busy.kill()\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[1], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    share, flag = done.stdout.strip().split("|")
+    from reports.cost import WAIT_FLAG
+    assert float(share) > 2 * WAIT_FLAG, done.stdout
+    assert "waited for a CPU" in flag
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="Linux's /proc only")
+def test_the_wait_is_read_on_linux():
+    from benchmarks.timing import waiting_seconds
+    torch.ones(512, 512) @ torch.ones(512, 512)  # torch's threads exist (and have run) by now
+    assert waiting_seconds() >= 0  # not NaN: every thread's schedstat was readable

@@ -33,7 +33,7 @@ from tests.helpers import ALPHA, Z, bonferroni_z
 ROOT = Path(__file__).parents[1]
 # Columns that record where and how fast a run went, not what it computed.
 TIMING = ["train_seconds", "executor", "concurrency", "torch_threads", "load_avg_start", "load_avg_end", "timed_cpu_s",
-          "timed_wall_s", "cores"]
+          "timed_wall_s", "timed_wait_share", "cores"]
 
 
 def run(argv, capsys):
@@ -344,7 +344,7 @@ def test_bad_input_is_a_message_and_exit_2(tmp_path, capsys, argv, stream, messa
 
 # --- 7b. timing hygiene --------------------------------------------------------------------------------
 
-HYGIENE = ["load_avg_start", "load_avg_end", "timed_cpu_s", "timed_wall_s", "cores"]
+HYGIENE = ["load_avg_start", "load_avg_end", "timed_cpu_s", "timed_wall_s", "timed_wait_share", "cores"]
 
 
 def test_rows_record_their_timing_conditions_and_the_page_flags_them(tmp_path, capsys):

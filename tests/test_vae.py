@@ -147,6 +147,7 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_and_matches_an_uninterru
     # the hygiene columns cover every step since the start across the resume: the checkpoint carries them
     assert resumed.loc[200, "load_avg_start"] == resumed.loc[100, "load_avg_start"]
     assert resumed.loc[200, "timed_cpu_s"] > resumed.loc[100, "timed_cpu_s"]
+    assert 0 <= resumed.loc[200, "timed_wait_share"] < 10  # the run-queue wait since the start, carried over
     for column in ["train_neg_elbo", "test_neg_elbo", "grad_variance_trace", "test_iw_bound", "train_neg_elbo_relaxed",
                    "train_neg_elbo_hard"]:
         assert resumed.loc[200, column] == straight.loc[200, column], column
@@ -356,7 +357,7 @@ def test_a_learned_temperature_is_recorded_and_a_schedule_does_not_apply_to_it(t
 
 TINY = ["--latent", "bernoulli:4", "--hidden", "8", "--steps", "30", "--evals", "2", "--grad-estimates", "50",
         "--iw-samples", "5", "--no-report"]
-HYGIENE = ["load_avg_start", "load_avg_end", "timed_cpu_s", "timed_wall_s", "cores"]
+HYGIENE = ["load_avg_start", "load_avg_end", "timed_cpu_s", "timed_wall_s", "timed_wait_share", "cores"]
 
 
 def table_row(page: str, opening: str, label: str) -> str:
@@ -390,6 +391,7 @@ def test_training_rows_record_their_timing_conditions_and_the_page_flags_them(tm
     assert (frame.load_avg_start >= 0).all() and (frame.load_avg_end >= 0).all()
     assert (frame.timed_wall_s == frame.train_seconds).all() and (frame.timed_cpu_s > 0).all()
     assert (frame.timed_cpu_s <= 1.5 * frame.timed_wall_s * frame.torch_threads + 0.05).all()  # CPU of these steps
+    assert (frame.timed_wait_share >= 0).all()
     assert set(frame.cores) == {cpu_count()}
     for _, run in frame.groupby("run_id"):  # since the start: the CPU seconds only grow, the start load is one
         run = run.sort_values("step")
