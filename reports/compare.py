@@ -159,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: {note}")
     if kind == "vae" and a.meta.get("dataset", "?") != b.meta.get("dataset", "?"):
         print(f"note: A trained on {a.meta.get('dataset', '?')}, B on {b.meta.get('dataset', '?')}")
+    for note in setting_differences(a.meta, b.meta):
+        print(f"note: {note}")
     unmeasured = [m for m in metrics if m not in set(table["metric"])]
     if unmeasured and (args.metrics or args.fail_on):
         print(f"note: no shared cell has {', '.join(unmeasured)} in both runs")
@@ -168,6 +170,22 @@ def main(argv: list[str] | None = None) -> int:
     for _, row in shown.iterrows():
         print(describe(row, key))
     return 1 if failed_gates(table, args.fail_on) else 0
+
+
+# Run settings that change what a shared cell's figures mean: the width of its intervals (N), its rounding,
+# its timing (where and on how many threads it ran), a training run's setup.
+COMPARED_SETTINGS = {"n_estimates": "estimates per cell (N)", "dtype": "dtype", "executor": "executor",
+                     "worker_threads": "torch threads per unit"}
+
+
+def setting_differences(meta_a: dict, meta_b: dict) -> list[str]:
+    """'estimates per cell (N): A 10000, B 5000' for each run setting in which the two runs differ."""
+    pairs = [(label, meta_a.get(key), meta_b.get(key)) for key, label in COMPARED_SETTINGS.items()]
+    settings_a, settings_b = meta_a.get("settings") or {}, meta_b.get("settings") or {}  # training runs
+    pairs += [(f"--{key.replace('_', '-')}", settings_a.get(key), settings_b.get(key))
+              for key in sorted(set(settings_a) | set(settings_b))]
+    return [f"the runs differ in {label}: A {value_a}, B {value_b}" for label, value_a, value_b in pairs
+            if value_a is not None and value_b is not None and value_a != value_b]
 
 
 def print_summary(kind: str, shared: int, table: pd.DataFrame, cells_a: pd.DataFrame, cells_b: pd.DataFrame,

@@ -33,6 +33,25 @@ def test_same_settings_other_seed_shows_no_variance_regression(two_runs, capsys)
     assert "4 shared cells" in out and "variance_trace:" in out and "x" in out
 
 
+def test_runs_that_differ_in_their_settings_say_so(two_runs, tmp_path, capsys):
+    """Found by a new user: two sweeps at N = 10,000 and 5,000 compared without a word about it."""
+    import json
+    import shutil
+
+    a, b = two_runs
+    other = tmp_path / "other"
+    shutil.copytree(b, other)
+    meta = json.loads((other / "run.json").read_text())
+    meta.update(n_estimates=500, executor="local-pool", worker_threads=1)
+    (other / "run.json").write_text(json.dumps(meta))
+    assert compare_main([str(a), str(other), "--metrics", "variance_trace"]) == 0
+    out = capsys.readouterr().out
+    assert "note: the runs differ in estimates per cell (N): A 2000, B 500" in out
+    assert "note: the runs differ in executor: A in-process, B local-pool" in out
+    assert compare_main([str(a), str(b), "--metrics", "variance_trace"]) == 0
+    assert "differ in" not in capsys.readouterr().out
+
+
 def test_a_real_regression_is_marked_and_fails_the_gate(two_runs, tmp_path, capsys):
     a, b = two_runs
     worse = tmp_path / "worse"

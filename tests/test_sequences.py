@@ -34,7 +34,7 @@ def test_registered_problems_are_outside_the_default_sweep():
     assert get_problem("seq-kl@steps=10") is get_problem("seq-kl")
     assert [p.id for p in list_problems(["seq-sparse*"])] == ["seq-sparse", "seq-sparse@steps=10"]
     problem = get_problem("seq-count@vocab=3,length=5,steps=2")
-    assert problem.id == "seq-count@vocab=3,length=5,steps=2" and problem.eval_point == "steps=2"
+    assert problem.id == "seq-count@vocab=3,length=5,steps=2" and problem.eval_point == "vocab=3,length=5,steps=2"
     assert problem.distribution_type is AutoregressiveSequence and problem.family == "autoregressive"
     assert get_problem("seq-sparse").settings["target"] == [1, 2, 2, 2, 2, 2, 2]  # the initial greedy sequence
 
@@ -300,6 +300,7 @@ def test_a_long_sequence_gets_an_estimated_reference_that_names_the_limit(monkey
 @pytest.mark.parametrize("problem_id,message", [
     ("seq-sparse@vocab=0", r"vocab must be an integer >= 2 \(one token has one sequence and no gradient\), got 0"),
     ("seq-count@vocab=-3", r"vocab must be an integer >= 2 .*got -3"),
+    ("seq-count@vocab=1", r"vocab must be an integer >= 2 .*got 1$"),  # not "got 1.0": the point's number
     ("seq-count@length=0", r"length must be an integer >= 1, got 0"),
     ("seq-modsum@length=-2", r"length must be an integer >= 1, got -2"),
     ("seq-sparse@target=[0,1,2,3,4,0,1]", r"target=\[0,1,2,3,4,0,1\] has the token 4, outside the vocabulary 0..3"),

@@ -55,7 +55,8 @@ def check_positive_integer(name: str, value, minimum: int = 1, why: str = "") ->
     """value as an int, or a ValueError naming it and the fix."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer() \
             or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}{f' ({why})' if why else ''}, got {value!r}")
+        given = f"{value:g}" if isinstance(value, float) else repr(value)  # a point's 1 is parsed as 1.0
+        raise ValueError(f"{name} must be an integer >= {minimum}{f' ({why})' if why else ''}, got {given}")
     return int(value)
 
 

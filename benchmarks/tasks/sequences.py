@@ -293,7 +293,7 @@ def sequence_problem(reward: str, steps: float = 0, vocab: float = DEFAULTS["voc
         settings["kl_weight"] = KL_WEIGHT
     point = functools.partial(_point, setting, steps)
     return SequenceProblem(
-        id=problem_id, family="autoregressive", eval_point=f"steps={steps}",
+        id=problem_id, family="autoregressive", eval_point=format_point(shown) if shown else f"steps={steps}",
         description=f"{description}, z ~ GRU policy (width {HIDDEN}, seed {SEED}) over V = {vocab} tokens, "
                     f"L = {length}, after {steps} exact-gradient Adam steps",
         point=point,
