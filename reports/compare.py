@@ -24,6 +24,7 @@ import pandas as pd
 
 from reports.catalogue import metric as catalogue_metric
 from reports.cells import KIND_NAMES, combine_over_seeds, load_cells, shared_key
+from reports.cost import timing_flag
 from reports.load import NotARunError
 
 DEFAULT_METRICS = {
@@ -161,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: A trained on {a.meta.get('dataset', '?')}, B on {b.meta.get('dataset', '?')}")
     for note in setting_differences(a.meta, b.meta):
         print(f"note: {note}")
+    if TIMING_METRICS & set(metrics):
+        for note in flagged_timing({"A": a.frame, "B": b.frame}):
+            print(f"note: {note}")
     unmeasured = [m for m in metrics if m not in set(table["metric"])]
     if unmeasured and (args.metrics or args.fail_on):
         print(f"note: no shared cell has {', '.join(unmeasured)} in both runs")
@@ -186,6 +190,21 @@ def setting_differences(meta_a: dict, meta_b: dict) -> list[str]:
               for key in sorted(set(settings_a) | set(settings_b))]
     return [f"the runs differ in {label}: A {value_a}, B {value_b}" for label, value_a, value_b in pairs
             if value_a is not None and value_b is not None and value_a != value_b]
+
+
+TIMING_METRICS = {"time_per_estimate_s", "estimates_per_s", "time_per_step_s", "steps_per_s", "train_seconds"}
+
+
+def flagged_timing(frames: dict[str, pd.DataFrame]) -> list[str]:
+    """For each run whose rows' timing the reports flag (reports.cost.timing_flag: beside other units, under
+    load, starved, waiting for a CPU), how many rows and the first flag: its time comparisons are suspect."""
+    notes = []
+    for name, frame in frames.items():
+        flags = [flag for _, row in frame.iterrows() if (flag := timing_flag(row))]
+        if flags:
+            notes.append(f"the timing of {name} is flagged in {len(flags)} of {len(frame)} rows (e.g. {flags[0]}): "
+                         "its time comparisons are not timing-grade")
+    return notes
 
 
 def print_summary(kind: str, shared: int, table: pd.DataFrame, cells_a: pd.DataFrame, cells_b: pd.DataFrame,

@@ -52,6 +52,26 @@ def test_runs_that_differ_in_their_settings_say_so(two_runs, tmp_path, capsys):
     assert "differ in" not in capsys.readouterr().out
 
 
+def test_flagged_timing_is_noted_where_times_are_compared(two_runs, tmp_path, capsys):
+    """Timing taken while the threads waited for a CPU is named before a time comparison, not before others."""
+    import shutil
+
+    a, b = tmp_path / "quiet", tmp_path / "waited"
+    for run, share in ((a, 0.0), (b, 0.85)):  # whatever the machine's load was when the fixture ran
+        shutil.copytree(two_runs[0], run)
+        frame = pd.read_csv(run / "results.csv")
+        frame[["timed_wait_share", "load_avg_start", "load_avg_end", "concurrency"]] = [share, 0.0, 0.0, 1]
+        frame["timed_cpu_s"] = frame["timed_wall_s"]
+        frame.to_csv(run / "results.csv", index=False)
+    waited = b
+    compare_main([str(a), str(waited), "--metrics", "time_per_estimate_s"])
+    out = capsys.readouterr().out
+    assert f"the timing of B is flagged in {len(frame)} of {len(frame)} rows (e.g. waited for a CPU (85% of the time))" in out
+    assert "the timing of A" not in out
+    compare_main([str(a), str(waited), "--metrics", "variance_trace"])
+    assert "timing of B" not in capsys.readouterr().out
+
+
 def test_a_real_regression_is_marked_and_fails_the_gate(two_runs, tmp_path, capsys):
     a, b = two_runs
     worse = tmp_path / "worse"
