@@ -136,35 +136,48 @@ def run_loop(*, folder: RunFolder, units: list, done: Callable[[RunFolder], set[
                 bar.close()
                 print(f"\ninterrupted: {len(folder.rows)} finished rows are kept in {folder.path}; continue with "
                       f"{shlex.join(resume_command(command, folder.path))}", file=sys.stderr)
-                return 128 + signal.SIGTERM if isinstance(stop, Terminated) else 130
+                return exit_code(stop)
             except Exception:  # a bug outside any unit: keep what finished, then show it
                 folder.flush()
                 folder.absorb_all()
                 print(f"\nerror: the run stopped; its {len(folder.rows)} finished rows are kept in {folder.path}",
                       file=sys.stderr)
                 raise
-        folder.flush()
-        for line in outcome.left_out:
-            print(f"left out {line}")
-        meta["skipped"] = sorted(set(meta.get("skipped", [])) | set(outcome.left_out))
-        # Earlier invocations' notes stay, except for the units this one ran again.
-        ran = {unit.unit_id for unit in todo}
-        meta["problems"] = [line for line in meta.get("problems", []) if line.split(": ", 1)[0] not in ran] \
-            + outcome.stopped + outcome.failed
-        meta.pop("interrupted", None)
-        meta["finished"] = now()
-        folder.write_meta(meta)
-        if not folder.rows:
-            print("error: nothing could be measured (reasons above)", file=sys.stderr)
-            return 2
-        print(f"{len(folder.rows)} rows in {folder.path / 'results.csv'}")
-        if render is not None:
-            print(f"report: {render(folder.path).resolve().as_uri()}")
-        if outcome.failed:
-            print(f"error: {len(outcome.failed)} unit(s) did not finish (above); once the cause is fixed, run them "
-                  f"with {shlex.join(resume_command(command, folder.path))}", file=sys.stderr)
-            return 1
-        return 0
+        # SIGTERM or Ctrl-C while the rows are written out or the report is drawn: every unit has finished, so
+        # say what is kept and how to get the rest, with the signal's exit code (not a traceback and exit 1).
+        try:
+            folder.flush()
+            for line in outcome.left_out:
+                print(f"left out {line}")
+            meta["skipped"] = sorted(set(meta.get("skipped", [])) | set(outcome.left_out))
+            # Earlier invocations' notes stay, except for the units this one ran again.
+            ran = {unit.unit_id for unit in todo}
+            meta["problems"] = [line for line in meta.get("problems", []) if line.split(": ", 1)[0] not in ran] \
+                + outcome.stopped + outcome.failed
+            meta.pop("interrupted", None)
+            meta["finished"] = now()
+            folder.write_meta(meta)
+            if not folder.rows:
+                print("error: nothing could be measured (reasons above)", file=sys.stderr)
+                return 2
+            print(f"{len(folder.rows)} rows in {folder.path / 'results.csv'}")
+            if render is not None:
+                print(f"report: {render(folder.path).resolve().as_uri()}")
+            if outcome.failed:
+                print(f"error: {len(outcome.failed)} unit(s) did not finish (above); once the cause is fixed, run them "
+                      f"with {shlex.join(resume_command(command, folder.path))}", file=sys.stderr)
+                return 1
+            return 0
+        except KeyboardInterrupt as stop:
+            then = (f"draw the report with python -m reports {shlex.quote(str(folder.path))}" if "finished" in meta
+                    else f"continue with {shlex.join(resume_command(command, folder.path))}")
+            print(f"\ninterrupted while finishing: the rows are kept in {folder.path}; {then}", file=sys.stderr)
+            return exit_code(stop)
+
+
+def exit_code(stop: KeyboardInterrupt) -> int:
+    """130 for Ctrl-C, 143 for SIGTERM (128 + the signal's number)."""
+    return 128 + signal.SIGTERM if isinstance(stop, Terminated) else 130
 
 
 def resume_command(command: list[str], out: Path) -> list[str]:

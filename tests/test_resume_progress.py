@@ -161,3 +161,21 @@ def test_each_units_count_stays_within_its_steps(tmp_path, bars, capsys, executo
     assert re.search(r"0 of 2 units done, 1 to resume from its checkpoint \(60 of 150 cells\)", capsys.readouterr().out)
     [bar] = bars
     assert (bar.total, bar.initial, bar.n) == (150, initial, 150)
+
+
+@pytest.mark.parametrize("stop,code", [(sweep.Terminated, 143), (KeyboardInterrupt, 130)], ids=["sigterm", "ctrl-c"])
+def test_a_signal_while_the_report_is_drawn_exits_with_its_code_and_says_what_is_kept(tmp_path, capsys, stop, code):
+    """Found in review: SIGTERM during the report (a third of the main command's time) ended in a traceback
+    and exit 1, which means "a worker died". The rows are written before the report, so the run says so and
+    how to draw the report, with the signal's exit code."""
+    def render(path):
+        raise stop
+
+    folder = RunFolder(tmp_path / "run")
+    assert sweep.run_loop(folder=folder, units=[ScriptedUnit("a", 1, 0, (1,))], done=lambda f: f.done, meta={},
+                          executor=InProcess(), command=["python", "-m", "x"], render=render) == code
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"interrupted while finishing: the rows are kept in {folder.path}" in err
+    assert f"draw the report with python -m reports {folder.path}" in err
+    assert len(pd.read_csv(folder.path / "results.csv")) == 1
+    assert "finished" in json.loads((folder.path / "run.json").read_text())
