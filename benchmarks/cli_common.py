@@ -27,10 +27,10 @@ def positive_finite(text: str) -> float:
 
 
 def non_negative_finite(text: str) -> float:
-    """A finite number >= 0 (an annealing rate: 0 keeps tau fixed)."""
+    """A finite number >= 0 (an annealing rate, where 0 turns it off); argparse names the option."""
     value = _number(text)
     if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text} (0 turns it off)")
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value
 
 

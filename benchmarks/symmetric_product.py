@@ -6,21 +6,31 @@ CPU's BLAS splits such a K between them and adds the halves (measured with torch
 this machine), so the same product rounds differently on 1 and 2 threads, and the encoder-gradient
 figures differed (~1e-7 relatively) between a run in process and the same run on a pool or on Ray.
 
-Here the product is cut into fixed bands of ROWS rows, each computed on one thread (so each band's
-rounding depends only on its numbers), the bands running side by side on a pool of as many Python
-threads as torch has (torch releases the GIL in a product). Only the bands' upper triangle is computed
-and mirrored: half the multiply-adds of the full product, and an exactly symmetric result.
+Here the upper triangle is cut into fixed square tiles of TILE x TILE, each computed on one thread (so each
+tile's rounding depends only on its numbers), the tiles running side by side on a pool of as many Python
+threads as torch has (torch releases the GIL in a product). The lower triangle is the upper one mirrored:
+about half the multiply-adds of the full product, and an exactly symmetric result. Tiles of one size keep
+the threads evenly loaded on any number of cores (bands of rows would shrink towards the diagonal).
 On CUDA the plain product is used (one device, one order).
+
+The pools live as long as the process (one per thread count): threads started per call would vanish before
+benchmarks.timing.waiting_seconds read them, taking their wait for a CPU along.
 """
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 
 import torch
 
 from benchmarks.metrics import one_thread
 
-ROWS = 128  # rows per band: the fixed blocking every thread count shares
+TILE = 128  # the fixed blocking every thread count shares
+
+
+@functools.lru_cache(maxsize=None)
+def _pool(workers: int) -> concurrent.futures.ThreadPoolExecutor:
+    return concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="symmetric-product")
 
 
 def symmetric_product(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
@@ -28,23 +38,34 @@ def symmetric_product(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
     if left.device.type != "cpu":
         return left @ right.T
     size = len(left)
-    upper = left.new_zeros(size, size)
+    out = left.new_zeros(size, size)
+    starts = range(0, size, TILE)
+    tiles = [(row, column) for row in starts for column in starts if column >= row]
 
-    def band(start: int) -> None:
-        # In each pool thread too: OpenMP's thread count is a per-thread setting, and a new thread starts
-        # with the default (measured: without this line the bands still rounded differently on 1 and 2).
+    def tile(rows: int, columns: int) -> None:
+        # In the calling thread too: OpenMP's thread count is a per-thread setting, and a pool thread keeps
+        # the default it started with (measured: without this line the tiles still rounded differently).
         torch.set_num_threads(1)
-        stop = min(start + ROWS, size)
-        torch.mm(left[start:stop], right[start:].T, out=upper[start:stop, start:])
+        torch.mm(left[rows:rows + TILE], right[columns:columns + TILE].T,
+                 out=out[rows:rows + TILE, columns:columns + TILE])
 
-    starts = range(0, size, ROWS)
-    workers = torch.get_num_threads()
+    workers = min(torch.get_num_threads(), len(tiles))
     with one_thread():
-        if workers > 1 and len(starts) > 1:
-            with concurrent.futures.ThreadPoolExecutor(min(workers, len(starts))) as pool:
-                list(pool.map(band, starts))  # the widest bands first: the pool takes them in order
+        if workers > 1:
+            futures = [_pool(workers).submit(tile, *where) for where in tiles]
+            try:
+                for future in futures:
+                    future.result()
+            except BaseException:
+                # Ctrl-C or an error: drop the tiles not started, and let the running ones end before the thread
+                # count is restored (a tile ending later would set it back to 1 for the whole process).
+                for future in futures:
+                    future.cancel()
+                concurrent.futures.wait(futures)
+                raise
         else:
-            for start in starts:
-                band(start)
-    upper = upper.triu()
-    return upper + upper.triu(1).T
+            for where in tiles:
+                tile(*where)
+    out.triu_()
+    out += out.triu(1).T
+    return out

@@ -14,12 +14,13 @@ between cells, not with the size of one tensor.
 The variance sweep and the pytest-benchmark throughput suite both time through `measure`; training
 runs (the VAE, the optimisation trajectories) time their steps through `TrainingClock`. Both record the same
 hygiene columns beside their times (`hygiene_columns`): the load average at the start and end of the timed
-interval, this process's CPU seconds beside the wall seconds, the cores, and `timed_wait_share`: the time
-the process's threads spent ready to run but waiting for a CPU (Linux's run-queue delay, summed over
-threads, from /proc/self/task/*/schedstat), as a share of the wall time. The load average trails by a
-minute, and CPU seconds hide spinning threads: with a busy process beside a 2-thread cell, its time per
-estimate came out 10x slower while CPU stayed near the wall time and the load average under the cores,
-and the threads waited 85% of the wall time (1% when idle; 1% for a 1-thread cell, which had a core to itself).
+interval, this process's CPU seconds beside the wall seconds, the cores, and `timed_wait_share`: the share of
+its threads' time they spent ready to run but waiting for a CPU (Linux's run-queue delay, from
+/proc/self/task/*/schedstat, summed over the threads and divided by the wall time x torch's threads). The
+load average trails by a minute, and CPU seconds hide spinning threads: with a busy process beside a
+2-thread cell, its time per estimate came out 10x slower while CPU stayed near the wall time and the load
+average under the cores, and its threads waited 43% of their time (85% of the wall time, summed over the
+two; 0-1% when idle, and for a 1-thread cell with a core to itself).
 """
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ class Timing:
     load_avg_end: float = float("nan")
     cpu_s: float = float("nan")
     wall_s: float = float("nan")
-    wait_share: float = float("nan")  # run-queue wait over the timed calls / their wall time
+    wait_share: float = float("nan")  # run-queue wait over the timed calls / (their wall time x threads)
 
 
 def synchronize(device: str | torch.device) -> None:
@@ -120,9 +121,19 @@ def measure(fn: Callable[[], object], device: str | torch.device = "cpu", *, war
 
     peak, kind = peak_memory(timed_calls, device) if memory else (timed_calls(), (None, ""))[1]
     cpu = time.process_time() - cpu_start
-    wait_share = (waiting_seconds() - wait_start) / max(time.perf_counter() - wall_start, 1e-9)
+    wait_share = wait_share_of(waiting_seconds() - wait_start, time.perf_counter() - wall_start)
     return Timing(statistics.median(times), min(times), max(times), len(times), peak, kind,
                   load_start, load_average(), cpu, sum(times), wait_share)
+
+
+def wait_share_of(waited_s: float, wall_s: float, threads: int | None = None) -> float:
+    """The share of its threads' time a process spent waiting for a CPU: waited_s (summed over the threads)
+    over wall_s x torch's threads, so that it reads the same on 2 cores and on 64. At least 0: a thread that
+    ended between the two readings takes its wait out of the second one."""
+    threads = threads or torch.get_num_threads()
+    if not wall_s > 0 or waited_s != waited_s:  # no time, or no /proc to read (NaN: unknown, never 0)
+        return float("nan")
+    return max(0.0, waited_s) / (wall_s * threads)
 
 
 def waiting_seconds() -> float:
@@ -169,7 +180,7 @@ class TrainingClock:
     both); `load_avg_start` is the 1-minute load average when the run began and `load_avg_end` the one at the
     row's evaluation point. The load is only sampled at those ends, but every evaluation row samples it
     again, so a report that reads all of a run's rows sees its load along the way. `timed_wait_share` is the
-    run-queue wait since the run began over the wall time since it began, evaluations included (read at
+    run-queue wait since the run began over the thread time since it began, evaluations included (read at
     the evaluation points only: reading it around every step would cost ~40 us a step, a toy step's
     time). A resumed run continues from the figures its checkpoint holds (`state`); where a checkpoint
     lacks them, NaN (unknown), never the part since the resume passed off as the whole.
@@ -217,7 +228,7 @@ class TrainingClock:
     def columns(self) -> dict:
         waited, elapsed = self._waited_and_elapsed()
         return hygiene_columns(self.load_avg_start, load_average(), self.cpu_s, self.wall_s,
-                               waited / elapsed if elapsed > 0 else float("nan"))
+                               wait_share_of(waited, elapsed))
 
 
 def interleaved_times(first: Callable[[], object], second: Callable[[], object], turns: int,

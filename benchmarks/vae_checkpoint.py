@@ -5,14 +5,15 @@
 
     run = load_trained_run("runs/vae-grid", "categorical:20x10|analytic|gumbel_softmax|tau0=1.0|seed=0|cpu")
     measure("reinforce_loo", run.problem, n_estimates=1000, n_samples=2)      # another estimator, same model
-    measure(run.estimator, run.problem, spec=run.spec, n_estimates=1000,    # the run's own estimator, with
-            n_samples=run.n_samples, warmup=False)                          # the state it learned in training
+    measure(run.estimator, run.problem, spec=run.spec, n_estimates=run.n_estimates,  # the run's own estimator,
+            n_samples=run.n_samples, seed=run.seed, warmup=False)                    # its state, its draws
 
 The run id is the `run_id` column of the folder's results.csv. The problem is the one the run measured at
 the step its checkpoint holds (the last evaluation point it reached; benchmarks.tasks.vae.vae_problem):
 the -ELBO on the run's fixed minibatch (the first batch-size validation images, thresholded), decoder
 frozen, in the encoder's parameters, against the same estimated or enumerated reference. So measuring
-the run's own estimator there with the row's seed gives that row's `grad_*` figures again (tested).
+the run's own estimator there with the seed and N the run measured with (`run.seed`, `run.n_estimates`)
+gives that row's `grad_*` figures again (tested).
 
 The checkpoint is read with torch's weights-only loader (benchmarks.checkpoints.load_checkpoint): a run
 folder from elsewhere cannot run code when it is loaded.
@@ -29,7 +30,7 @@ from benchmarks.checkpoints import checkpoint_path, load_checkpoint
 from benchmarks.results import RunFolder
 from benchmarks.tasks.vae import VAEProblem, vae_problem
 from benchmarks.vae_model import VAE, Latent
-from benchmarks.vae_training import cached_dataset, probe_batch
+from benchmarks.vae_training import cached_dataset, evaluation_seed, probe_batch
 from estimators.registry import unknown_name_message
 
 
@@ -47,6 +48,16 @@ class TrainedRun:
     n_samples: int             # the samples per estimate it trained with
     step: int
     row: dict                  # the run's row of results.json at that step
+
+    @property
+    def seed(self) -> int:
+        """The seed of the run's own encoder-gradient measurement at this step (training's seed, the step)."""
+        return evaluation_seed(int(self.row["seed"]), self.step)
+
+    @property
+    def n_estimates(self) -> int:
+        """The estimates that measurement drew (--grad-estimates)."""
+        return int(self.row["grad_n_estimates"])
 
     @property
     def estimator(self):
@@ -92,7 +103,10 @@ def load_trained_run(run_folder: str | Path, run_id: str, *, data_dir: str | Pat
         reference_estimates = max(100, int(settings.get("grad_estimates") or 0) // 5)
     problem = vae_problem(model, probe, row.get("kl", "analytic"), reference_estimates, step, int(row["seed"]))
     spec = estimators.get_spec(row["estimator"])
-    hparams = dict(json.loads(row["hparams"])) if isinstance(row.get("hparams"), str) else {}
+    if not isinstance(row.get("hparams"), str):  # an older folder: its estimator cannot be rebuilt exactly
+        raise TrainedRunError(f"{folder.path} was written before rows recorded their hyperparameters (no hparams "
+                              "column); train the run again with this version to load it")
+    hparams = dict(json.loads(row["hparams"]))
     if row.get("tau0") is not None and "tau" in hparams and spec.learns:
         hparams["tau"] = float(row["tau0"])  # built with its starting value; the learned one is in its state
     estimator = spec.make(**hparams)

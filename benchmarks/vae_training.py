@@ -147,6 +147,11 @@ def iw_subset(test_size: int, points: int) -> torch.Tensor:
     return torch.randperm(test_size, generator=torch.Generator().manual_seed(20170101))[:points]
 
 
+def evaluation_seed(seed: int, step: int) -> int:
+    """The random stream of a run's measurements at an evaluation point: its own for each run and step."""
+    return seed * 1_000_003 + step
+
+
 def probe_batch(data, batch_size: int) -> torch.Tensor:
     """The fixed minibatch at which the encoder-gradient figures are measured: the first batch-size
     validation images, thresholded (the same at every evaluation point and for every run)."""
@@ -313,14 +318,14 @@ def train(run: Run, sink) -> str:
             row.update(relaxed_and_hard_neg_elbo(
                 model, recent_training_batches(data, args, seed, step, device,
                                                ((step - 1) // batches_per_epoch, epoch_data)),
-                estimator, spec, per_call, samples, kl, seed=seed * 1_000_003 + step))
+                estimator, spec, per_call, samples, kl, seed=evaluation_seed(seed, step)))
             pictures = pictures_path(sink.run_folder, run.key, step)
             save_pictures(pictures, draw_pictures(model, picture_x, step))
             row["pictures"] = pictures.relative_to(sink.run_folder).as_posix()
             if args.grad_estimates:
                 problem = vae_problem(model, probe, kl, max(100, args.grad_estimates // 5), step, seed)
                 row.update(encoder_gradient_row(estimator, spec, problem, per_call, args.grad_estimates, samples,
-                                                seed=seed * 1_000_003 + step))
+                                                seed=evaluation_seed(seed, step)))
             if step == eval_steps[-1]:
                 bound = model.importance_weighted_bound(iw_x, args.iw_samples)
                 row["test_iw_bound"] = float(bound.mean())

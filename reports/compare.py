@@ -179,7 +179,10 @@ def main(argv: list[str] | None = None) -> int:
 # Run settings that change what a shared cell's figures mean: the width of its intervals (N), its rounding,
 # its timing (where and on how many threads it ran), a training run's setup.
 COMPARED_SETTINGS = {"n_estimates": "estimates per cell (N)", "dtype": "dtype", "executor": "executor",
-                     "worker_threads": "torch threads per unit"}
+                     "worker_threads": "torch threads per unit",
+                     # a trajectory run's options (a VAE run's are in its "settings")
+                     "steps": "--steps", "samples": "--samples", "optimizer": "--optimizer", "lr": "--lr",
+                     "measure_every": "--measure-every", "preset": "--preset"}
 
 
 def setting_differences(meta_a: dict, meta_b: dict) -> list[str]:
@@ -187,7 +190,7 @@ def setting_differences(meta_a: dict, meta_b: dict) -> list[str]:
     pairs = [(label, meta_a.get(key), meta_b.get(key)) for key, label in COMPARED_SETTINGS.items()]
     settings_a, settings_b = meta_a.get("settings") or {}, meta_b.get("settings") or {}  # training runs
     pairs += [(f"--{key.replace('_', '-')}", settings_a.get(key), settings_b.get(key))
-              for key in sorted(set(settings_a) | set(settings_b))]
+              for key in sorted(set(settings_a) | set(settings_b)) if key != "dataset"]  # the dataset: its own note
     return [f"the runs differ in {label}: A {value_a}, B {value_b}" for label, value_a, value_b in pairs
             if value_a is not None and value_b is not None and value_a != value_b]
 

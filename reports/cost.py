@@ -18,8 +18,8 @@ import pandas as pd
 from reports.tables import fmt
 
 
-# Run-queue wait above this share of the wall time flags a row's timing: measured 0-1% on idle cores (and
-# for a 1-thread cell with a job on the other core), 28-85% with more runnable threads than cores.
+# Run-queue wait above this share of the threads' time flags a row's timing: measured 0-1% on idle cores (and
+# for a 1-thread cell with a job on the other core), 32-50% with more runnable threads than cores.
 WAIT_FLAG = 0.1
 
 
@@ -29,7 +29,7 @@ def timing_flag(row) -> str:
     Concurrent: other units ran beside it on the machine (a pool or Ray); under load: the machine's
     load average exceeded its cores while it was timed (another job was running); starved: the process
     got less than half the CPU its wall time allowed one thread; waited: its threads spent more than
-    WAIT_FLAG of the wall time ready to run but without a CPU (benchmarks.timing: the signal that catches a
+    WAIT_FLAG of their time ready to run but without a CPU (benchmarks.timing: the signal that catches a
     job started a moment ago, which the load average shows a minute later, and spinning threads, whose
     CPU seconds look busy)."""
     flags = []
@@ -46,7 +46,7 @@ def timing_flag(row) -> str:
         flags.append(f"starved (CPU {cpu:.2g} s in {wall:.2g} s)")
     waited = row.get("timed_wait_share")
     if waited is not None and not pd.isna(waited) and waited > WAIT_FLAG:
-        flags.append(f"waited for a CPU ({waited:.0%} of the time)")
+        flags.append(f"waited for a CPU ({waited:.0%} of its threads' time)")
     return "; ".join(flags)
 
 

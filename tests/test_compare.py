@@ -50,6 +50,14 @@ def test_runs_that_differ_in_their_settings_say_so(two_runs, tmp_path, capsys):
     assert "note: the runs differ in executor: A in-process, B local-pool" in out
     assert compare_main([str(a), str(b), "--metrics", "variance_trace"]) == 0
     assert "differ in" not in capsys.readouterr().out
+    from reports.compare import setting_differences
+
+    assert setting_differences({"steps": 100, "lr": 0.01, "optimizer": "adam"},
+                               {"steps": 1000, "lr": 0.1, "optimizer": "adam"}) == [
+        "the runs differ in --steps: A 100, B 1000", "the runs differ in --lr: A 0.01, B 0.1"]
+    assert setting_differences({"settings": {"dataset": "digits", "hidden": [8]}},
+                               {"settings": {"dataset": "mnist", "hidden": [16]}}) == [
+        "the runs differ in --hidden: A [8], B [16]"]  # the dataset has a note of its own
 
 
 def test_flagged_timing_is_noted_where_times_are_compared(two_runs, tmp_path, capsys):
@@ -66,7 +74,7 @@ def test_flagged_timing_is_noted_where_times_are_compared(two_runs, tmp_path, ca
     waited = b
     compare_main([str(a), str(waited), "--metrics", "time_per_estimate_s"])
     out = capsys.readouterr().out
-    assert f"the timing of B is flagged in {len(frame)} of {len(frame)} rows (e.g. waited for a CPU (85% of the time))" in out
+    assert f"the timing of B is flagged in {len(frame)} of {len(frame)} rows (e.g. waited for a CPU (85% of its threads' time))" in out
     assert "the timing of A" not in out
     compare_main([str(a), str(waited), "--metrics", "variance_trace"])
     assert "timing of B" not in capsys.readouterr().out

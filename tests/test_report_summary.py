@@ -139,7 +139,7 @@ def test_timing_flags_of_several_rows_name_each_condition_once_at_its_worst():
         {"concurrency": 1, "cores": 16, "load_avg_start": 8.0, "load_avg_end": 8.0, "timed_cpu_s": 0.0, "timed_wall_s": 0.0,
          "timed_wait_share": 0.1}])
     assert timing_flags(rows) == ("concurrent (2 units at once); under load (load average 3.0 on 2 cores); "
-                                  "starved (CPU 0.2 s in 1 s); waited for a CPU (85% of the time)")
+                                  "starved (CPU 0.2 s in 1 s); waited for a CPU (85% of its threads' time)")
     assert timing_flags(rows.iloc[[0, 2]]) == ""
     assert timing_flags(pd.DataFrame({"step": [10, 20], "train_seconds": [1.0, 2.0]})) == ""
 

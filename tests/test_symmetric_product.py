@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from benchmarks.symmetric_product import ROWS, symmetric_product
+from benchmarks.symmetric_product import TILE as ROWS, symmetric_product
 
 
 @pytest.fixture

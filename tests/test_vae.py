@@ -100,7 +100,7 @@ def test_bad_input_is_a_message(tmp_path, capsys, argv, message):
     # Found by a new user: --grad-estimates 1 trained every run and then failed each one; a negative --anneal
     # was taken and ignored; --lr -1 was called a temperature.
     (["--grad-estimates", "1"], "--grad-estimates must be 0 (off) or >= 2, got 1"),
-    (["--anneal", "-0.01"], "argument --anneal: must be a finite number >= 0, got -0.01 (0 turns it off)"),
+    (["--anneal", "-0.01"], "argument --anneal: must be a finite number >= 0, got -0.01"),
     (["--anneal", "nan"], "argument --anneal: must be a finite number >= 0, got nan"),
     (["--lr", "-1"], "argument --lr: must be a finite number > 0, got -1"),
     (["--tau-min", "0"], "argument --tau-min: must be a finite number > 0, got 0"),

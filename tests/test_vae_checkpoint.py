@@ -1,6 +1,8 @@
 """A trained VAE back from its run folder (benchmarks.vae_checkpoint): the problem and estimator that
 the run measured at its checkpoint's step, so measuring them again gives the row's figures."""
+import json
 import re
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -33,9 +35,8 @@ def test_measuring_the_runs_own_estimator_at_the_checkpoint_gives_the_rows_figur
         run = load_trained_run(out, run_id)
         row = run.row
         assert run.step == frame[frame.run_id == run_id].step.max() == 40
-        again = measure(run.estimator, run.problem, spec=run.spec, n_estimates=int(row["grad_n_estimates"]),
-                        n_samples=run.n_samples, seed=int(row["seed"]) * 1_000_003 + run.step, warmup=False,
-                        timing=False)
+        again = measure(run.estimator, run.problem, spec=run.spec, n_estimates=run.n_estimates,
+                        n_samples=run.n_samples, seed=run.seed, warmup=False, timing=False)
         for name in ("variance_trace", "bias_norm", "mse", "reference_se"):
             assert again[name] == pytest.approx(row[f"grad_{name}"], rel=1e-12, abs=1e-300), (run_id, name)
         assert again["reference"] == row["grad_reference"]
@@ -66,6 +67,12 @@ def test_bad_folder_run_id_and_missing_checkpoint_are_messages(trained, tmp_path
     assert run_id in str(info.value) and "run_id column of results.csv" in str(info.value)
     with pytest.raises(TrainedRunError, match="holds no python -m benchmarks.vae run"):
         load_trained_run(tmp_path, run_id)
+    older = tmp_path / "older"
+    shutil.copytree(out, older)
+    rows = json.loads((older / "results.json").read_text())
+    (older / "results.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "hparams"} for r in rows]))
+    with pytest.raises(TrainedRunError, match="no hparams column"):
+        load_trained_run(older, run_id)
     checkpoint = checkpoint_path(out, run_id)
     moved = checkpoint.with_suffix(".moved")
     checkpoint.rename(moved)
@@ -88,4 +95,6 @@ def test_the_readme_example_runs_as_written(trained):
     code = code.replace(folder, str(out)).replace(run_id, mine).replace("n_estimates=1000", "n_estimates=100")
     namespace = {}
     exec(compile(code, "README.md", "exec"), namespace)
-    assert namespace["run"].row["run_id"] == mine
+    run = namespace["run"]
+    assert run.row["run_id"] == mine
+    assert namespace["again"]["variance_trace"] == pytest.approx(run.row["grad_variance_trace"], rel=1e-12)
