@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from benchmarks.symmetric_product import TILE as ROWS, symmetric_product
+from benchmarks.symmetric_product import TILE, symmetric_product
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def factors(rows: int, inner: int, seed: int = 0):
     return left.flatten(1), ((half @ half.T) @ left).flatten(1)
 
 
-@pytest.mark.parametrize("rows", [1, ROWS - 1, ROWS, 3 * ROWS + 7])
+@pytest.mark.parametrize("rows", [1, TILE - 1, TILE, 3 * TILE + 7])
 def test_equals_the_plain_product_and_is_exactly_symmetric(rows):
     left, right = factors(rows, 500)
     product = symmetric_product(left, right)
@@ -31,7 +31,7 @@ def test_equals_the_plain_product_and_is_exactly_symmetric(rows):
 def test_rounds_the_same_on_one_and_two_threads(threads):
     """An inner dimension of 20,000 (as 100 images x a 200-wide layer), which torch 2.13's MKL splits between
     two threads, so that a plain product rounds differently on 1 and 2 (measured here)."""
-    left, right = factors(2 * ROWS + 30, 20_000)
+    left, right = factors(2 * TILE + 30, 20_000)
     results = {}
     for count in (1, 2):
         threads(count)

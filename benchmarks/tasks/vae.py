@@ -93,7 +93,7 @@ def squared_norms(layers, cotangents: torch.Tensor, rows_budget: int | None = No
 def gram_matrix(layers, cotangents: torch.Tensor) -> torch.Tensor:
     """<J^T c_i, J^T c_j> for all pairs of the (M, B, |eta|) cotangents: per layer the flattened cotangents
     times the flattened (h h^T) cotangents, an (M, B width) x (B width, M) product, symmetric: only its upper
-    triangle is computed, in fixed bands that round the same on any number of threads
+    triangle is computed, in fixed tiles that round the same on any number of threads
     (benchmarks.symmetric_product), so the figures do not depend on the executor."""
     gram = cotangents.new_zeros(len(cotangents), len(cotangents))
     for inputs_gram, delta in _backpropagated(layers, cotangents):
