@@ -57,7 +57,11 @@ class TrainedRun:
     @property
     def n_estimates(self) -> int:
         """The estimates that measurement drew (--grad-estimates)."""
-        return int(self.row["grad_n_estimates"])
+        drawn = self.row.get("grad_n_estimates")
+        if drawn is None or drawn != drawn:
+            raise TrainedRunError(f"run {self.row['run_id']!r} measured no encoder gradients (--grad-estimates 0); "
+                                  "give measure an n_estimates of your own")
+        return int(drawn)
 
     @property
     def estimator(self):
@@ -86,8 +90,8 @@ def load_trained_run(run_folder: str | Path, run_id: str, *, data_dir: str | Pat
     device = device or rows[0].get("device", "cpu")
     saved = load_checkpoint(path, device)
     if saved is None:
-        raise TrainedRunError(f"{path} is missing: run {run_id!r} has rows but no checkpoint (deleted?); "
-                              "train it again with --resume after deleting its rows, or pick another run")
+        raise TrainedRunError(f"{path} is missing: run {run_id!r} has rows but no checkpoint (deleted?), and the "
+                              "trained model lives only there; pick another run, or train this one again")
     step = int(saved["step"])
     row = next((r for r in rows if int(r["step"]) == step), None)
     if row is None:
@@ -107,7 +111,7 @@ def load_trained_run(run_folder: str | Path, run_id: str, *, data_dir: str | Pat
         raise TrainedRunError(f"{folder.path} was written before rows recorded their hyperparameters (no hparams "
                               "column); train the run again with this version to load it")
     hparams = dict(json.loads(row["hparams"]))
-    if row.get("tau0") is not None and "tau" in hparams and spec.learns:
+    if row.get("tau0") is not None and "tau" in hparams and "tau" in spec.learns:
         hparams["tau"] = float(row["tau0"])  # built with its starting value; the learned one is in its state
     estimator = spec.make(**hparams)
     if spec.stateful:
