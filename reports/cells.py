@@ -83,7 +83,21 @@ def load_cells(path: str | Path) -> Cells:
     frame, meta = load_run(path)
     if kind in ("vae", "trajectory") and "step" in frame and not frame.empty:
         frame = _last_points(frame, kind)
+    if kind == "vae" and {"hparams", "tau0"} <= set(frame.columns):
+        frame["hparams"] = [_at_start(text, tau0) for text, tau0 in zip(frame["hparams"], frame["tau0"])]
     return Cells(kind, frame, meta)
+
+
+def _at_start(hparams, tau0):
+    """A VAE row's hyperparameters with the temperature it started from: a row records the tau of its step
+    (annealed, or learned by RELAX), which differs between runs of one setting and would keep their cells
+    apart (found trying compare: RELAX's runs never matched, nor did annealed ones)."""
+    if not isinstance(hparams, str) or tau0 is None or pd.isna(tau0):
+        return hparams
+    values = json.loads(hparams)
+    if "tau" in values:
+        values["tau"] = float(tau0)
+    return json.dumps(values, sort_keys=True)
 
 
 def _last_points(frame: pd.DataFrame, kind: str) -> pd.DataFrame:

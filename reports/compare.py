@@ -189,8 +189,9 @@ def setting_differences(meta_a: dict, meta_b: dict) -> list[str]:
     """'estimates per cell (N): A 10000, B 5000' for each run setting in which the two runs differ."""
     pairs = [(label, meta_a.get(key), meta_b.get(key)) for key, label in COMPARED_SETTINGS.items()]
     settings_a, settings_b = meta_a.get("settings") or {}, meta_b.get("settings") or {}  # training runs
-    pairs += [(f"--{key.replace('_', '-')}", settings_a.get(key), settings_b.get(key))
-              for key in sorted(set(settings_a) | set(settings_b)) if key != "dataset"]  # the dataset: its own note
+    noted = {label for label, a, b in pairs if a is not None and b is not None}  # a VAE's lr is in both places
+    pairs += [(label, settings_a.get(key), settings_b.get(key)) for key in sorted(set(settings_a) | set(settings_b))
+              if key != "dataset" and (label := f"--{key.replace('_', '-')}") not in noted]  # dataset: own note
     return [f"the runs differ in {label}: A {value_a}, B {value_b}" for label, value_a, value_b in pairs
             if value_a is not None and value_b is not None and value_a != value_b]
 

@@ -1,4 +1,6 @@
 """`python -m reports compare`: shared cells, ratios, marks, and --fail-on as a CI gate."""
+import json
+
 import pandas as pd
 import pytest
 
@@ -205,6 +207,24 @@ def test_vae_regression_is_marked_and_fails_the_gate(vae_run, tmp_path, capsys):
     assert "pathwise gaussian:4 kl=analytic S=1 cpu test_neg_elbo:" in captured.out and "x1.500  WORSE" in captured.out
     # a 1.5x change does not fail a gate set at 60%
     assert compare_main([str(vae_run), str(worse), "--fail-on", "test_neg_elbo:60"]) == 0
+
+
+def test_vae_cells_match_on_the_temperature_they_started_from(vae_run, tmp_path, capsys):
+    """Found trying compare: a row records the tau of its step (learned by RELAX, annealed), so runs of one
+    setting never matched and a seed's rows were not pooled. Planted: every run starts at tau 1, and ends
+    at a tau of its own."""
+    def ended_at(offset):
+        def edit(frame):
+            frame["tau0"] = 1.0
+            frame["hparams"] = [json.dumps({"tau": offset + 0.01 * seed}) for seed in frame["seed"]]
+            return frame
+        return edit
+
+    a = copy_run(vae_run, tmp_path / "a", ended_at(0.9))
+    b = copy_run(vae_run, tmp_path / "b", ended_at(0.5))
+    assert compare_main([str(a), str(b), "--metrics", "test_neg_elbo"]) == 0
+    out = capsys.readouterr().out
+    assert "2 shared cells" in out and "seeds per cell: A 2, B 2" in out
 
 
 def test_one_vae_seed_is_judged_on_the_gradients_own_interval(tmp_path, capsys):
