@@ -84,7 +84,12 @@ def few_round_ticks(limits) -> list[float] | None:
     else:
         located = ticker.MaxNLocator(nbins=2, steps=[1, 2, 5, 10], min_n_ticks=2).tick_values(low, high)
         ticks = [float(f"{tick:.12g}") for tick in located if low <= tick <= high]
-    return _spread(ticks, decades(limits) / 4) if len(ticks) >= 2 else None
+    if len(ticks) < 2:
+        return None
+    ticks = _spread(ticks, decades(limits) / 4)
+    if len({round_label(tick) for tick in ticks}) < len(ticks):  # an axis narrower than the labels' 6 digits
+        return ticks[:1]  # (a constant figure): one label, not the same label thrice
+    return ticks
 
 
 def _spread(ticks: list[float], apart: float) -> list[float]:
@@ -114,6 +119,11 @@ def tidy_axis(axis, limits) -> None:
             setter(PlainLogFormatter.like(formatter))
     if not isinstance(axis.get_minor_locator(), ticker.LogLocator):
         return  # minor ticks already off (ax.minorticks_off) or placed by hand
+    if isinstance(axis.get_major_locator(), ticker.FixedLocator):
+        # Ticks placed by hand (the measured S or tau values of a swept axis) stay where they are, alone: a
+        # labelled minor tick between them (2×10¹ between 8 and 64) would read as one more measured value.
+        axis.set_minor_locator(ticker.NullLocator())
+        return
     few = few_round_ticks(limits)
     if few is not None:
         axis.set_major_locator(ticker.FixedLocator(few))

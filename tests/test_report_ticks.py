@@ -105,3 +105,18 @@ def test_every_short_log_axis_gets_two_or_three_distinct_labels_that_do_not_over
         assert _labels(axis) == expected
         assert not _overlapping_labels(fig, axis), _labels(axis)
     plt.close(fig)
+
+
+def test_ticks_placed_by_hand_stay_and_a_constant_axis_gets_one_label():
+    """Found trying the README: a swept S axis (ticks at the measured 2, 8, 64) got round ticks instead, and
+    an MSE that was exactly constant (an axis 1e-9 wide) got '1.59391×10⁻²' three times."""
+    fig, (swept, constant) = plt.subplots(1, 2, figsize=(5.6, 2.0))
+    swept.set_xscale("log")
+    swept.set_xlim(1.7, 75)
+    swept.set_xticks([2, 8, 64], ["2", "8", "64"])
+    constant.set_yscale("log")
+    constant.set_ylim(0.0159391, 0.01593912)
+    tidy_ticks(fig)
+    assert _labels(swept.xaxis) == ["2", "8", "64"]
+    assert _labels(constant.yaxis) == ["1.59391×10⁻²"]
+    plt.close(fig)
