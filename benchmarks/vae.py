@@ -43,8 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_hparam_options(parser)
     parser.add_argument("--anneal", type=non_negative_finite, default=0.0, metavar="R",
                         help="tau = max(tau_min, tau0 exp(-R step)), updated every --anneal-every steps (Jang et al.)")
-    parser.add_argument("--anneal-every", type=int_at_least(1, "--anneal-every"), default=1000, metavar="M")
-    parser.add_argument("--tau-min", type=positive_finite, default=0.5)
+    parser.add_argument("--anneal-every", type=int_at_least(1, "--anneal-every"), default=1000, metavar="M",
+                        help="steps between temperature updates (default 1000, Jang et al.'s)")
+    parser.add_argument("--tau-min", type=positive_finite, default=0.5,
+                        help="the lowest temperature annealing reaches (default 0.5, Jang et al.'s)")
     parser.add_argument("--epochs", type=int_at_least(1, "--epochs"))
     parser.add_argument("--steps", type=int_at_least(1, "--steps"))
     parser.add_argument("--batch-size", type=int_at_least(2, "--batch-size"), default=100)
@@ -146,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     total_steps = args.steps or args.epochs * math.ceil(len(data.train) / args.batch_size)
+    if args.anneal > 0 and total_steps <= args.anneal_every:
+        # Found trying the README: --anneal 0.01 on a 200-step run left tau at its start on every row.
+        print(f"note: --anneal {args.anneal:g} changes tau every {args.anneal_every} steps (--anneal-every), and "
+              f"these runs take {total_steps}: tau stays at its start; pass a smaller --anneal-every")
     settings = Settings.from_args(args, total_steps)
     runs, left_out = [], {}
     for spec in chosen:

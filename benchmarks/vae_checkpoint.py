@@ -25,6 +25,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+import torch
+
 import estimators
 from benchmarks.checkpoints import checkpoint_path, load_checkpoint
 from benchmarks.results import RunFolder
@@ -77,6 +79,10 @@ def load_trained_run(run_folder: str | Path, run_id: str, *, data_dir: str | Pat
     `data_dir`: where MNIST lies, for a run on mnist or binarized_mnist (as --data-dir was).
     `reference_estimates`: for a problem whose reference is estimated, the estimates it takes (default: what
     the run used, max(100, --grad-estimates / 5)). `device`: where to load it (default: the run's own)."""
+    if reference_estimates is not None and (isinstance(reference_estimates, bool)
+                                            or not isinstance(reference_estimates, int) or reference_estimates < 2):
+        raise TrainedRunError(f"reference_estimates must be a whole number >= 2, got {reference_estimates!r} "
+                              "(or leave it out: the run's own)")
     folder = RunFolder(Path(run_folder))
     meta = folder.read_meta()
     if meta.get("kind") != "vae" or "settings" not in meta:
@@ -88,6 +94,12 @@ def load_trained_run(run_folder: str | Path, run_id: str, *, data_dir: str | Pat
                               + " (the run_id column of results.csv)")
     path = checkpoint_path(folder.path, run_id)
     device = device or rows[0].get("device", "cpu")
+    try:
+        where = torch.device(device)
+    except RuntimeError as error:
+        raise TrainedRunError(f"device {device!r}: {error}; use 'cpu' or 'cuda'") from None
+    if where.type == "cuda" and not torch.cuda.is_available():
+        raise TrainedRunError(f"device {device!r}: this machine has no CUDA GPU; load it with device='cpu'")
     saved = load_checkpoint(path, device)
     if saved is None:
         raise TrainedRunError(f"{path} is missing: run {run_id!r} has rows but no checkpoint (deleted?), and the "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 from pathlib import Path
 
@@ -41,8 +42,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def quietly_on_a_closed_pipe(run) -> int:
+    """run(), ending quietly when stdout's reader went away (`python -m reports compare A B | head`), as
+    Python's documentation advises, instead of a BrokenPipeError traceback."""
+    try:
+        code = run()
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's own flush must not fail
+        return 1
+
+
 if __name__ == "__main__":
-    code = main()
+    code = quietly_on_a_closed_pipe(main)
     # The interpreter's last garbage collection, over torch's and matplotlib's objects, took 1.4 s at exit;
     # frozen objects are skipped by it (files are closed and atexit handlers run as before).
     gc.freeze()

@@ -338,3 +338,15 @@ def test_a_loss_that_rises_through_negative_values_is_worse(tmp_path, capsys):
     b = write_trajectory(tmp_path / "b", {0: -1.0, 1: -0.9})
     assert compare_main([str(a), str(b), "--metrics", "exact_loss", "--fail-on", "exact_loss:40"]) == 1
     assert "-1.95 [-2, -1.9] -> -0.95 [-1, -0.9]  x0.487  WORSE" in capsys.readouterr().out
+
+
+def test_a_reader_that_stops_early_ends_the_output_quietly(two_runs):
+    """Found trying the README: `python -m reports compare A B | head -3` ended in a BrokenPipeError traceback."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    a, b = two_runs
+    done = subprocess.run(f"{sys.executable} -m reports compare {a} {b} --all | head -1", shell=True,
+                          cwd=Path(__file__).parents[1], capture_output=True, text=True, timeout=120)
+    assert done.stdout.count("\n") == 1 and "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr

@@ -96,6 +96,14 @@ def test_bad_input_is_a_message(tmp_path, capsys, argv, message):
     assert message in capsys.readouterr().err
 
 
+def test_an_anneal_that_never_acts_within_the_run_is_noted(tmp_path, capsys):
+    assert vae_cli.main(["--latent", "bernoulli:4", "--hidden", "8", "--estimators", "gumbel_softmax", "--steps", "20",
+                         "--evals", "1", "--grad-estimates", "0", "--iw-samples", "2", "--anneal", "0.01", "--no-report",
+                         "--out", str(tmp_path / "run")]) == 0
+    assert ("note: --anneal 0.01 changes tau every 1000 steps (--anneal-every), and these runs take 20: tau stays "
+            "at its start") in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("argv,message", [
     # Found by a new user: --grad-estimates 1 trained every run and then failed each one; a negative --anneal
     # was taken and ignored; --lr -1 was called a temperature.

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 import benchmarks.vae as vae_cli
 from benchmarks import measure
@@ -73,6 +74,14 @@ def test_bad_folder_run_id_and_missing_checkpoint_are_messages(trained, tmp_path
     (older / "results.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "hparams"} for r in rows]))
     with pytest.raises(TrainedRunError, match="no hparams column"):
         load_trained_run(older, run_id)
+    for bad in (0, 1, 2.5, -5):
+        with pytest.raises(TrainedRunError, match=r"reference_estimates must be a whole number >= 2"):
+            load_trained_run(out, run_id, reference_estimates=bad)
+    with pytest.raises(TrainedRunError, match="device 'gpu'"):
+        load_trained_run(out, run_id, device="gpu")
+    if not torch.cuda.is_available():  # not "the checkpoint is truncated, delete it": it holds the only model
+        with pytest.raises(TrainedRunError, match="no CUDA GPU; load it with device='cpu'"):
+            load_trained_run(out, run_id, device="cuda")
     checkpoint = checkpoint_path(out, run_id)
     moved = checkpoint.with_suffix(".moved")
     checkpoint.rename(moved)
