@@ -78,7 +78,11 @@ def temperature_table(best: pd.DataFrame, palette: Palette, anchors: dict[str, s
     head = "".join(f"<th class=problem><a href='#{anchors.get(o, '')}'>{html.escape(o)}</a></th>" for o in objectives)
     lines = [f"<table class=temperatures><thead><tr><th>estimator</th>{head}</tr></thead><tbody>"]
     order = {n: i for i, n in enumerate(palette.ordered(best["estimator"]))}
-    for label, rows in sorted(best.groupby("row"), key=lambda item: (order[item[1]["estimator"].iloc[0]], item[0])):
+    def rank(item):  # by estimator, then S as a number (S=8 before S=64), then device
+        rows = item[1].iloc[0]
+        return order[rows["estimator"]], int(rows["n_samples"]), rows["device"], item[0]
+
+    for label, rows in sorted(best.groupby("row"), key=rank):
         cells = []
         for objective in objectives:
             hit = rows[rows["objective"] == objective]
@@ -108,7 +112,7 @@ def temperature_figure(frame: pd.DataFrame, best: pd.DataFrame, palette: Palette
     settings = list(best[["n_samples", "device"]].drop_duplicates().itertuples(index=False, name=None))
     several = len(settings) > 1
     for ax, objective in zip(axes.ravel(), objectives):
-        chosen = best[best["objective"] == objective]
+        chosen = best[best["objective"] == objective].sort_values(["n_samples", "device"], kind="stable")
         for _, b in chosen.iterrows():
             cells = frame[(frame[KEY[:-2]] == pd.Series([b["objective"], b["estimator"], b["variant"]], index=KEY[:-2])
                            ).all(axis=1) & (frame["n_samples"] == b["n_samples"]) & (frame["device"] == b["device"])
@@ -126,6 +130,11 @@ def temperature_figure(frame: pd.DataFrame, best: pd.DataFrame, palette: Palette
                     solid_capstyle="butt")
             ax.scatter([b["tau"]], [b["mse"]], marker="*", s=140, color=look.colour, edgecolors="black",
                        linewidths=0.6, zorder=4)
+            # Degenerate cells are never tau*, however low their MSE: crossed out, so that a lower point
+            # beside the star reads as excluded rather than missed.
+            excluded = np.array([bool(degenerate_reason(row)) for _, row in cells.iterrows()]) & positive
+            if excluded.any():
+                ax.scatter(xs[excluded], ys[excluded], marker="x", s=60, color="#555", linewidths=1.2, zorder=5)
             seen.setdefault(label, ax.get_lines()[-2])
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -140,8 +149,10 @@ def temperature_figure(frame: pd.DataFrame, best: pd.DataFrame, palette: Palette
         ax.minorticks_off()
     for ax in axes.ravel()[len(objectives):]:
         ax.set_visible(False)
-    fig.legend(list(seen.values()), list(seen.keys()), loc="center right", fontsize=8, frameon=False)
-    fig.suptitle("MSE against temperature: star = the MSE-minimising tau*,\nbar = temperatures within its interval",
+    fig.legend(list(seen.values()), list(seen.keys()), loc="center right", fontsize=8, frameon=False,
+               handlelength=4.0)  # long enough to show the line styles that tell S apart
+    fig.suptitle("MSE against temperature: star = the MSE-minimising tau*,\nbar = temperatures within its interval, "
+                 "x = degenerate (never tau*)",
                  fontsize=10, fontweight="bold")
     fig.subplots_adjust(left=0.06, right=1 - 2.0 / fig.get_figwidth(), bottom=0.5 / fig.get_figheight() + 0.03,
                         top=1 - 0.8 / fig.get_figheight(), wspace=0.35, hspace=0.5)
