@@ -18,6 +18,8 @@ seeds, a thick pale bar spans the seeds' values inside the interval that holds t
 """
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -80,10 +82,16 @@ def with_looks(frame: pd.DataFrame, palette: Palette, series_of) -> pd.DataFrame
     return frame
 
 
+ZERO_NOTE_CHARACTERS = 40  # a line of the note in 7-point type, inside one of the report's panels
+
+
 def _zero_note(ax, names: list[str], metric: Metric) -> None:
     if names:
-        ax.text(0.01, 0.01, f"{metric.name.split('_')[0]} = 0 (not drawn on a log axis): " + ", ".join(names),
-                transform=ax.transAxes, fontsize=7, va="bottom", color="#444", wrap=True)
+        # Wrapped to the panel's width by hand: matplotlib's wrap=True wraps at the figure's edge, so a long
+        # list ran into the neighbouring panel.
+        text = f"{metric.name.split('_')[0]} = 0 (not drawn on a log axis): " + ", ".join(names)
+        ax.text(0.01, 0.01, textwrap.fill(text, ZERO_NOTE_CHARACTERS), transform=ax.transAxes, fontsize=7,
+                va="bottom", color="#444")
 
 
 def metric_against(ax, frame: pd.DataFrame, metric: Metric, x: str, xlabel: str,
