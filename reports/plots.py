@@ -204,11 +204,30 @@ def per_estimator(ax, frame: pd.DataFrame, metric: Metric) -> None:
     ax.grid(True, axis="x", alpha=0.3)
 
 
+# Labels of points closer than this share of the panel's log span, in both directions, would overlap: the
+# later one is left out (the tables carry every value).
+LABEL_SPACING = 0.08
+
+
+def _label_points(ax, labels: list[tuple[float, float, str]]) -> None:
+    """Annotate (x, y, text) points on log axes, leaving out a label that would sit on one already drawn."""
+    if not labels:
+        return
+    logs = np.log10(np.array([(x, y) for x, y, _ in labels]))
+    spans = np.maximum(logs.max(0) - logs.min(0), 1e-12)
+    drawn: list[np.ndarray] = []
+    for (x, y, text), point in zip(labels, logs / spans):
+        if all((np.abs(point - other) >= LABEL_SPACING).any() for other in drawn):
+            ax.annotate(text, (x, y), textcoords="offset points", xytext=(3, 2), fontsize=6)
+            drawn.append(point)
+
+
 def cost_map(ax, frame: pd.DataFrame, swept_label: str | None) -> None:
-    """MSE against the seconds per estimate, one point per cell (labelled with the swept value)."""
+    """MSE against the seconds per estimate, one point per cell (labelled with the swept value where the
+    label has room)."""
     mse, time = VARIANCE["mse"], VARIANCE["time_per_estimate_s"]
     floor = log_floor(frame, "mse")
-    zeros = []
+    zeros, labels = [], []
     for series, rows in frame.groupby("series", sort=False):
         rows = rows.sort_values("x")
         look = rows.iloc[0]
@@ -227,9 +246,8 @@ def cost_map(ax, frame: pd.DataFrame, swept_label: str | None) -> None:
                     fmt="none", ecolor=look["colour"], capsize=2, alpha=0.5, linewidth=0.8)
         ax.scatter(xs, ys, marker=look["marker"], color=look["colour"], s=24, zorder=3)
         if swept_label:
-            for xv, yv, swept in zip(xs, ys, rows["x"]):
-                if not pd.isna(swept):
-                    ax.annotate(f"{swept:g}", (xv, yv), textcoords="offset points", xytext=(3, 2), fontsize=6)
+            labels += [(xv, yv, f"{swept:g}") for xv, yv, swept in zip(xs, ys, rows["x"]) if not pd.isna(swept)]
+    _label_points(ax, labels)
     ax.set_xscale("log")
     ax.set_yscale("log")
     _zero_note(ax, zeros, mse)

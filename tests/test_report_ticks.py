@@ -120,3 +120,15 @@ def test_ticks_placed_by_hand_stay_and_a_constant_axis_gets_one_label():
     assert _labels(swept.xaxis) == ["2", "8", "64"]
     assert _labels(constant.yaxis) == ["1.59391×10⁻²"]
     plt.close(fig)
+
+
+def test_point_labels_that_would_sit_on_each_other_are_left_out():
+    """Found trying the README: the tau labels beside nearly coincident points of an MSE-vs-cost panel
+    overlapped ('0.1 / 0.447 / 2' in one blot). The later of two labels closer than LABEL_SPACING of the
+    panel's span in both directions is left out; labels apart in either direction stay."""
+    from reports.plots import _label_points
+
+    fig, ax = plt.subplots()
+    _label_points(ax, [(1e-6, 1e-3, "0.1"), (1.01e-6, 1.01e-3, "0.447"), (1e-5, 1e-3, "2"), (1e-6, 1e-1, "5")])
+    assert [text.get_text() for text in ax.texts] == ["0.1", "2", "5"]
+    plt.close(fig)
