@@ -8,10 +8,12 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.procfs import PROC
+
 
 def cpu_name() -> str:
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+        for line in (PROC / "cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     except OSError:

@@ -16,7 +16,7 @@ runs (the VAE, the optimisation trajectories) time their steps through `Training
 hygiene columns beside their times (`hygiene_columns`): the load average at the start and end of the timed
 interval, this process's CPU seconds beside the wall seconds, the cores, and `timed_wait_share`: the share of
 its threads' time they spent ready to run but waiting for a CPU (Linux's run-queue delay, from
-/proc/self/task/*/schedstat, summed over the threads and divided by the wall time x torch's threads). The
+/proc/self/task/*/schedstat (benchmarks.procfs), summed over the threads and divided by the wall time x torch's threads). The
 load average trails by a minute, and CPU seconds hide spinning threads: with a busy process beside a
 2-thread cell, its time per estimate came out 10x slower while CPU stayed near the wall time and the load
 average under the cores, and its threads waited 43% of their time (85% of the wall time, summed over the
@@ -30,12 +30,12 @@ import resource
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Callable
 
 import torch
 
 from benchmarks.executors import cpu_count
+from benchmarks.procfs import PROC
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +64,7 @@ def synchronize(device: str | torch.device) -> None:
 
 def _status_kib(field: str) -> int | None:
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in (PROC / "self" / "status").read_text().splitlines():
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     except OSError:
@@ -74,7 +74,7 @@ def _status_kib(field: str) -> int | None:
 
 def _reset_cpu_peak() -> bool:
     try:
-        Path("/proc/self/clear_refs").write_text("5")  # 5: reset the peak RSS to the current RSS
+        (PROC / "self" / "clear_refs").write_text("5")  # 5: reset the peak RSS to the current RSS
         return True
     except OSError:
         return False
@@ -138,16 +138,16 @@ def wait_share_of(waited_s: float, wall_s: float, threads: int | None = None) ->
 
 def waiting_seconds() -> float:
     """Seconds this process's threads have spent ready to run but waiting for a CPU (the kernel's run-queue
-    delay, summed over the threads alive now); NaN where there is no /proc/self/task/*/schedstat (not
+    delay, summed over the threads alive now); NaN where there is no /proc/self/task/*/schedstat (benchmarks.procfs) (not
     Linux, or a kernel without scheduler statistics). About 20 us a read with torch's threads."""
     total, found = 0, False
     try:
-        threads = os.listdir("/proc/self/task")
+        threads = os.listdir(PROC / "self" / "task")
     except OSError:
         return float("nan")
     for thread in threads:
         try:
-            with open(f"/proc/self/task/{thread}/schedstat", "rb") as stream:
+            with open(PROC / "self" / "task" / thread / "schedstat", "rb") as stream:
                 total += int(stream.read().split()[1])
             found = True
         except (OSError, IndexError, ValueError):  # a thread that ended meanwhile

@@ -85,3 +85,16 @@ def test_the_wait_is_read_where_the_kernel_keeps_it():
     from benchmarks.timing import waiting_seconds
     torch.ones(512, 512) @ torch.ones(512, 512)  # torch's threads exist (and have run) by now
     assert waiting_seconds() >= 0  # not NaN: every thread's schedstat was readable
+
+
+def test_the_process_filesystem_is_found_where_gradbench_proc_says(tmp_path):
+    """Every /proc reader goes through benchmarks.procfs.PROC: pointed at a folder without the files, each
+    falls back (no wait known, the lifetime peak, the platform's CPU name) instead of failing."""
+    script = ("import torch\n"
+              "from benchmarks.machine import cpu_name\n"
+              "from benchmarks.timing import peak_memory, waiting_seconds\n"
+              "print(waiting_seconds(), peak_memory(lambda: torch.ones(1000), 'cpu')[1], bool(cpu_name()), sep='|')\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[1], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "GRADBENCH_PROC": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "nan|cpu lifetime peak RSS|True"
