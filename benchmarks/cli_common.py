@@ -202,3 +202,26 @@ def exit_with(code: int) -> None:
     atexit handlers run as before."""
     gc.freeze()
     sys.exit(code)
+
+
+def unsupported_lines(specs, problems) -> list[str]:
+    """For each chosen estimator and each family of the chosen problems it does not support: which
+    problems it leaves out, and which estimators would serve them."""
+    import estimators
+
+    lines = []
+    kinds = {p.family: p.distribution_type for p in problems}
+    for family, kind in kinds.items():
+        unable = [s.name for s in specs if not s.supports(kind)]
+        if not unable:
+            continue
+        ids = [p.id for p in problems if p.family == family]
+        able = [s.name for s in estimators.list_estimators(include_reference=False) if s.supports(kind)]
+        lines.append(f"{', '.join(unable)} {'does' if len(unable) == 1 else 'do'} not support the {family} family "
+                     f"of {ids[0]}{f' (and {len(ids) - 1} more)' if len(ids) > 1 else ''}; estimators that do: "
+                     f"{', '.join(able)}")
+    return lines
+
+
+def unsupported_message(specs, problems) -> str:
+    return "; ".join(unsupported_lines(specs, problems))

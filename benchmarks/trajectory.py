@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     import estimators
-    from benchmarks.cli_common import resolve_devices
+    from benchmarks.cli_common import resolve_devices, unsupported_lines, unsupported_message
     from benchmarks.hparam_grid import HParamUsageError, check_sweeps, settings_for
     from benchmarks.results import CorruptRunError, RunFolder, RunLockedError
     from benchmarks.sweep import run_loop
@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = TrajectorySettings(args.steps, args.samples, args.optimizer, args.lr, args.measure_every,
                                   args.estimates, args.device)
     runs, left_out = [], {}
+    if args.estimators:  # estimators named on purpose: say which problems they cannot serve, and who can
+        left_out.update(dict.fromkeys(unsupported_lines(specs, closed)))
     for problem in closed:
         for spec in specs:
             if not spec.supports(problem.distribution_type):
@@ -139,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     for why in left_out:
         print(f"left out: {why}")
     if not runs:
-        print("error: no (problem, estimator) pair can be run (reasons above)", file=sys.stderr)
+        print("error: no (problem, estimator) pair can be run: "
+              + ("see the reasons above" if left_out else unsupported_message(specs, closed)), file=sys.stderr)
         return 2
     meta = folder.read_meta()
     meta.update({"kind": "trajectory", "preset": args.preset, "steps": args.steps, "samples": args.samples,

@@ -37,7 +37,8 @@ class Latent:
 
     @classmethod
     def parse(cls, text: str) -> "Latent":
-        match = re.fullmatch(r"(gaussian|bernoulli):(\d+)|categorical:(\d+)x(\d+)", text.strip())
+        # Signed numbers match here so that gaussian:-3 gets the message about sizes, not "unknown latent".
+        match = re.fullmatch(r"(gaussian|bernoulli):(-?\d+)|categorical:(-?\d+)x(-?\d+)", text.strip())
         if not match:
             raise LatentSpecError(f"unknown latent {text!r}; use gaussian:D, bernoulli:D or categorical:LxK "
                                   "(e.g. gaussian:20, bernoulli:200, categorical:20x10)")

@@ -72,29 +72,6 @@ def print_listing() -> None:
               f"{problem.description}")
 
 
-def unsupported_lines(specs, problems) -> list[str]:
-    """For each chosen estimator and each family of the chosen problems it does not support: which
-    problems it leaves out, and which estimators would serve them."""
-    import estimators
-
-    lines = []
-    kinds = {p.family: p.distribution_type for p in problems}
-    for family, kind in kinds.items():
-        unable = [s.name for s in specs if not s.supports(kind)]
-        if not unable:
-            continue
-        ids = [p.id for p in problems if p.family == family]
-        able = [s.name for s in estimators.list_estimators(include_reference=False) if s.supports(kind)]
-        lines.append(f"{', '.join(unable)} {'does' if len(unable) == 1 else 'do'} not support the {family} family "
-                     f"of {ids[0]}{f' (and {len(ids) - 1} more)' if len(ids) > 1 else ''}; estimators that do: "
-                     f"{', '.join(able)}")
-    return lines
-
-
-def unsupported_message(specs, problems) -> str:
-    return "; ".join(unsupported_lines(specs, problems))
-
-
 # Settings every cell of a folder shares; estimators, problems, temperatures, S and seeds only add cells.
 RESUME_MUST_MATCH = {"n_estimates": "--estimates", "dtype": "--dtype"}
 
@@ -143,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     import estimators
-    from benchmarks.cli_common import resolve_devices
+    from benchmarks.cli_common import resolve_devices, unsupported_lines, unsupported_message
     from benchmarks.harness import VarianceUnit, enumerate_cells
     from benchmarks.hparam_grid import HParamUsageError, check_sweeps
     from benchmarks.results import CorruptRunError, RunLockedError

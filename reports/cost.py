@@ -15,6 +15,7 @@ import math
 
 import pandas as pd
 
+from reports.swept import setting
 from reports.tables import fmt
 
 
@@ -80,17 +81,18 @@ def flag_html(flag: str) -> str:
 
 
 def cost_table(frame: pd.DataFrame, palette=None) -> str:
-    """One row per cell, sorted by variance x time; intervals carried over from the variance."""
+    """One row per cell, sorted by variance x time; intervals carried over from the variance. `setting`: the
+    swept hyperparameters that tell an estimator's rows apart (reports.swept.setting)."""
     frame = frame.copy().sort_values("variance_x_time")
-    lines = ["<table><thead><tr><th>estimator</th><th>&tau;</th><th>S</th><th>device</th>"
+    lines = ["<table><thead><tr><th>estimator</th><th>setting</th><th>S</th><th>device</th>"
              "<th>variance &times; seconds</th><th>variance &times; f-evals</th><th>estimates / s</th>"
              "<th>f-evals</th><th>timing</th></tr></thead><tbody>"]
     for _, row in frame.iterrows():
         time = row["time_per_estimate_s"]
         fevals = row["f_evals"]
-        tau = "-" if pd.isna(row["tau"]) else f"{row['tau']:g}"
         lines.append(
-            f"<tr><td>{palette.swatch(row['estimator']) if palette else ''}{html.escape(row['estimator'])}</td><td>{tau}</td><td>{int(row['n_samples'])}</td>"
+            f"<tr><td>{palette.swatch(row['estimator']) if palette else ''}{html.escape(row['estimator'])}</td>"
+            f"<td>{html.escape(setting(row) or '-')}</td><td>{int(row['n_samples'])}</td>"
             f"<td>{row['device']}</td>"
             f"<td>{fmt(row['variance_x_time'])} <span class=ci>[{fmt(row['variance_trace_lo'] * time)}, "
             f"{fmt(row['variance_trace_hi'] * time)}]</span></td>"

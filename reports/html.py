@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
 import multiprocessing
 import re
@@ -51,42 +52,48 @@ def render_report(run_dir: str | Path) -> Path:
     palette = Palette(frame["estimator"]) if len(frame) else Palette([])
     groups = [(objective, rows) for objective, rows in frame.groupby("objective", sort=False)] if len(frame) else []
     anchors = {objective: slug(objective) for objective, _ in groups}
-    jobs, sections = [], []
+    jobs, pngs = [], {}
     for objective, rows in groups:
-        pngs = []
+        pngs[objective] = []
         # One figure per swept hyperparameter name (reports.swept.panels): the first keeps the plain name.
         for i, (name, variant, part) in enumerate(panels(rows)):
             png = f"{slug(objective)}{'' if i == 0 else '-' + slug(' '.join(filter(None, (name, variant))))}.png"
             jobs.append(("objective", part, f"{objective}{f' ({variant})' if variant else ''}", run_dir / png, name,
                          palette))
-            pngs.append(png)
+            pngs[objective].append(png)
         if rows["n_samples"].nunique() > 1:
             png = f"{slug(objective)}-samples.png"
             jobs.append(("samples", rows, f"{objective}: against S", run_dir / png, None, palette))
-            pngs.append(png)
-        tables = [{"n_samples": s, "n_estimates": n, "device": d, "html": Markup(objective_table(part, palette))}
-                  for (s, n, d), part in rows.groupby(["n_samples", "n_estimates", "device"], sort=True)]
-        params = json.loads(rows["objective_params"].iloc[0]) if "objective_params" in rows else {}
-        sections.append({
-            "objective": objective, "anchor": anchors[objective], "pngs": pngs, "tables": tables,
-            "description": ", ".join(f"{k} = {v}" for k, v in params.items() if k != "point"),
-            "true_grad_norm": fmt(float(rows["true_grad_norm"].iloc[0])),
-            "cost": Markup(cost_table(rows, palette)) if "variance_x_time" in rows else "",
-        })
-    summaries = [{"n_samples": s, "device": d,
-                  "html": Markup(variance_leaderboard(part, anchors, palette, "summary" if i == 0 else f"summary-{i}"))}
-                 for i, ((s, d), part) in enumerate(frame.groupby(["n_samples", "device"], sort=True))] if len(frame) else []
+            pngs[objective].append(png)
     temperatures = None
     best = best_temperatures(frame) if len(frame) else None
     if best is not None and not best.empty:
         jobs.append(("temperature", frame, best, run_dir / "temperature.png", None, palette))
-        temperatures = {"png": "temperature.png", "table": Markup(temperature_table(best, palette, anchors))}
-    draw_figures(jobs)
-    throughput = None
-    if len(frame) and (frame["n_samples"].nunique() > 1 or frame["device"].nunique() > 1):
-        throughput = throughput_section(from_sweep(frame), run_dir,
-                                        "From the sweep's timing: one call draws a batch of estimates; "
-                                        "band and brackets: fastest to slowest timed call.", palette)
+    # The figures are drawn in other processes while this one builds the tables (a sixth of the report's work).
+    with figures_drawn(jobs):
+        if best is not None and not best.empty:
+            temperatures = {"png": "temperature.png", "table": Markup(temperature_table(best, palette, anchors))}
+        sections = []
+        for objective, rows in groups:
+            tables = [{"n_samples": s, "n_estimates": n, "device": d, "html": Markup(objective_table(part, palette))}
+                      for (s, n, d), part in rows.groupby(["n_samples", "n_estimates", "device"], sort=True)]
+            params = json.loads(rows["objective_params"].iloc[0]) if "objective_params" in rows else {}
+            sections.append({
+                "objective": objective, "anchor": anchors[objective], "pngs": pngs[objective], "tables": tables,
+                "description": ", ".join(f"{k} = {v}" for k, v in params.items() if k != "point"),
+                "true_grad_norm": fmt(float(rows["true_grad_norm"].iloc[0])),
+                "cost": Markup(cost_table(rows, palette)) if "variance_x_time" in rows else "",
+            })
+        summaries = [{"n_samples": s, "device": d,
+                      "html": Markup(variance_leaderboard(part, anchors, palette,
+                                                          "summary" if i == 0 else f"summary-{i}"))}
+                     for i, ((s, d), part) in enumerate(frame.groupby(["n_samples", "device"], sort=True))] \
+            if len(frame) else []
+        throughput = None
+        if len(frame) and (frame["n_samples"].nunique() > 1 or frame["device"].nunique() > 1):
+            throughput = throughput_section(from_sweep(frame), run_dir,
+                                            "From the sweep's timing: one call draws a batch of estimates; "
+                                            "band and brackets: fastest to slowest timed call.", palette)
     taus = sorted({float(t) for t in frame["x"][frame["x_name"] == "tau"].dropna()}) if len(frame) else []
     meta_rows = [(key, meta[key]) for key in META_KEYS if key in meta]
     return write_page(run_dir, f"gradient estimator variance ({run_dir.name})", meta_rows, sections, throughput,
@@ -105,15 +112,24 @@ def _save_figure(job) -> None:
     save_figure(fig, path, dpi=80)
 
 
-def draw_figures(jobs) -> None:
-    """Render the PNGs, on two processes where the platform forks (matplotlib is single-threaded and a
-    figure takes about a second)."""
-    if len(jobs) > 2 and "fork" in multiprocessing.get_all_start_methods():
-        with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
-            list(pool.map(_save_figure, jobs))
-    else:
+@contextlib.contextmanager
+def figures_drawn(jobs):
+    """Render the PNGs while the block runs, on two processes where the platform forks (matplotlib is
+    single-threaded and a figure takes about half a second); they are all written when the block ends."""
+    if len(jobs) <= 2 or "fork" not in multiprocessing.get_all_start_methods():
+        yield
         for job in jobs:
             _save_figure(job)
+        return
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
+        drawn = [pool.submit(_save_figure, job) for job in jobs]
+        try:
+            yield
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
+        for future in drawn:
+            future.result()  # a figure that failed raises here
 
 
 def throughput_section(frame, out_dir: Path, note: str, palette: Palette | None = None) -> dict:

@@ -24,6 +24,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.font_manager  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -269,7 +270,23 @@ def _grid(groups, heads: list[str], title: str, share: str = "sharey", width: fl
     return fig, axes
 
 
-def _finish(fig, axes, groups, frame) -> None:
+# Room left of the first column for its tick labels, past their widest text: the ticks and their padding.
+TICK_ROOM_IN = 0.2
+
+
+def _left_margin(fig, labels, fontsize: float = 7) -> float:
+    """The left margin (a share of the figure's width) that holds the widest of `labels` as y tick labels:
+    at least 0.06 (numbers), more for the dot plots' series names, which a fixed margin cut off."""
+    renderer = fig.canvas.get_renderer()
+    font = matplotlib.font_manager.FontProperties(size=fontsize)
+    widest = max((renderer.get_text_width_height_descent(str(label), font, ismath=False)[0] for label in labels),
+                 default=0.0) / fig.dpi
+    return max(0.06, (widest + TICK_ROOM_IN) / fig.get_figwidth())
+
+
+def _finish(fig, axes, groups, frame, left_labels=()) -> None:
+    """Titles, legends and minor-tick labels, and the margins (`left_labels`: the first column's text tick
+    labels, which the left margin must hold)."""
     for (label, names), row in zip(groups, axes):
         row[0].set_title(label, loc="left", fontsize=9, fontweight="bold")
         handles = []
@@ -289,7 +306,7 @@ def _finish(fig, axes, groups, frame) -> None:
                 labelOnlyBase=False, minor_thresholds=(0.6, 0.3)))
     top = 1 - 0.75 / fig.get_figheight()
     # Fixed margins: tight_layout measured every log-axis tick label and took 1 s a figure.
-    fig.subplots_adjust(left=0.06, right=0.83, bottom=0.35 / fig.get_figheight() + 0.04, top=top, wspace=0.32,
+    fig.subplots_adjust(left=_left_margin(fig, left_labels), right=0.83, bottom=0.35 / fig.get_figheight() + 0.04, top=top, wspace=0.32,
                         hspace=0.55)
 
 
@@ -328,7 +345,7 @@ def objective_figure(frame: pd.DataFrame, title: str, x_name: str | None = "tau"
     if not swept:
         for ax in axes[:, 1]:
             ax.set_yticklabels([])  # the dot plots' rows are labelled once, in the first column
-    _finish(fig, axes, groups, frame)
+    _finish(fig, axes, groups, frame, left_labels=() if swept else frame["series"].unique())
     fig.text(0.01, 0.005, "hollow: bias not significant (bar: its upper bound); shaded: the noise floor, the bias "
              "this run could detect; thick pale bars: the seeds' spread", fontsize=7, color="#555")
     return fig, axes

@@ -16,6 +16,7 @@ import pandas as pd
 
 LABELS = {"tau": "temperature tau"}
 SYMBOLS = {"tau": "&tau;"}
+PLAIN_SYMBOLS = {"tau": "τ"}
 
 
 def _hparams(text) -> dict:
@@ -56,6 +57,22 @@ def annotate(frame: pd.DataFrame) -> pd.DataFrame:
         variants.append(" ".join(f"{other}={_format(hp.get(other))}" for other in swept[1:]))
     frame["x_name"], frame["x"], frame["variant"] = x_names, xs, variants
     return frame
+
+
+def setting(row, with_tau: bool = True) -> str:
+    """A row of an annotated frame: its swept hyperparameters as plain text ('τ=0.1', 'c=0.5', 'k=10 τ=1'),
+    for the columns and legends that tell a swept estimator's rows apart; for an estimator that sweeps
+    nothing, its temperature (its default) where it has one; '' for none. `with_tau=False` leaves tau out
+    (settings of the same cost)."""
+    hparams = _hparams(row.get("hparams"))
+    if not hparams and not pd.isna(row.get("tau", math.nan)):
+        hparams = {"tau": float(row["tau"])}  # a run written before the hparams column
+    names = [row["x_name"]] if isinstance(row.get("x_name"), str) else []
+    names += [part.split("=", 1)[0] for part in str(row.get("variant") or "").split()]
+    if not names and "tau" in hparams:
+        names = ["tau"]
+    return " ".join(f"{PLAIN_SYMBOLS.get(name, name)}={_format(hparams.get(name))}" for name in names
+                    if with_tau or name != "tau")
 
 
 def swept_names(frame: pd.DataFrame) -> list[str]:

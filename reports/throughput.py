@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -19,6 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from reports.swept import setting  # noqa: E402
 from reports.ticks import save_figure  # noqa: E402
 
 COLUMNS = ["estimator", "objective", "device", "n_samples", "f_evals", "estimates_per_s",
@@ -31,9 +33,17 @@ def from_sweep(frame: pd.DataFrame) -> pd.DataFrame:
     out["estimates_per_s_hi"] = 1.0 / out["time_per_estimate_min_s"]
     if "peak_memory_bytes" not in out:
         out["peak_memory_bytes"] = math.nan
-    # One line per estimator setting: the sweep may hold several temperatures of the same cost.
-    out = out.sort_values("tau").drop_duplicates(["estimator", "objective", "device", "n_samples"])
-    return out[COLUMNS + ["tau"]]
+    # One line per estimator setting (k=10 and k=100 of gumbel_rao cost differently); the temperatures of one
+    # setting cost the same, so the lowest stands for them.
+    out["setting"] = [setting(row, with_tau=False) for _, row in out.iterrows()] if "x_name" in out else ""
+    out = out.sort_values("tau").drop_duplicates(["estimator", "setting", "objective", "device", "n_samples"])
+    return out[COLUMNS + ["setting", "tau"]]
+
+
+def _series(frame: pd.DataFrame) -> pd.Series:
+    """The label of each row's line: the estimator, with its setting where the frame has one."""
+    settings = frame["setting"] if "setting" in frame else pd.Series("", index=frame.index)
+    return (frame["estimator"] + " " + settings.fillna("")).str.strip()
 
 
 def load_benchmark_json(path: str | Path) -> tuple[pd.DataFrame, dict]:
@@ -54,38 +64,85 @@ def load_benchmark_json(path: str | Path) -> tuple[pd.DataFrame, dict]:
         })
     if not rows:
         raise ValueError(f"{path} holds no throughput benchmarks; write it with "
-                         "pytest --benchmark-only --benchmark-json=FILE")
-    meta = {"machine": data.get("machine_info", {}).get("cpu", {}).get("brand_raw", ""),
+                         "pytest --benchmark-only tests/benchmarks/test_throughput.py --benchmark-json=FILE")
+    return pd.DataFrame(rows), benchmark_meta(data)
+
+
+def benchmark_meta(data: dict) -> dict:
+    """The machine, commit and time of a pytest-benchmark JSON file's run."""
+    return {"machine": data.get("machine_info", {}).get("cpu", {}).get("brand_raw", ""),
             "commit": data.get("commit_info", {}).get("id", ""), "datetime": data.get("datetime", "")}
-    return pd.DataFrame(rows), meta
+
+
+def load_other_benchmarks(path: str | Path) -> list[dict]:
+    """The benchmarks of a pytest-benchmark JSON file that are neither throughput cases nor speed goals (the
+    executors' overhead per unit, the harness against a Python loop): name, pytest-benchmark's timing of a
+    round and the figures the benchmark recorded in extra_info."""
+    data = json.loads(Path(path).read_text())
+    return [{"name": bench.get("name", "?"), "stats": bench["stats"], "recorded": bench.get("extra_info", {})}
+            for bench in data.get("benchmarks", [])
+            if not {"estimates_per_call", "speed_goal"} & set(bench.get("extra_info", {}))]
+
+
+def _recorded(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def other_benchmarks_table_html(records: list[dict]) -> str:
+    """benchmark | seconds a round: median [min, max] | rounds | recorded (extra_info)."""
+    head = "".join(f"<th>{h}</th>" for h in ("benchmark", "seconds a round: median [min, max]", "rounds", "recorded"))
+    body = "".join(
+        f"<tr><td>{html.escape(r['name'])}</td><td>{r['stats']['median']:.3g} <span class=ci>"
+        f"[{r['stats']['min']:.3g}, {r['stats']['max']:.3g}]</span></td><td>{r['stats']['rounds']}</td>"
+        f"<td>{html.escape(', '.join(f'{k} = {_recorded(v)}' for k, v in r['recorded'].items()))}</td></tr>"
+        for r in records)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+# Layout in inches, so that titles, labels and the legend fit whatever the number of panels.
+PANEL_W, PANEL_H, LEFT, RIGHT_PAD, GAP_W, GAP_H, TOP, BOTTOM = 4.0, 2.8, 0.9, 0.2, 0.9, 1.0, 0.8, 0.6
+LEGEND_CHAR_W, LEGEND_HANDLE_W = 0.075, 0.8  # an 8-point character, and the line and marker before the text
+TITLE = "throughput (solid: cpu, dashed: cuda; band: fastest to slowest timed call)"
 
 
 def throughput_figure(frame: pd.DataFrame, palette=None):
     """One panel per objective: estimates per second against S (log-log), CPU solid, CUDA dashed,
-    with the spread between the slowest and fastest timed call as a band; colours and markers from
-    the run's palette (reports.palette)."""
+    with the spread between the slowest and fastest timed call as a band; one line per estimator
+    setting, coloured by estimator from the run's palette (reports.palette)."""
     from reports.palette import Palette
 
     palette = palette or Palette(frame["estimator"])
+    frame = frame.assign(series=_series(frame))
     objectives = list(dict.fromkeys(frame["objective"]))
     columns = min(4, len(objectives))
     rows = math.ceil(len(objectives) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns + 2, 3.4 * rows), squeeze=False)
-    colours = {name: palette[name].colour for name in frame["estimator"].unique()}
+    labels = [f"{series} ({device})" for series, device in frame[["series", "device"]].drop_duplicates().itertuples(
+        index=False)]
+    legend_w = LEGEND_HANDLE_W + LEGEND_CHAR_W * max(len(label) for label in labels)
+    width = LEFT + columns * PANEL_W + (columns - 1) * GAP_W + legend_w + RIGHT_PAD
+    height = TOP + rows * PANEL_H + (rows - 1) * GAP_H + BOTTOM
+    fig, axes = plt.subplots(rows, columns, figsize=(width, height), squeeze=False)
+    markers = _setting_markers(frame, palette)
     for ax, objective in zip(axes.ravel(), objectives):
         part = frame[frame["objective"] == objective]
-        for (estimator, device), series in part.groupby(["estimator", "device"]):
+        for (estimator, series_name, device), series in part.groupby(["estimator", "series", "device"], sort=False):
             series = series.sort_values("n_samples")
-            style = "-" if device == "cpu" else "--"
-            ax.plot(series["n_samples"], series["estimates_per_s"], style, marker=palette[estimator].marker, markersize=3,
-                    color=colours[estimator], label=f"{estimator} ({device})")
+            colour = palette[estimator].colour
+            ax.plot(series["n_samples"], series["estimates_per_s"], "-" if device == "cpu" else "--",
+                    marker=markers[series_name], markersize=3, color=colour,
+                    label=f"{series_name} ({device})")
             ax.fill_between(series["n_samples"], series["estimates_per_s_lo"], series["estimates_per_s_hi"],
-                            color=colours[estimator], alpha=0.15)
+                            color=colour, alpha=0.15)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_title(objective, fontsize=10)
-        ax.set_xlabel("samples per estimate S")
-        ax.set_ylabel("estimates per second (1/s)")
+        samples = sorted(set(part["n_samples"]))
+        if len(samples) <= 9:  # the measured S themselves, as in the sweep's other figures
+            ax.set_xticks(samples, [f"{s:g}" for s in samples])
+            ax.minorticks_off()
+        ax.set_title(objective, fontsize=9)
+        ax.set_xlabel("samples per estimate S", fontsize=8)
+        ax.set_ylabel("estimates per second (1/s)", fontsize=8)
+        ax.tick_params(labelsize=7)
         ax.grid(True, which="both", alpha=0.3)
     for ax in axes.ravel()[len(objectives):]:
         ax.set_visible(False)
@@ -93,16 +150,34 @@ def throughput_figure(frame: pd.DataFrame, palette=None):
     for ax in axes.ravel():
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
-    fig.legend(list(handles.values()), list(handles.keys()), loc="center right", fontsize=8, frameon=False)
-    fig.suptitle("throughput (solid: cpu, dashed: cuda; band: fastest to slowest timed call)")
-    fig.subplots_adjust(left=0.07, right=0.8, bottom=0.08, top=0.9, wspace=0.35, hspace=0.45)
+    right = (width - legend_w - RIGHT_PAD) / width
+    fig.legend(list(handles.values()), list(handles.keys()), loc="upper left", bbox_to_anchor=(right + 0.1 / width,
+               1 - TOP / height), fontsize=8, frameon=False)
+    fig.suptitle(textwrap.fill(TITLE, int(width * 72 / (10 * 0.6))), fontsize=10, y=1 - 0.1 / height, va="top")
+    fig.subplots_adjust(left=LEFT / width, right=(width - legend_w - RIGHT_PAD) / width, bottom=BOTTOM / height,
+                        top=1 - TOP / height, wspace=GAP_W / PANEL_W, hspace=GAP_H / PANEL_H)
     return fig, axes
 
 
+SETTING_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def _setting_markers(frame: pd.DataFrame, palette) -> dict[str, str]:
+    """A marker per line: the estimator's own for its first setting, others for its other settings (which
+    share its colour, and the line style says the device)."""
+    markers = {}
+    for estimator, series in frame.groupby("estimator", sort=False)["series"]:
+        own = palette[estimator].marker
+        others = [m for m in SETTING_MARKERS if m != own]
+        for index, name in enumerate(dict.fromkeys(series)):
+            markers[name] = own if index == 0 else others[(index - 1) % len(others)]
+    return markers
+
+
 def throughput_table(frame: pd.DataFrame) -> str:
-    """Estimates per second, estimators as rows, (device, S) as columns."""
-    table = frame.pivot_table(index=["objective", "estimator"], columns=["device", "n_samples"],
-                              values="estimates_per_s", aggfunc="first")
+    """Estimates per second, estimator settings as rows, (device, S) as columns."""
+    table = frame.assign(estimator=_series(frame)).pivot_table(
+        index=["objective", "estimator"], columns=["device", "n_samples"], values="estimates_per_s", aggfunc="first")
     return table.to_html(float_format=lambda v: f"{v:.3g}", na_rep="-", border=0)
 
 
@@ -170,34 +245,41 @@ def speed_goal_figure(records: list[dict]):
 
 
 def render_benchmark_json(json_path: str | Path, out_dir: str | Path | None = None) -> Path:
-    """The page of a `pytest --benchmark-only --benchmark-json=FILE` run: the speed-goal table, and the
-    throughput figure and table where the file holds throughput cases."""
+    """The page of a `pytest --benchmark-only --benchmark-json=FILE` run: the speed-goal table, the
+    throughput figure and table where the file holds throughput cases, and a table of any other
+    benchmarks (their timing and the figures they recorded)."""
     from markupsafe import Markup
 
     from reports import html as page  # imports this module: imported here, not at the top
 
     json_path = Path(json_path)
     goals = load_speed_goals(json_path)
+    others = load_other_benchmarks(json_path)
     try:
         frame, meta = load_benchmark_json(json_path)
     except ValueError:
-        if not goals:
-            raise ValueError(f"{json_path} holds neither throughput benchmarks nor speed goals; write it with "
+        if not goals and not others:
+            raise ValueError(f"{json_path} holds no benchmarks; write it with "
                              "pytest --benchmark-only --benchmark-json=FILE") from None
-        frame, meta = None, {}
+        frame, meta = None, benchmark_meta(json.loads(json_path.read_text()))
     out_dir = Path(out_dir) if out_dir else json_path.with_name(json_path.stem + "-report")
     out_dir.mkdir(parents=True, exist_ok=True)
     goal_note = ("<h3>Speed goals</h3><p>Each goal's ratio is the median of the ratios of paired, adjacent turns "
                  "of both sides, with its distribution-free interval (benchmarks/speed_goals.py). met / not met: "
                  "the interval lies wholly on the goal's / the wrong side; undecided: it straddles the threshold. "
                  "load: the 1-minute load average when measured.</p>" + speed_goal_table_html(goals)) if goals else ""
+    other_note = ("<h3>Other benchmarks</h3><p>pytest-benchmark's seconds a round, and what each benchmark recorded "
+                  "(its extra_info).</p>" + other_benchmarks_table_html(others)) if others else ""
     if frame is not None:
         section = page.throughput_section(frame, out_dir, (
             "From pytest-benchmark: one round draws a batch of estimates; estimates per second from the median "
             "round, band and brackets from the slowest to the fastest round."))
-        section["table"] = Markup(goal_note + "<h3>Estimates per second</h3>") + section["table"]
-    else:
+        section["table"] = Markup(goal_note + other_note + "<h3>Estimates per second</h3>") + section["table"]
+    elif goals:
         fig, _ = speed_goal_figure(goals)
         save_figure(fig, out_dir / "speed_goals.png", dpi=90)
-        section = {"png": "speed_goals.png", "note": "Speed goals from pytest-benchmark.", "table": Markup(goal_note)}
+        section = {"png": "speed_goals.png", "note": "Speed goals from pytest-benchmark.",
+                   "table": Markup(goal_note + other_note)}
+    else:
+        section = {"png": None, "heading": "Benchmarks", "note": "From pytest-benchmark.", "table": Markup(other_note)}
     return page.write_page(out_dir, f"benchmarks ({json_path.name})", list(meta.items()), [], section, [])

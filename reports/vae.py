@@ -125,9 +125,30 @@ def curves_figure(frame: pd.DataFrame, palette: Palette | None = None):
         low = frame["test_neg_elbo"].min()
         axes[0].set_ylim(low - 0.05 * (top - low + 1), top + 0.1 * (top - low + 1))
         axes[1].set_ylim(axes[0].get_ylim())
+        _mark_points_above(axes[:2], ("step", "train_seconds"), frame, palette)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="center right", fontsize=9, frameon=False)
     fig.subplots_adjust(left=0.05, right=0.86, bottom=0.12, top=0.9, wspace=0.28)
     return fig, axes
+
+
+def _mark_points_above(axes, xs, frame: pd.DataFrame, palette: Palette | None) -> None:
+    """The -ELBO axes end near the 90th percentile, so that the first evaluations (far above the rest) do not
+    flatten the curves: each point above the axis is a triangle at its top edge, in its run's colour, and a
+    note says how many there are."""
+    top = axes[0].get_ylim()[1]
+    above = int((frame["test_neg_elbo"] > top).sum())
+    if not above:
+        return
+    for _, style, _, rows in seed_runs(frame, palette):
+        over = rows[rows["test_neg_elbo"] > top]
+        if over.empty:
+            continue
+        for ax, x in zip(axes, xs):
+            ax.plot(over[x], np.full(len(over), top), linestyle="none", marker="^", color=style["color"],
+                    markersize=6, clip_on=False)
+    for ax in axes:
+        ax.text(0.99, 0.97, f"▲ {above} point{'s' if above > 1 else ''} above the axis (drawn at its edge)",
+                transform=ax.transAxes, ha="right", va="top", fontsize=7, color="#444")
 
 
 def relaxation_figure(frame: pd.DataFrame, palette: Palette | None = None):

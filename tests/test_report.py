@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import benchmarks.variance as variance
 
 
@@ -51,6 +53,32 @@ def test_benchmark_json_renders_a_throughput_page(tmp_path):
     assert "1e+05" in page  # 100 / 0.001
 
 
+def test_benchmark_json_of_other_benchmarks_renders_their_table_and_an_empty_one_is_refused(tmp_path):
+    """A file of benchmarks that are neither throughput cases nor speed goals (the executors' overhead per unit)
+    renders their timing and recorded figures; it was refused with advice to write it the way it was written."""
+    import json
+
+    bench = {"machine_info": {"cpu": {"brand_raw": "test cpu"}}, "commit_info": {"id": "abc"}, "datetime": "now",
+             "benchmarks": [{"name": f"test_overhead_per_trivial_unit[{name}]",
+                             "extra_info": {"executor": name, "units": 200, "seconds_per_unit": per_unit},
+                             "stats": {"median": 200 * per_unit, "min": 200 * per_unit, "max": 200 * per_unit,
+                                       "rounds": 1}}
+                            for name, per_unit in (("local-pool", 0.00468), ("ray", 0.00263))]}
+    path = tmp_path / "overhead.json"
+    path.write_text(json.dumps(bench))
+    done = subprocess.run([sys.executable, "-m", "reports", str(path)], capture_output=True, text=True,
+                          cwd=Path(__file__).parents[1])
+    assert done.returncode == 0, done.stderr
+    page = (tmp_path / "overhead-report" / "index.html").read_text()
+    assert "Other benchmarks" in page and "test cpu" in page and "<img" not in page
+    assert "test_overhead_per_trivial_unit[ray]" in page and "seconds_per_unit = 0.00263" in page
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"benchmarks": []}))
+    done = subprocess.run([sys.executable, "-m", "reports", str(empty)], capture_output=True, text=True,
+                          cwd=Path(__file__).parents[1])
+    assert done.returncode == 2 and "holds no benchmarks" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_sweep_with_several_samples_gets_throughput_and_cost_sections(tmp_path):
     out = tmp_path / "run"
     assert variance.main(["--objectives", "gauss-exp-1", "--samples", "1", "10", "--estimates", "300",
@@ -77,3 +105,111 @@ def test_every_swept_hyperparameter_is_reported_as_tau_is(tmp_path):
     assert variance.main(["--estimators", "rebar", "reinforce", "--objectives", "tucker-0.45",
                           "--hparam", "rebar:eta=0,1", "--estimates", "300", "--out", str(alone)]) == 0
     assert "eta = 0" in (alone / "index.html").read_text()
+
+
+def drawn_or_failed(job):
+    """A stand-in for a figure job, importable by the report's drawing processes: writes its file or fails."""
+    if job.endswith("bad.png"):
+        raise ValueError(f"could not draw {job}")
+    Path(job).write_text("png")
+
+
+def test_figures_drawn_beside_the_tables_are_all_written_and_a_failed_one_raises(tmp_path, monkeypatch):
+    import reports.html as html
+
+    monkeypatch.setattr(html, "_save_figure", drawn_or_failed)  # the forked drawing processes inherit it
+    jobs = [str(tmp_path / f"{i}.png") for i in range(4)]
+    with html.figures_drawn(jobs):
+        tables_built = True  # what the report does meanwhile
+    assert tables_built and all(Path(job).read_text() == "png" for job in jobs)
+    with pytest.raises(ValueError, match="could not draw .*bad.png"):
+        with html.figures_drawn([*jobs, str(tmp_path / "bad.png")]):
+            pass
+    with pytest.raises(KeyError):  # an error while the tables are built is not swallowed by the drawing
+        with html.figures_drawn(jobs):
+            raise KeyError("table")
+
+
+def test_swept_settings_get_their_own_throughput_lines_and_cost_rows(tmp_path):
+    """gumbel_rao at k=1 and k=3 costs differently: each setting is a line and a table row of the throughput
+    section (the temperatures of one setting cost the same and share one), and the equal-cost ranking names
+    each row's setting."""
+    from reports.throughput import _series, from_sweep
+
+    out = tmp_path / "run"
+    assert variance.main(["--estimators", "gumbel_rao", "reinforce", "--objectives", "tucker-0.45@theta=-2",
+                          "--samples", "1", "2", "--tau", "0.5", "1", "--hparam", "gumbel_rao:k=1,3",
+                          "--estimates", "300", "--out", str(out)]) == 0
+    page = (out / "index.html").read_text()
+    throughput = page[page.index('id="throughput"'):]
+    assert "gumbel_rao k=1" in throughput and "gumbel_rao k=3" in throughput and "τ" not in throughput
+    costs = re.findall(r"<td>([^<]*)</td><td>(\d+)</td><td>cpu</td>", page)  # (setting, S) of each cost row
+    assert {"τ=0.5 k=1", "τ=1 k=3", "-"} <= {setting for setting, _ in costs}  # the x-axis first
+    from reports.load import load_run
+    from reports.seeds import combine_seeds
+    from reports.swept import annotate
+
+    frame = from_sweep(annotate(combine_seeds(load_run(out)[0])))
+    assert sorted(set(_series(frame))) == ["gumbel_rao k=1", "gumbel_rao k=3", "reinforce"]
+    assert len(frame) == 3 * 2  # three settings at two S
+
+
+def _inside_and_apart(fig, texts):
+    """Every text's box lies inside the figure, and no two of them overlap (in pixels)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    width, height = fig.canvas.get_width_height()
+    boxes = [text.get_window_extent(renderer) for text in texts if text.get_text()]
+    for box, text in zip(boxes, [t for t in texts if t.get_text()]):
+        assert box.x0 >= -1 and box.y0 >= -1 and box.x1 <= width + 1 and box.y1 <= height + 1, text.get_text()
+    for i, box in enumerate(boxes):
+        for other in boxes[i + 1:]:
+            assert not box.overlaps(other), (box, other)
+
+
+@pytest.mark.parametrize("objectives", [1, 3])
+def test_throughput_figure_keeps_its_titles_labels_and_legend_inside_and_apart(objectives):
+    """One panel or several: the title, the panels' titles and S labels and the legend's long names all show
+    (with one objective the title ran past both edges and the legend sat on the plot; with three the title
+    crossed the panels' titles and the S label was cut off)."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from reports.throughput import throughput_figure
+
+    frame = pd.DataFrame([{"estimator": name, "setting": setting, "objective": f"tucker-0.45@theta={objective}",
+                           "device": "cpu", "n_samples": s, "f_evals": s, "estimates_per_s": 1e6 / s,
+                           "estimates_per_s_lo": 5e5 / s, "estimates_per_s_hi": 2e6 / s, "peak_memory_bytes": 0}
+                          for name, setting in [("reinforce_shrunk_loo", "c=0.5"), ("reinforce_loo", "")]
+                          for objective in range(objectives) for s in (2, 4)])
+    fig, axes = throughput_figure(frame)
+    legend = fig.legends[0]
+    texts = [fig._suptitle, *legend.get_texts()]
+    for ax in axes.ravel()[:objectives]:
+        texts += [ax.title, ax.xaxis.label, ax.yaxis.label]
+        assert [label.get_text() for label in ax.get_xticklabels()] == ["2", "4"]  # the measured S
+    _inside_and_apart(fig, texts)
+    assert legend.get_window_extent().x0 > max(ax.get_window_extent().x1 for ax in axes.ravel())  # beside them
+    plt.close(fig)
+
+
+def test_dot_plots_keep_long_estimator_names_inside_the_figure():
+    """Nothing swept: the first column's rows are labelled with the estimators' names, which a fixed margin cut
+    (st_gumbel_softmax read as gumbel_softmax)."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from reports.plots import objective_figure
+
+    names = ["st_gumbel_softmax", "straight_through", "gumbel_rao", "reinmax"]
+    frame = pd.DataFrame([{"estimator": name, "hparams": "{}", "objective": "tucker-0.45", "n_samples": 1,
+                           "device": "cpu", "variance_trace": 1e-3 * (i + 1), "variance_trace_lo": 9e-4 * (i + 1),
+                           "variance_trace_hi": 1.1e-3 * (i + 1), "bias_norm": 1e-3, "bias_norm_lo": 0.0,
+                           "bias_norm_hi": 2e-3, "bias_significant": False, "mse": 2e-3, "mse_lo": 1e-3,
+                           "mse_hi": 3e-3, "time_per_estimate_s": 1e-7, "time_per_estimate_min_s": 9e-8,
+                           "time_per_estimate_max_s": 2e-7} for i, name in enumerate(names)])
+    fig, axes = objective_figure(frame, "tucker-0.45", None)
+    labels = [label for ax in axes[:, 0] for label in ax.get_yticklabels()]
+    assert {label.get_text() for label in labels} == set(names)
+    _inside_and_apart(fig, labels)
+    plt.close(fig)

@@ -328,6 +328,8 @@ def test_report_renders_with_the_threshold_table_and_re_renders_from_the_folder(
     (["--steps", "0"], "err", "--steps"),
     (["--estimates", "1"], "err", "--estimates"),
     (["--lr", "-1"], "err", "--lr"),
+    (["--problems", "tucker-0.45", "--estimators", "pathwise", "--steps", "5"], "out",
+     "left out: pathwise does not support the bernoulli family of tucker-0.45; estimators that do: arm, disarm"),
 ])
 def test_bad_input_is_a_message_and_exit_2(tmp_path, capsys, argv, stream, message):
     out = tmp_path / "run"
@@ -338,8 +340,17 @@ def test_bad_input_is_a_message_and_exit_2(tmp_path, capsys, argv, stream, messa
     captured = capsys.readouterr()
     assert code == 2 and message in getattr(captured, stream), (captured.out, captured.err)
     assert "Traceback" not in captured.err and not out.exists()
-    if "reinforce_loo" in argv:
-        assert "no (problem, estimator) pair can be run" in captured.err
+    if "reinforce_loo" in argv or "pathwise" in argv:
+        assert "no (problem, estimator) pair can be run: see the reasons above" in captured.err
+
+
+def test_an_estimator_named_for_a_family_it_does_not_support_is_named_as_left_out(tmp_path, capsys):
+    """The other estimators run; the one that cannot serve the problem's family is named, with those that can."""
+    code, out, _ = run(["--problems", "gauss-square-3", "--estimators", "reinforce", "disarm", "--steps", 5,
+                        "--estimates", 50, "--no-report", "--out", tmp_path / "run"], capsys)
+    assert code == 0
+    assert "left out: disarm does not support the normal family of gauss-square-3; estimators that do:" in out
+    assert set(pd.read_csv(tmp_path / "run" / "results.csv")["estimator"]) == {"reinforce"}
 
 
 # --- 7b. timing hygiene --------------------------------------------------------------------------------

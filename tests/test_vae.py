@@ -90,6 +90,7 @@ def test_every_compatible_estimator_trains_the_vae(latent):
     (["--latent", "gaussian:0"], "latent 'gaussian:0' has no randomness to learn: D and L must be >= 1 and K >= 2"),
     (["--latent", "categorical:3x1"], "has no randomness to learn"),
     (["--latent", "categorical:0x4"], "has no randomness to learn"),
+    (["--latent", "gaussian:-3"], "D and L must be >= 1"),  # a sign, not an unknown latent
 ])
 def test_bad_input_is_a_message(tmp_path, capsys, argv, message):
     assert vae_cli.main(argv + ["--out", str(tmp_path / "x")]) == 2
@@ -452,3 +453,25 @@ def test_a_run_interrupted_before_any_run_finished_is_marked_unfinished_and_not_
     summary = table_row(page, "<tr><th>", estimator)
     assert "unfinished (1 of 1 seeds; last evaluation at step 15)" in summary
     assert "not ranked: unfinished" in summary and "are not ranked by the final test -ELBO" in page
+
+
+def test_curves_mark_the_points_above_their_clipped_axis():
+    """The -ELBO axes end near the 90th percentile (the first evaluations would flatten the curves): a point
+    above is drawn as a triangle at the edge, and a note counts them, instead of vanishing without a word."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from reports.vae import curves_figure
+
+    frame = pd.DataFrame([{"label": name, "estimator": name, "seed": 0, "step": step, "train_seconds": step / 10,
+                           "test_neg_elbo": value, "grad_variance_trace": 1.0}
+                          for name, values in (("reinforce", (40.0, 25.3, 25.25)), ("gumbel_softmax", (25.0, 24.9, 24.6)))
+                          for step, value in zip((60, 130, 200), values)])
+    fig, axes = curves_figure(frame)
+    top = axes[0].get_ylim()[1]
+    assert top < 40.0  # the point is above the axis
+    for ax in axes[:2]:
+        assert [t.get_text() for t in ax.texts] == ["▲ 1 point above the axis (drawn at its edge)"]
+        marks = [line for line in ax.lines if line.get_marker() == "^" and line.get_linestyle() == "None"]
+        assert sum(len(line.get_ydata()) for line in marks) == 1 and marks[0].get_ydata()[0] == top
+    plt.close(fig)
