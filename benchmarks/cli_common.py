@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
+import importlib
 import math
+import signal
 import sys
+from pathlib import Path
 
 
 class UsageError(Exception):
@@ -144,8 +148,6 @@ def add_hparam_options(parser: argparse.ArgumentParser) -> None:
 
 def import_plugins(modules: list[str]) -> None:
     """Import the user's modules named by --import; any failure is a UsageError naming the module."""
-    import importlib
-
     for name in modules:
         try:
             importlib.import_module(name)
@@ -159,13 +161,19 @@ def import_plugins(modules: list[str]) -> None:
 
 
 def add_executor_options(parser: argparse.ArgumentParser) -> None:
-    """Where the units run (benchmarks.executors): --executor, --workers, --ray-address."""
+    """Where the units run (benchmarks.executors): --executor, --workers, --threads, --ray-address."""
     parser.add_argument("--executor", choices=["local", "ray"], default="local",
                         help="local: this process, or a pool of --workers processes (default); ray: a Ray instance "
                              "(local, or the cluster at --ray-address)")
     parser.add_argument("--workers", type=int, default=None, metavar="N",
-                        help="worker processes (local pool) or Ray CPUs; each gets cores // N torch threads. Default: "
-                             "1 (this process) for local, every core for ray. Time-grade figures: use 1")
+                        help="worker processes (local pool) or Ray tasks at once, each unit on --threads torch "
+                             "threads. Default: 1 (this process) for local, every core for ray. Time-grade figures: "
+                             "use 1")
+    parser.add_argument("--threads", type=int_at_least(1, "--threads"), default=1, metavar="T",
+                        help="torch threads per unit, wherever it runs (default 1). The rows depend on the seed and "
+                             "on T (torch rounds an op split over threads differently), so the same seed and T give "
+                             "the same rows in process, on a pool and on Ray; more threads speed up one large unit "
+                             "(keep workers x T <= the cores)")
     parser.add_argument("--ray-address", default=None, metavar="ADDR",
                         help="join the Ray cluster at ADDR (host:port of its head, or auto) instead of starting a "
                              "local instance; needs --executor ray and a run folder the nodes share")
@@ -194,6 +202,52 @@ def check_run_options(args) -> None:
             check_unlocked(args.out)
         except RunLockedError as error:
             raise UsageError(str(error)) from None
+        if args.resume and not (Path(args.out) / "run.json").is_file():
+            # A mistyped folder used to start a new run there without a word.
+            why = "no such folder" if not Path(args.out).exists() else "it holds no run.json"
+            raise UsageError(f"--resume: {args.out} holds no run to continue ({why}); check the folder's name, "
+                             "or leave out --resume to start a run there")
+
+
+# Imported under interrupts_held by every CLI: the modules whose import an interrupt could leave half done.
+HEAVY_MODULES = ("numpy", "torch", "scipy.special", "pandas")
+
+
+@contextlib.contextmanager
+def interrupts_held():
+    """Ctrl-C inside the block is held until it ends, then raised. Ctrl-C while torch imported numpy left a
+    half-imported numpy behind, which a library's `except` swallowed: the run then failed with an unrelated
+    error (a RecursionError in numpy's __getattr__, exit 1) instead of stopping."""
+    caught = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    except ValueError:  # not the main thread: its signals are not ours to hold
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
+def import_heavy_modules() -> None:
+    """torch, numpy, scipy and pandas, imported whole even when Ctrl-C comes meanwhile (interrupts_held)."""
+    with interrupts_held():
+        for name in HEAVY_MODULES:
+            importlib.import_module(name)
+
+
+def run_cli(main) -> None:
+    """`python -m benchmarks.<cli>`: main's exit code; Ctrl-C before the run began is one line and exit 130,
+    not a traceback (the run loop handles it once the run has begun)."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        print("\ninterrupted before the run began", file=sys.stderr)
+        code = 130
+    exit_with(code)
 
 
 def exit_with(code: int) -> None:

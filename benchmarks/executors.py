@@ -8,9 +8,14 @@ with failed=True and the others go on. A unit's own exception is a 'failed: ...'
 keeps the traceback); one that escapes the executor's own code is a bug and stops the run. On Ctrl-C
 (KeyboardInterrupt in the driver) the executor stops its workers before the interrupt goes on.
 
-The statistics of a unit do not depend on where it runs (each cell seeds its own random stream), but
-its timing does: every row records the executor, how many units ran at once on the machine
-(`concurrency`) and the worker's torch threads.
+The statistics of a unit do not depend on where it runs: each cell seeds its own random stream, and
+every executor runs a unit on the same number of torch threads (`--threads`, default 1). That number is
+part of the numerics, not only of the speed: torch splits an op over 32,768 elements between its threads,
+and the pieces round differently (a vectorised kernel on one, its scalar tail on another), so the same
+seed gave statistics differing in the 8th digit on 1 and 2 threads (the README's main command, 3 of 226
+cells), and VAE training drifted apart from the first steps on 784-512-256. Its timing does depend on
+where it runs: every row records the executor, how many units ran at once on the machine
+(`concurrency`) and the unit's torch threads.
 """
 from __future__ import annotations
 
@@ -54,11 +59,6 @@ def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def threads_per_worker(workers: int) -> int:
-    """torch intra-op threads per worker, so that workers x threads <= the cores."""
-    return max(1, cpu_count() // max(1, workers))
-
-
 class Executor:
     """What every executor shares: its name, the units it runs at once on a machine (`concurrency`) and each
     unit's torch threads, stamped into every row (`context`), and `prepare`, which the run loop calls before
@@ -73,27 +73,36 @@ class Executor:
         pass
 
 
-def warn_if_oversubscribed(workers: int) -> None:
-    """More workers than cores is allowed (statistics do not change), but their timing is not one unit's."""
-    if workers > cpu_count():
-        print(f"warning: --workers {workers} is more than the {cpu_count()} cores here; units will share cores "
-              "and their timing will be slower than alone (statistics are unaffected)", file=sys.stderr)
+def warn_if_oversubscribed(workers: int, threads: int = 1) -> None:
+    """More threads than cores is allowed (statistics do not change), but their timing is not one unit's."""
+    if workers * threads > cpu_count():
+        asked = f"--workers {workers} x --threads {threads}" if threads > 1 else f"--workers {workers}"
+        print(f"warning: {asked} is more than the {cpu_count()} cores here; units will share cores and their "
+              "timing will be slower than alone (statistics are unaffected)", file=sys.stderr)
 
 
 class InProcess(Executor):
-    """Today's behaviour: units one after another in the driver's process."""
+    """Today's behaviour: units one after another in the driver's process, on `threads` torch threads."""
 
     name = "in-process"
 
-    def __init__(self):
-        import torch
-
-        self.concurrency, self.threads = 1, torch.get_num_threads()
+    def __init__(self, threads: int = 1):
+        self.concurrency, self.threads = 1, threads
+        if threads > cpu_count():
+            print(f"warning: --threads {threads} is more than the {cpu_count()} cores here; the timing will be "
+                  "slower than with fewer (statistics are unaffected)", file=sys.stderr)
 
     def run(self, units, run_folder, on_progress, on_end) -> None:
-        for unit in units:
-            status = run_unit(unit, run_folder, self.context(), lambda n, uid=unit.unit_id: on_progress(uid, n))
-            on_end(unit.unit_id, status, False)
+        import torch
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            for unit in units:
+                status = run_unit(unit, run_folder, self.context(), lambda n, uid=unit.unit_id: on_progress(uid, n))
+                on_end(unit.unit_id, status, False)
+        finally:
+            torch.set_num_threads(before)
 
 
 def _worker_main(conn, threads: int) -> None:
@@ -135,14 +144,14 @@ def _worker_context():
 
 class LocalPool(Executor):
     """N worker processes on this machine (from a fork server that has imported torch and the suite, or
-    spawned), each with cores // N torch threads. A worker that dies is replaced; its unit ends as failed."""
+    spawned), each unit on `threads` torch threads. A worker that dies is replaced; its unit ends as failed."""
 
     name = "local-pool"
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, threads: int = 1):
         self.workers = workers
         self.concurrency = workers
-        self.threads = threads_per_worker(workers)
+        self.threads = threads
         self.context_ = _worker_context()
         self.started: list = []
 
@@ -358,7 +367,7 @@ class RayExecutor(Executor):
 
     name = "ray"
 
-    def __init__(self, workers: int, address: str | None = None):
+    def __init__(self, workers: int, address: str | None = None, threads: int = 1):
         try:
             import ray  # noqa: F401
         except ImportError:
@@ -366,9 +375,9 @@ class RayExecutor(Executor):
         if address:
             check_reachable(address)  # before anything is written into the run folder
         else:
-            warn_if_oversubscribed(workers)  # a local instance; a cluster's cores are not this machine's
+            warn_if_oversubscribed(workers, threads)  # a local instance; a cluster's cores are not this machine's
         self.workers, self.address = workers, address
-        self.threads = 1 if address else threads_per_worker(workers)
+        self.threads = threads  # each task asks Ray for this many CPUs
         self.concurrency = workers
         self.started_here = False
         self.warming: list = []  # the warm-up tasks of a local instance (start), not waited for
@@ -485,19 +494,22 @@ def workers_message(workers: int, name: str, ray_address: str | None) -> str:
         else "--workers 1 runs in this process")
 
 
-def make_executor(name: str, workers: int | None, ray_address: str | None):
-    """The executor the options ask for; a UsageError-worthy ExecutorError for a contradiction."""
+def make_executor(name: str, workers: int | None, ray_address: str | None, threads: int = 1):
+    """The executor the options ask for, each unit on `threads` torch threads; a UsageError-worthy
+    ExecutorError for a contradiction."""
     if ray_address and name != "ray":
         raise ExecutorError("--ray-address needs --executor ray")
     if workers is not None and workers < 1:
         raise ExecutorError(workers_message(workers, name, ray_address))
+    if threads < 1:
+        raise ExecutorError(f"--threads must be 1 or more, got {threads}")
     if name == "ray":
-        ray = RayExecutor(workers or cpu_count(), ray_address)
+        ray = RayExecutor(workers or max(1, cpu_count() // threads), ray_address, threads)
         ray.start()
         return ray
     if workers and workers > 1:
-        warn_if_oversubscribed(workers)
-        pool = LocalPool(workers)
+        warn_if_oversubscribed(workers, threads)
+        pool = LocalPool(workers, threads)
         pool.start()
         return pool
-    return InProcess()
+    return InProcess(threads)

@@ -18,6 +18,7 @@ import torch
 
 import estimators
 from benchmarks.harness import chunk_size, draw_estimates, estimate_chunk, problem_metrics, warm_up
+from benchmarks.metrics import torch_threads
 from benchmarks.tasks import GradientProblem, get_problem
 from benchmarks.tasks.protocol import forked_rng
 from benchmarks.timing import hygiene_columns
@@ -55,7 +56,7 @@ def _estimator_spec_hparams(estimator, spec, hparams: dict | None):
 def measure(estimator, problem: GradientProblem | str, *, n_estimates: int = 10_000, n_samples: int = 1,
             hparams: dict | None = None, device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0,
             bootstrap_seed: int = 0, warmup: bool = True, timing: bool = True, validate_args: bool = False,
-            spec: estimators.EstimatorSpec | None = None) -> dict:
+            spec: estimators.EstimatorSpec | None = None, threads: int | None = None) -> dict:
     """Draw n_estimates independent gradient estimates (each from n_samples samples) and return their
     metrics against the problem's reference, with intervals, and (with `timing`) their cost.
 
@@ -63,7 +64,9 @@ def measure(estimator, problem: GradientProblem | str, *, n_estimates: int = 10_
     with the state it learned in training; pass its `spec` for the metadata, and `warmup=False` to
     measure that state rather than a settled fresh one). `hparams` default to the spec's; a stateful
     estimator is built with them (a ready stateful instance keeps those it was built with). The global RNGs
-    (CPU and CUDA) are left as they were: the draws use a fork seeded with `seed`."""
+    (CPU and CUDA) are left as they were: the draws use a fork seeded with `seed`. `threads`: torch threads to
+    measure on (default: this process's); the figures depend on it in their last digits, so to get a run's
+    figures again, use the run's (a row's `torch_threads`)."""
     problem = get_problem(problem) if isinstance(problem, str) else problem
     estimator, spec, hparams = _estimator_spec_hparams(estimator, spec, hparams)
     kind = problem.distribution_type
@@ -74,7 +77,7 @@ def measure(estimator, problem: GradientProblem | str, *, n_estimates: int = 10_
             f"supports {spec.applies_to}. Estimators that support {problem.family!r}: {', '.join(able) or 'none'}")
     if n_estimates < 2 or n_samples < 1:
         raise ValueError(f"measure needs n_estimates >= 2 and n_samples >= 1, got {n_estimates} and {n_samples}")
-    with forked_rng(seed):
+    with forked_rng(seed), torch_threads(threads):
         step = chunk_size(problem, n_samples, n_estimates, device)
         if warmup:
             warm_up(spec, estimator, problem, n_samples, device, dtype, step, validate_args)
@@ -87,6 +90,7 @@ def measure(estimator, problem: GradientProblem | str, *, n_estimates: int = 10_
             rows = max(1, min(step, int(TIMING_SECONDS / max(seconds_per_row, 1e-12))))
             timed = time_calls(lambda: estimate_chunk(estimator, problem, rows, n_samples, device, dtype),
                                device, memory=True, warmup=0, min_repeats=3, min_time_s=0.03)  # the draw warmed up
+        metrics = problem_metrics(estimates, problem, dtype, seed=bootstrap_seed)  # an estimated reference draws too
     row = {
         "estimator": spec.name,
         "hparams": _json(hparams),
@@ -101,7 +105,7 @@ def measure(estimator, problem: GradientProblem | str, *, n_estimates: int = 10_
         "dtype": str(dtype).removeprefix("torch."),
         "unbiased": spec.unbiased,
         "exact_value": problem.exact_value(),
-        **problem_metrics(estimates, problem, dtype, seed=bootstrap_seed),
+        **metrics,
         "f_evals": spec.f_evals_per_estimate(n_samples, problem.sample_numel, problem.support_size),
     }
     if timing:

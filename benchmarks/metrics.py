@@ -134,20 +134,26 @@ def bias_radius(centred: torch.Tensor, confidence: float, reference_se: float = 
 
 
 @contextlib.contextmanager
+def torch_threads(threads: int | None):
+    """torch on `threads` threads inside the block (None: as it is). The thread count is part of the numerics:
+    torch splits an op over many elements between its threads, and the pieces round differently."""
+    before = torch.get_num_threads()
+    if threads is None or threads == before:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def one_thread():
     """torch on one thread inside the block. A float64 reduction over several threads sums in an order that
     depends on the thread count (results differed in the 15th digit between 1 and 2 threads), so the
     figures are computed on one: the same seed then gives the same numbers in this process, on a pool
     worker with fewer threads, or on Ray."""
-    before = torch.get_num_threads()
-    if before == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return torch_threads(1)
 
 
 def gradient_metrics(estimates: torch.Tensor, true_grad: torch.Tensor, **options) -> dict[str, float]:

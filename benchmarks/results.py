@@ -58,6 +58,15 @@ def read_json(path: Path):
                               "gradbench step: move it away, or start a new run with another --out") from None
 
 
+def read_rows(path: Path) -> list[dict]:
+    """The rows of results.json or of a part file: a list of objects, each with its cell_id."""
+    rows = read_json(path)
+    if not isinstance(rows, list) or not all(isinstance(row, dict) and "cell_id" in row for row in rows):
+        raise CorruptRunError(f"{path} does not hold a list of rows with a cell_id each; it was not written by "
+                              "gradbench: move it away, or start a new run with another --out")
+    return rows
+
+
 class RunFolder:
     """The rows of a run, kept in memory and on disk in step."""
 
@@ -66,7 +75,8 @@ class RunFolder:
         self.rows: list[dict] = []
         self._absorbed: list[Path] = []  # part files whose rows are held but not yet written
         if (self.path / RESULTS_JSON).exists():
-            self.rows = read_json(self.path / RESULTS_JSON)
+            self.rows = read_rows(self.path / RESULTS_JSON)
+        self.read_meta()  # a damaged run.json is refused now, where the CLIs say so, not later in a traceback
 
     @property
     def done(self) -> set[str]:
@@ -113,7 +123,7 @@ class RunFolder:
         path = part_path(self.path, unit_id)
         if not path.exists():
             return 0
-        rows = read_json(path)
+        rows = read_rows(path)
         self._absorbed.append(path)
         self.add_rows(rows, write=write)
         return len(rows)
@@ -130,7 +140,7 @@ class RunFolder:
             return 0
         paths, rows = sorted(parts.glob("*.json")), []  # listed once: a file written later is not deleted unread
         for path in paths:
-            rows += read_json(path)
+            rows += read_rows(path)
         self._absorbed += paths
         self.add_rows(rows)  # writes both files, then deletes the part files
         return len(rows)
@@ -149,7 +159,11 @@ class RunFolder:
 
     def read_meta(self) -> dict:
         path = self.path / RUN_JSON
-        return read_json(path) if path.exists() else {}
+        meta = read_json(path) if path.exists() else {}
+        if not isinstance(meta, dict):
+            raise CorruptRunError(f"{path} does not hold an object of run settings; it was not written by gradbench: "
+                                  "move it away, or start a new run with another --out")
+        return meta
 
     def write_meta(self, meta: dict) -> None:
         self.path.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ right after parsing its arguments, before it imports torch or starts an executor
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import socket
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 LOCK = ".lock"
+TAKEOVER = ".lock.takeover"  # held (flock) by the one driver that is taking over a stale lock
 
 
 class RunLockedError(RuntimeError):
@@ -58,6 +60,18 @@ def check_unlocked(folder: Path) -> None:
 
 
 @contextlib.contextmanager
+def _takeover_guard(folder: Path):
+    """An exclusive flock on RUN/.lock.takeover inside the block. A lock counts as stale only when its driver was
+    on this host, so the drivers that can race to take one over share this host, and its flock."""
+    with open(Path(folder) / TAKEOVER, "a") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(guard, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
 def hold(folder: Path):
     """Keep a second driver off `folder` inside the block; a lock left by a driver that is gone (same host,
     no such process) is taken over."""
@@ -65,15 +79,26 @@ def hold(folder: Path):
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK
     me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
-    for _ in range(2):
+
+    def create() -> bool:
         try:
             with open(path, "x") as stream:
                 json.dump(me, stream)
-            break
+            return True
         except FileExistsError:
+            return False
+
+    for _ in range(2):
+        if create():
+            break
+        # A stale lock is taken over by one driver at a time: two that both found it stale once took turns to
+        # delete it and create their own, and the second deleted the first one's fresh lock (both then ran).
+        with _takeover_guard(folder):
             if holder(folder) is None:
                 path.unlink(missing_ok=True)  # its driver is gone (or died writing it): a stale lock
-                continue
+                if create():
+                    break
+                continue  # another driver created one meanwhile: look at it again
             check_unlocked(folder)
     else:  # the lock changed hands under us twice: never run without it
         raise RunLockedError(f"{folder}: its lock file {path} keeps changing owner; is another driver "

@@ -18,7 +18,7 @@ from pathlib import Path
 
 # Only what parsing needs: torch and the estimators are imported once the arguments are read.
 from benchmarks.cli_common import (UsageError, add_tau_options, add_executor_options, add_hparam_options, check_run_options,
-                                   import_plugins, int_at_least, positive_finite)
+                                   import_heavy_modules, import_plugins, int_at_least, positive_finite)
 
 # The papers' settings. RELAX (Grathwohl et al. 2018, Fig. 1): t = 0.499, Adam lr 0.01, one sample per
 # step. ARM (Yin & Zhou 2019): p0 in {0.49, 0.499, 0.501, 0.51}; 3,000 steps (Adam at the same lr here).
@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_run_options(args)
         import_plugins(args.imports)
-        executor = make_executor(args.executor, args.workers, args.ray_address)
+        executor = make_executor(args.executor, args.workers, args.ray_address, args.threads)
+        import_heavy_modules()  # after the pool's or Ray's start, which import them meanwhile
     except (UsageError, ExecutorError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -165,12 +166,12 @@ def main(argv: list[str] | None = None) -> int:
         return run_loop(folder=folder, units=runs, done=done, meta=meta, executor=executor,
                         command=["python", "-m", "benchmarks.trajectory", *argv_used], step_name="step",
                         label=lambda run: f"{run.problem} {run.estimator} seed={run.seed}", render=render)
-    except (RunLockedError, ExecutorError) as error:
+    except (RunLockedError, ExecutorError, CorruptRunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
 
 if __name__ == "__main__":
-    from benchmarks.cli_common import exit_with
+    from benchmarks.cli_common import run_cli
 
-    exit_with(main())
+    run_cli(main)

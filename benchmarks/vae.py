@@ -25,7 +25,7 @@ from pathlib import Path
 
 # Only what parsing needs: torch and the estimators are imported once the arguments are read.
 from benchmarks.cli_common import (UsageError, add_tau_options, add_executor_options, add_hparam_options, check_run_options,
-                                   import_plugins, int_at_least, non_negative_finite, positive_finite,
+                                   import_heavy_modules, import_plugins, int_at_least, non_negative_finite, positive_finite,
                                    zero_or_at_least)
 
 
@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.epochs and args.steps:
             raise UsageError("give --epochs or --steps, not both")
         # A local pool starts here, so that its workers import torch while this process does the same.
-        executor = make_executor(args.executor, args.workers, args.ray_address)
+        executor = make_executor(args.executor, args.workers, args.ray_address, args.threads)
+        import_heavy_modules()  # after the pool's or Ray's start, which import them meanwhile
     except (UsageError, ExecutorError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -191,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
                         executor=executor,
                         command=["python", "-m", "benchmarks.vae", *argv_used], step_name="step",
                         label=lambda run: str(run), render=render, described=lambda key: key)
-    except (RunLockedError, ExecutorError) as error:
+    except (RunLockedError, ExecutorError, CorruptRunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
@@ -213,6 +214,6 @@ def __getattr__(name: str):
 
 
 if __name__ == "__main__":
-    from benchmarks.cli_common import exit_with
+    from benchmarks.cli_common import run_cli
 
-    exit_with(main())
+    run_cli(main)

@@ -66,6 +66,13 @@ class TrainedRun:
         return int(drawn)
 
     @property
+    def threads(self) -> int:
+        """The torch threads the run measured on (its --threads): its figures depend on them in their last
+        digits, so `measure(..., threads=run.threads)` gives them again."""
+        threads = self.row.get("torch_threads")
+        return 1 if threads is None or threads != threads else int(threads)
+
+    @property
     def estimator(self):
         """A copy of the run's estimator, a stateful one with the state it learned: measuring a stateful
         estimator updates its state, so each measurement starts from the checkpoint's."""

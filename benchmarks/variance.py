@@ -104,7 +104,7 @@ def prepare_folder(args):
 def main(argv: list[str] | None = None) -> int:
     argv_used = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv_used)  # before torch is imported: a typo comes back at once
-    from benchmarks.cli_common import UsageError, check_run_options, import_plugins
+    from benchmarks.cli_common import UsageError, check_run_options, import_heavy_modules, import_plugins
 
     from benchmarks.executors import ExecutorError, make_executor
 
@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
             print_listing()
             return 0
         # A local pool starts here, so that its workers import torch while this process does the same.
-        executor = make_executor(args.executor, args.workers, args.ray_address)
+        executor = make_executor(args.executor, args.workers, args.ray_address, args.threads)
+        import_heavy_modules()  # after the pool's or Ray's start, which import them meanwhile
     except (UsageError, ExecutorError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -165,12 +166,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run_loop(folder=folder, units=units, done=lambda f: f.done, meta=meta, executor=executor,
                         command=["python", "-m", "benchmarks.variance", *argv_used], render=render)
-    except (RunLockedError, ExecutorError) as error:
+    except (RunLockedError, ExecutorError, CorruptRunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
 
 if __name__ == "__main__":
-    from benchmarks.cli_common import exit_with
+    from benchmarks.cli_common import run_cli
 
-    exit_with(main())
+    run_cli(main)

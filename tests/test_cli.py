@@ -154,6 +154,37 @@ def test_corrupt_result_files_get_a_message(tmp_path, capsys):
     assert code == 2 and "results.json is not valid JSON" in err
 
 
+@pytest.mark.parametrize("name,text,message", [
+    ("results.json", "null", "results.json does not hold a list of rows with a cell_id each"),
+    ("results.json", "{}", "results.json does not hold a list of rows with a cell_id each"),
+    ("results.json", '[{"estimator": "x"}]', "results.json does not hold a list of rows with a cell_id each"),
+    ("run.json", "[]", "run.json does not hold an object of run settings"),
+    ("run.json", "null", "run.json does not hold an object of run settings"),
+    ("parts/x.json", "[{", "x.json is not valid JSON"),
+])
+def test_damaged_run_files_are_refused_with_a_message_not_a_traceback(tmp_path, capsys, name, text, message):
+    """Found trying to break a run: valid JSON of the wrong shape ended in a TypeError, KeyError or
+    AttributeError traceback (exit 1), {} was read as no rows (every finished cell run again), and a truncated
+    part file's clear message came as an uncaught traceback."""
+    out = tmp_path / "run"
+    assert run(SMALL + ["--estimators", "reinforce", "--out", out], capsys)[0] == 0
+    (out / name).parent.mkdir(exist_ok=True)
+    (out / name).write_text(text)
+    code, _, err = run(SMALL + ["--estimators", "reinforce", "--out", out, "--resume"], capsys)
+    assert code == 2 and message in err and "Traceback" not in err, err
+    assert "move it away" in err
+
+
+def test_resume_of_a_folder_that_holds_no_run_is_refused(tmp_path, capsys):
+    """A mistyped folder with --resume started a new run there without a word."""
+    code, _, err = run(SMALL + ["--out", tmp_path / "nonexist", "--resume"], capsys)
+    assert code == 2 and "--resume: " in err and "holds no run to continue (no such folder)" in err
+    assert not (tmp_path / "nonexist").exists()
+    (tmp_path / "empty").mkdir()
+    code, _, err = run(SMALL + ["--out", tmp_path / "empty", "--resume"], capsys)
+    assert code == 2 and "(it holds no run.json)" in err
+
+
 def test_no_measurable_cell_is_an_error_with_reasons(tmp_path, capsys):
     code, out, err = run(["--estimators", "exact", "--objectives", "poly-2", "--out", tmp_path / "x"], capsys)
     assert code == 2 and "2^128 configurations" in out and "nothing could be measured" in err

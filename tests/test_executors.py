@@ -28,7 +28,7 @@ import torch
 import benchmarks.vae as vae_cli
 import benchmarks.variance as variance
 from benchmarks.checkpoints import checkpoint_path
-from benchmarks.executors import LocalPool, cpu_count, threads_per_worker
+from benchmarks.executors import InProcess, LocalPool, cpu_count
 from benchmarks.units import part_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +39,10 @@ SUBPROCESS_TIMEOUT_S = 180  # generous: a driver that hangs fails the test inste
 SWEEP = ["--estimators", "reinforce", "reinforce_ema", "relax", "gumbel_softmax",
          "--objectives", "tucker-0.45@theta=-2", "quadratic-4", "--estimates", "500", "--seed", "0", "1",
          "--device", "cpu", "--no-report"]
+# gumbel_rao at k=10 draws 5,000 x 10 samples a cell: torch splits its ops between threads (over 32,768
+# elements), and the pieces round differently, so here its cells differed in the 8th digit on 1 and 2 threads.
+THREADS_SWEEP = ["--estimators", "gumbel_rao", "--objectives", "tucker-0.45", "--estimates", "5000", "--tau", "0.1",
+                 "1", "--hparam", "gumbel_rao:k=10", "--no-report"]
 # Columns that measure time or the conditions a row was timed under: the only ones allowed to differ.
 SWEEP_TIMING = {"estimates_per_s", "estimates_per_call", "timing_repeats", "peak_memory_bytes", "memory_kind",
                 "variance_x_time", "cores", "executor", "concurrency", "torch_threads"}
@@ -211,9 +215,8 @@ def assert_kept_through_checkpoints(out: Path, frame: pd.DataFrame) -> None:
 def test_variance_statistics_are_the_same_in_process_on_a_pool_and_on_ray(tmp_path, capsys):
     """A sweep in process, on a local pool (--workers 2) and on a local Ray instance (--executor ray
     --workers 2, a subprocess: a stuck Ray run fails this test instead of hanging the suite) gives
-    bit-identical statistics per cell; only timing columns may differ, and they record where they
-    were taken. (On 4 or more cores the Ray run cannot start its tasks while RayExecutor asks for
-    cores // workers CPUs a task from an instance of `workers` CPUs: it then fails here by timeout.)"""
+    bit-identical statistics per cell, each unit on one torch thread (the default --threads). Only timing
+    columns may differ, and they record where they were taken."""
     assert variance.main([*SWEEP, "--out", str(tmp_path / "in-process")]) == 0
     assert variance.main([*SWEEP, "--workers", "2", "--out", str(tmp_path / "pool")]) == 0
     done = run_cli("benchmarks.variance", [*SWEEP, "--executor", "ray", "--workers", "2", "--out", tmp_path / "ray"])
@@ -234,8 +237,7 @@ def test_variance_statistics_are_the_same_in_process_on_a_pool_and_on_ray(tmp_pa
         assert set(frame.columns) == set(reference.columns), name
         pd.testing.assert_frame_equal(frame[compared], reference[compared], check_exact=True, obj=name)
 
-    expected = {"in-process": ("in-process", 1, torch.get_num_threads()),
-                "pool": ("local-pool", 2, threads_per_worker(2)), "ray": ("ray", 2, threads_per_worker(2))}
+    expected = {"in-process": ("in-process", 1, 1), "pool": ("local-pool", 2, 1), "ray": ("ray", 2, 1)}
     for name, (executor, concurrency, threads) in expected.items():
         frame = frames[name]
         assert set(frame.executor) == {executor} and set(frame.concurrency) == {concurrency}, name
@@ -245,13 +247,30 @@ def test_variance_statistics_are_the_same_in_process_on_a_pool_and_on_ray(tmp_pa
         assert not (tmp_path / name / "parts").exists() and not (tmp_path / name / ".lock").exists(), name
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_same_threads_give_the_same_statistics_in_process_and_on_a_pool(tmp_path, capsys, threads):
+    """--threads is part of the numerics: this process and a pool's workers, at the same --threads, give the
+    same cells where torch splits the estimator's ops between threads. (Before --threads, this process ran
+    on torch's default threads, 2 here, and these cells differed from the pool's, on 1 thread, in the 8th
+    digit; the README's main command had 3 such cells of 226.)"""
+    option = ["--threads", str(threads)]
+    assert variance.main([*THREADS_SWEEP, *option, "--out", str(tmp_path / "here")]) == 0
+    assert variance.main([*THREADS_SWEEP, *option, "--workers", "2", "--out", str(tmp_path / "pool")]) == 0
+    capsys.readouterr()
+    here, pool = (pd.read_csv(tmp_path / name / "results.csv").set_index("cell_id").sort_index()
+                  for name in ("here", "pool"))
+    assert len(here) == 2 and list(pool.index) == list(here.index)
+    assert set(here.torch_threads) == set(pool.torch_threads) == {threads}
+    pd.testing.assert_frame_equal(pool[sorted(STATISTICS)], here[sorted(STATISTICS)], check_exact=True)
+
+
 def test_vae_rows_are_the_same_in_process_and_on_ray(tmp_path, capsys):
-    """A VAE grid in process (torch's default threads: 2 on two cores) and on Ray (--executor ray --workers 2:
-    1 thread a task) writes the same rows, timing aside, bit for bit. The encoder-gradient figures are computed
-    so that they round the same on any number of threads (benchmarks.symmetric_product: a plain product of
-    their Gram matrix rounded ~1e-7 differently on 1 and 2 threads); training does here."""
-    # 100 images x 128 units: an inner dimension of 12,800, which a 2-thread BLAS splits (>= 8,192 here).
-    argv = [*VAE_TINY, "--hidden", "128", "--estimators", "reinforce", "gumbel_softmax"]
+    """A VAE grid in process and on Ray (--executor ray --workers 2), each unit on one torch thread (the
+    default --threads), writes the same rows, timing aside, bit for bit. (Before --threads, this process ran
+    on torch's default threads, 2 here, and the encoder-gradient figures differed from Ray's in the 8th digit:
+    their 100 estimates x 100 images x 10 parameters are split between threads.)"""
+    argv = [*VAE_TINY, "--latent", "bernoulli:10", "--grad-estimates", "100", "--hidden", "64",
+            "--estimators", "reinforce", "gumbel_softmax"]
     assert vae_cli.main([*argv, "--out", str(tmp_path / "in-process")]) == 0
     capsys.readouterr()
     done = run_cli("benchmarks.vae", [*argv, "--executor", "ray", "--workers", "2", "--out", tmp_path / "ray"])
@@ -264,7 +283,7 @@ def test_vae_rows_are_the_same_in_process_and_on_ray(tmp_path, capsys):
     pd.testing.assert_frame_equal(ray[compared], here[compared], check_exact=True)
     assert set(here.executor) == {"in-process"} and set(here.concurrency) == {1}
     assert set(ray.executor) == {"ray"} and set(ray.concurrency) == {2}
-    assert set(here.torch_threads) == {torch.get_num_threads()} and set(ray.torch_threads) == {threads_per_worker(2)}
+    assert set(here.torch_threads) == {1} and set(ray.torch_threads) == {1}
 
 
 # --- 3: a worker killed mid-unit ---------------------------------------------------------------------
@@ -400,6 +419,43 @@ def test_a_locked_folder_is_refused_and_a_stale_lock_is_taken_over(tmp_path, cap
     assert variance.main([*argv, "--resume"]) == 0
     assert "1 of 1 units done" in capsys.readouterr().out
     assert not lock.exists()
+
+
+def _hold_for_a_moment(folder, barrier, held):
+    """Wait for the other process, then try to hold the folder's lock for 0.2 s; record (start, end) if held."""
+    from benchmarks.run_lock import RunLockedError, hold
+
+    barrier.wait()
+    try:
+        with hold(folder):
+            start = time.monotonic()
+            time.sleep(0.2)
+            held.put((start, time.monotonic()))
+    except RunLockedError:
+        held.put(None)
+
+
+def test_two_drivers_taking_over_one_stale_lock_never_both_hold_it(tmp_path):
+    """Both find the lock stale at the same moment: before, each deleted it and created its own, and the second
+    deleted the first one's fresh lock, so both held it (3-5 times in 40 tries). 20 tries: each ends with one
+    holder, or two one after the other, never two at once."""
+    context = multiprocessing.get_context("fork")
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # reaped: its pid names no process now
+    for attempt in range(20):
+        folder = tmp_path / f"run{attempt}"
+        folder.mkdir()
+        (folder / ".lock").write_text(json.dumps({"pid": ended.pid, "host": socket.gethostname(), "since": "then"}))
+        barrier, held = context.Barrier(2), context.Queue()
+        drivers = [context.Process(target=_hold_for_a_moment, args=(folder, barrier, held)) for _ in range(2)]
+        for driver in drivers:
+            driver.start()
+        for driver in drivers:
+            driver.join(timeout=30)
+        spans = sorted(span for span in (held.get(timeout=5) for _ in drivers) if span is not None)
+        assert spans, attempt
+        assert all(earlier[1] <= later[0] for earlier, later in zip(spans, spans[1:])), (attempt, spans)
+        assert not (folder / ".lock").exists()
 
 
 def test_a_locked_folder_is_refused_before_torch_is_imported_or_workers_start(tmp_path):
@@ -783,3 +839,20 @@ def test_result_files_are_readable_as_the_page_is(tmp_path):
     atomic_write(tmp_path / "results.csv", "a,b\n")
     (tmp_path / "index.html").write_text("page")
     assert (tmp_path / "results.csv").stat().st_mode & 0o777 == (tmp_path / "index.html").stat().st_mode & 0o777
+
+
+class ThreadsSeen:
+    """A unit that records the torch threads it runs on."""
+    unit_id, steps, imports, seen = "threads", 1, (), []
+
+    def run(self, sink) -> str:
+        ThreadsSeen.seen.append(torch.get_num_threads())
+        return "ok"
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_this_process_runs_its_units_on_the_threads_asked_and_gives_its_own_back(tmp_path, threads):
+    before = torch.get_num_threads()
+    ThreadsSeen.seen = []
+    InProcess(threads).run([ThreadsSeen()], tmp_path, lambda unit_id, steps: None, lambda *end: None)
+    assert ThreadsSeen.seen == [threads] and torch.get_num_threads() == before

@@ -1,4 +1,5 @@
 """The report renders from result files alone, with a table per objective and its plots."""
+import json
 import re
 import subprocess
 import sys
@@ -32,19 +33,21 @@ def test_reports_cli_on_a_folder_without_results(tmp_path):
     assert done.returncode == 2 and "holds no results.csv" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_benchmark_json_renders_a_throughput_page(tmp_path):
-    import json
+def reports_cli_on(path: Path, content: dict) -> subprocess.CompletedProcess:
+    """`python -m reports PATH` on a pytest-benchmark JSON file holding `content`."""
+    path.write_text(json.dumps(content))
+    return subprocess.run([sys.executable, "-m", "reports", str(path)], capture_output=True, text=True,
+                          cwd=Path(__file__).parents[1])
 
+
+def test_benchmark_json_renders_a_throughput_page(tmp_path):
     bench = {"machine_info": {"cpu": {"brand_raw": "test cpu"}}, "commit_info": {"id": "abc"}, "datetime": "now",
              "benchmarks": [
                  {"extra_info": {"estimator": e, "objective": "tucker-0.45", "device": "cpu", "n_samples": s,
                                  "f_evals": s, "estimates_per_call": 100},
                   "stats": {"median": 0.001 * s ** 0.5, "min": 0.0009 * s ** 0.5, "max": 0.002 * s ** 0.5}}
                  for e in ("reinforce", "gumbel_softmax") for s in (1, 100, 10000)]}
-    path = tmp_path / "bench.json"
-    path.write_text(json.dumps(bench))
-    done = subprocess.run([sys.executable, "-m", "reports", str(path)], capture_output=True, text=True,
-                          cwd=Path(__file__).parents[1])
+    done = reports_cli_on(tmp_path / "bench.json", bench)
     assert done.returncode == 0, done.stderr
     page = (tmp_path / "bench-report" / "index.html").read_text()
     assert "Throughput" in page and "gumbel_softmax" in page and "test cpu" in page
@@ -56,26 +59,18 @@ def test_benchmark_json_renders_a_throughput_page(tmp_path):
 def test_benchmark_json_of_other_benchmarks_renders_their_table_and_an_empty_one_is_refused(tmp_path):
     """A file of benchmarks that are neither throughput cases nor speed goals (the executors' overhead per unit)
     renders their timing and recorded figures; it was refused with advice to write it the way it was written."""
-    import json
-
     bench = {"machine_info": {"cpu": {"brand_raw": "test cpu"}}, "commit_info": {"id": "abc"}, "datetime": "now",
              "benchmarks": [{"name": f"test_overhead_per_trivial_unit[{name}]",
                              "extra_info": {"executor": name, "units": 200, "seconds_per_unit": per_unit},
                              "stats": {"median": 200 * per_unit, "min": 200 * per_unit, "max": 200 * per_unit,
                                        "rounds": 1}}
                             for name, per_unit in (("local-pool", 0.00468), ("ray", 0.00263))]}
-    path = tmp_path / "overhead.json"
-    path.write_text(json.dumps(bench))
-    done = subprocess.run([sys.executable, "-m", "reports", str(path)], capture_output=True, text=True,
-                          cwd=Path(__file__).parents[1])
+    done = reports_cli_on(tmp_path / "overhead.json", bench)
     assert done.returncode == 0, done.stderr
     page = (tmp_path / "overhead-report" / "index.html").read_text()
     assert "Other benchmarks" in page and "test cpu" in page and "<img" not in page
     assert "test_overhead_per_trivial_unit[ray]" in page and "seconds_per_unit = 0.00263" in page
-    empty = tmp_path / "empty.json"
-    empty.write_text(json.dumps({"benchmarks": []}))
-    done = subprocess.run([sys.executable, "-m", "reports", str(empty)], capture_output=True, text=True,
-                          cwd=Path(__file__).parents[1])
+    done = reports_cli_on(tmp_path / "empty.json", {"benchmarks": []})
     assert done.returncode == 2 and "holds no benchmarks" in done.stderr and "Traceback" not in done.stderr
 
 

@@ -179,3 +179,22 @@ def test_a_signal_while_the_report_is_drawn_exits_with_its_code_and_says_what_is
     assert f"draw the report with python -m reports {folder.path}" in err
     assert len(pd.read_csv(folder.path / "results.csv")) == 1
     assert "finished" in json.loads((folder.path / "run.json").read_text())
+
+
+@pytest.mark.parametrize("stop,code", [(sweep.Terminated, 143), (KeyboardInterrupt, 130)], ids=["sigterm", "ctrl-c"])
+def test_a_signal_before_the_units_start_exits_with_its_code_and_the_resume_command(tmp_path, capsys, monkeypatch,
+                                                                                    stop, code):
+    """Found trying to break a run: SIGTERM just after the "resuming ..." line, while the progress bar was being
+    made, ended in a traceback and exit 1. Between taking the lock and starting the units it now stops as at
+    any other moment: the signal's exit code, what is kept, and the command that continues."""
+    def no_bar(*args, **kwargs):
+        raise stop
+
+    monkeypatch.setattr(sweep, "tqdm", no_bar)
+    folder = RunFolder(tmp_path / "run")
+    assert sweep.run_loop(folder=folder, units=[ScriptedUnit("a", 1, 0, (1,))], done=lambda f: f.done, meta={},
+                          executor=InProcess(), command=["python", "-m", "x"]) == code
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"interrupted: 0 finished rows are kept in {folder.path}; continue with python -m x --out" in err
+    assert not (folder.path / ".lock").exists()

@@ -37,7 +37,7 @@ def test_measuring_the_runs_own_estimator_at_the_checkpoint_gives_the_rows_figur
         row = run.row
         assert run.step == frame[frame.run_id == run_id].step.max() == 40
         again = measure(run.estimator, run.problem, spec=run.spec, n_estimates=run.n_estimates,
-                        n_samples=run.n_samples, seed=run.seed, warmup=False, timing=False)
+                        n_samples=run.n_samples, seed=run.seed, warmup=False, timing=False, threads=run.threads)
         for name in ("variance_trace", "bias_norm", "mse", "reference_se"):
             assert again[name] == pytest.approx(row[f"grad_{name}"], rel=1e-12, abs=1e-300), (run_id, name)
         assert again["reference"] == row["grad_reference"]
