@@ -43,3 +43,12 @@ SEQUENCE_REINFORCE_VS_HANDWRITTEN = SpeedGoal(
 SEQUENCE_ENUMERATION = SpeedGoal(
     "exact gradient by enumerating 4^7 sequences vs 1 s", "enumeration s / 1 s", "<=", 0.25,
     note="prefix tree, float64, one thread; the interval is the sign-test interval of repeated runs' median")
+
+POOL_VS_IN_PROCESS = SpeedGoal(
+    "main command: --workers 2 vs in process", "in-process s / pool s", ">=", 1.6,
+    note="python -m benchmarks.variance --tau 0.1 1.0, report included, one run each (25-45 s): no interval, "
+         "so never decisive; both on one torch thread per unit (the default), so their rows are identical")
+
+RAY_VS_POOL = SpeedGoal(
+    "main command: Ray vs --workers 2", "ray s / pool s", "<=", 1.2,
+    note="a local Ray instance with 2 CPUs against a pool of 2 workers, one run each: never decisive")
