@@ -167,8 +167,8 @@ def add_executor_options(parser: argparse.ArgumentParser) -> None:
                              "(local, or the cluster at --ray-address)")
     parser.add_argument("--workers", type=int, default=None, metavar="N",
                         help="worker processes (local pool) or Ray tasks at once, each unit on --threads torch "
-                             "threads. Default: 1 (this process) for local, every core for ray. Time-grade figures: "
-                             "use 1")
+                             "threads. Default: 1 (this process) for local, cores // --threads for ray. Time-grade "
+                             "figures: use 1")
     parser.add_argument("--threads", type=int_at_least(1, "--threads"), default=1, metavar="T",
                         help="torch threads per unit, wherever it runs (default 1). The rows depend on the seed and "
                              "on T (torch rounds an op split over threads differently), so the same seed and T give "
@@ -177,6 +177,15 @@ def add_executor_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ray-address", default=None, metavar="ADDR",
                         help="join the Ray cluster at ADDR (host:port of its head, or auto) instead of starting a "
                              "local instance; needs --executor ray and a run folder the nodes share")
+
+
+def check_same_threads(meta: dict, args, out) -> None:
+    """--resume on the torch threads the run was made with (run.json's worker_threads): its rows depend on them,
+    so a run continued on others would mix rows of two numerics."""
+    saved = meta.get("worker_threads")
+    if args.resume and saved is not None and saved != args.threads:
+        raise UsageError(f"{out} was run with --threads {saved}, not {args.threads}; its rows depend on the threads, "
+                         f"so resume with --threads {saved}, or start another run with another --out")
 
 
 def check_run_options(args) -> None:
@@ -239,14 +248,23 @@ def import_heavy_modules() -> None:
             importlib.import_module(name)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the driver is (benchmarks.sweep), so that it stops the way Ctrl-C does."""
+
+
+def exit_code(stop: KeyboardInterrupt) -> int:
+    """130 for Ctrl-C, 143 for SIGTERM (128 + the signal's number)."""
+    return 128 + signal.SIGTERM if isinstance(stop, Terminated) else 130
+
+
 def run_cli(main) -> None:
-    """`python -m benchmarks.<cli>`: main's exit code; Ctrl-C before the run began is one line and exit 130,
-    not a traceback (the run loop handles it once the run has begun)."""
+    """`python -m benchmarks.<cli>`: main's exit code; an interrupt the run loop did not handle (before the run
+    began, or a second one while it stopped) is one line and the signal's exit code, not a traceback."""
     try:
         code = main()
-    except KeyboardInterrupt:
-        print("\ninterrupted before the run began", file=sys.stderr)
-        code = 130
+    except KeyboardInterrupt as stop:
+        print("\ninterrupted", file=sys.stderr)
+        code = exit_code(stop)
     exit_with(code)
 
 

@@ -361,7 +361,7 @@ def use_token_if_available() -> None:
 
 
 class RayExecutor(Executor):
-    """Each unit a Ray task: on a local instance started here (num_cpus = --workers) or on a cluster
+    """Each unit a Ray task: on a local instance started here (num_cpus = --workers x --threads) or on a cluster
     (`--ray-address`). A CUDA unit asks for one GPU. The run folder must be on a filesystem the
     cluster's nodes share: units write their rows and checkpoints there."""
 
@@ -411,6 +411,16 @@ class RayExecutor(Executor):
         finally:
             signal.signal(signal.SIGTERM, sigterm)
         self.started_here = True
+        if self.address:
+            # Each task asks for `threads` CPUs: on a cluster without a node that has them, Ray would hold every
+            # task pending, and the run would wait without a word.
+            largest = max((node.get("Resources", {}).get("CPU", 0) for node in ray.nodes() if node.get("Alive")),
+                          default=0)
+            if largest < self.threads:
+                ray.shutdown()
+                self.started_here = False
+                raise ExecutorError(f"--threads {self.threads}: no node of the cluster at {self.address} has that many "
+                                    f"CPUs (the largest has {largest:g}); use --threads {max(1, int(largest))} or less")
 
     def _connect_hint(self) -> str:
         if not self.address or self.address in ("auto", "local"):
@@ -490,7 +500,7 @@ class RayExecutor(Executor):
 def workers_message(workers: int, name: str, ray_address: str | None) -> str:
     """Why --workers N < 1 is refused, in the terms of the executor asked for."""
     return f"--workers must be 1 or more, got {workers}; " + (
-        "it is the number of CPUs of the local Ray instance" if name == "ray" and not ray_address
+        "it is the number of units at once on the local Ray instance" if name == "ray" and not ray_address
         else "--workers 1 runs in this process")
 
 

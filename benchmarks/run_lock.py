@@ -16,6 +16,7 @@ from pathlib import Path
 
 LOCK = ".lock"
 TAKEOVER = ".lock.takeover"  # held (flock) by the one driver that is taking over a stale lock
+LOCK_FILES = (LOCK, TAKEOVER)  # a folder holding only these holds no run (a stale lock's leftovers)
 
 
 class RunLockedError(RuntimeError):

@@ -24,6 +24,7 @@ from typing import Callable
 
 from tqdm import tqdm
 
+from benchmarks.cli_common import Terminated, exit_code
 from benchmarks.machine import machine_info, now
 from benchmarks.results import RunFolder
 from benchmarks.units import steps_done
@@ -37,10 +38,6 @@ class Outcome:
     left_out: list[str] = dataclasses.field(default_factory=list)
     stopped: list[str] = dataclasses.field(default_factory=list)
     failed: list[str] = dataclasses.field(default_factory=list)
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the driver is, so that it stops the way Ctrl-C does."""
 
 
 @contextlib.contextmanager
@@ -71,8 +68,10 @@ def run_loop(*, folder: RunFolder, units: list, done: Callable[[RunFolder], set[
         try:
             return _run_locked(folder, units, done, meta, executor, command, step_name, label, render, described)
         except KeyboardInterrupt as stop:  # before the units started (the later moments have their own handlers)
+            # Before run.json is written there is nothing to resume: the same command starts the run again.
+            again = resume_command(command, folder.path) if folder.holds_run() else command
             print(f"\ninterrupted: {len(folder.rows)} finished rows are kept in {folder.path}; continue with "
-                  f"{shlex.join(resume_command(command, folder.path))}", file=sys.stderr)
+                  f"{shlex.join(again)}", file=sys.stderr)
             return exit_code(stop)
 
 
@@ -183,11 +182,6 @@ def _run_locked(folder, units, done, meta, executor, command, step_name, label, 
                 else f"continue with {shlex.join(resume_command(command, folder.path))}")
         print(f"\ninterrupted while finishing: the rows are kept in {folder.path}; {then}", file=sys.stderr)
         return exit_code(stop)
-
-
-def exit_code(stop: KeyboardInterrupt) -> int:
-    """130 for Ctrl-C, 143 for SIGTERM (128 + the signal's number)."""
-    return 128 + signal.SIGTERM if isinstance(stop, Terminated) else 130
 
 
 def resume_command(command: list[str], out: Path) -> list[str]:

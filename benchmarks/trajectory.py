@@ -18,7 +18,8 @@ from pathlib import Path
 
 # Only what parsing needs: torch and the estimators are imported once the arguments are read.
 from benchmarks.cli_common import (UsageError, add_tau_options, add_executor_options, add_hparam_options, check_run_options,
-                                   import_heavy_modules, import_plugins, int_at_least, positive_finite)
+                                   check_same_threads, import_heavy_modules, import_plugins, int_at_least,
+                                   positive_finite)
 
 # The papers' settings. RELAX (Grathwohl et al. 2018, Fig. 1): t = 0.499, Adam lr 0.01, one sample per
 # step. ARM (Yin & Zhou 2019): p0 in {0.49, 0.499, 0.501, 0.51}; 3,000 steps (Adam at the same lr here).
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         if folder.holds_run() and not args.resume:
             raise UsageError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
         saved = folder.read_meta()
+        check_same_threads(saved, args, out)
         for key in ("steps", "samples", "optimizer", "lr", "measure_every", "n_estimates"):
             given = args.estimates if key == "n_estimates" else getattr(args, key)
             if args.resume and key in saved and saved[key] != given:

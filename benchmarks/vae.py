@@ -25,7 +25,7 @@ from pathlib import Path
 
 # Only what parsing needs: torch and the estimators are imported once the arguments are read.
 from benchmarks.cli_common import (UsageError, add_tau_options, add_executor_options, add_hparam_options, check_run_options,
-                                   import_heavy_modules, import_plugins, int_at_least, non_negative_finite, positive_finite,
+                                   check_same_threads, import_heavy_modules, import_plugins, int_at_least, non_negative_finite, positive_finite,
                                    zero_or_at_least)
 
 
@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
         if args.resume:
             check_resumable(folder, args)
+            check_same_threads(folder.read_meta(), args, out)
         grids = {spec.name: settings_for(spec, args.hparam, args.tau) for spec in chosen}
     except (UsageError, LatentSpecError, DataError, CorruptRunError, RunLockedError, estimators.UnknownEstimatorError,
             HParamUsageError, ExecutorError) as error:

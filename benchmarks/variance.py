@@ -77,8 +77,9 @@ RESUME_MUST_MATCH = {"n_estimates": "--estimates", "dtype": "--dtype"}
 
 
 def prepare_folder(args):
-    from benchmarks.cli_common import UsageError
+    from benchmarks.cli_common import UsageError, check_same_threads
     from benchmarks.results import RunFolder
+    from benchmarks.run_lock import LOCK_FILES
 
     out = args.out or Path("runs") / time.strftime("variance-%Y%m%d-%H%M%S")
     folder = RunFolder(out)
@@ -90,10 +91,11 @@ def prepare_folder(args):
         done = len(folder.rows) + folder.unabsorbed_parts()  # a stopped driver may have left part files
         raise UsageError(f"{out} already holds a run (started {meta.get('started', '?')}, {done} cells "
                          "done); pass --resume to continue it, or choose another --out")
-    if out.exists() and any(out.iterdir()) and not folder.holds_run():
+    if out.exists() and any(f.name not in LOCK_FILES for f in out.iterdir()) and not folder.holds_run():
         raise UsageError(f"{out} is not empty and holds no gradbench run; choose an empty or new --out")
     if args.resume and folder.holds_run():
         meta = folder.read_meta()
+        check_same_threads(meta, args, out)
         for key, option in RESUME_MUST_MATCH.items():
             if key in meta and meta[key] != getattr(args, option.strip("-")):
                 raise UsageError(f"{out} was run with {option} {meta[key]}, not {getattr(args, option.strip('-'))}; "

@@ -128,8 +128,12 @@ def figures_drawn(jobs):
         except BaseException:
             pool.shutdown(cancel_futures=True)
             raise
-        for future in drawn:
-            future.result()  # a figure that failed raises here
+        try:
+            for future in drawn:
+                future.result()  # a figure that failed raises here
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # the figures not begun are not drawn before it is said
+            raise
 
 
 def throughput_section(frame, out_dir: Path, note: str, palette: Palette | None = None) -> dict:

@@ -185,6 +185,31 @@ def test_resume_of_a_folder_that_holds_no_run_is_refused(tmp_path, capsys):
     assert code == 2 and "(it holds no run.json)" in err
 
 
+def test_resume_needs_the_threads_the_run_was_made_with(tmp_path, capsys):
+    """Its rows depend on the torch threads: a run continued on others mixed rows of two numerics (found in
+    review: --threads 2 --resume of a --threads 1 run exited 0, and run.json then said 2)."""
+    out = tmp_path / "run"
+    assert run(SMALL + ["--estimators", "reinforce", "--out", out], capsys)[0] == 0
+    code, _, err = run(SMALL + ["--estimators", "reinforce", "gumbel_softmax", "--threads", "2", "--out", out,
+                                "--resume"], capsys)
+    assert code == 2 and f"{out} was run with --threads 1, not 2" in err and "resume with --threads 1" in err
+    assert json.loads((out / "run.json").read_text())["worker_threads"] == 1
+
+
+def test_a_folder_holding_only_a_stale_lock_is_run_there(tmp_path, capsys):
+    """What a killed driver leaves (its lock, and the takeover guard of a later driver) is no foreign content."""
+    import socket
+
+    out = tmp_path / "run"
+    out.mkdir()
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # reaped: its pid names no process now
+    (out / ".lock").write_text(json.dumps({"pid": ended.pid, "host": socket.gethostname(), "since": "then"}))
+    (out / ".lock.takeover").write_text("")
+    assert run(SMALL + ["--estimators", "reinforce", "--out", out], capsys)[0] == 0
+    assert (out / "run.json").exists() and not (out / ".lock").exists()
+
+
 def test_no_measurable_cell_is_an_error_with_reasons(tmp_path, capsys):
     code, out, err = run(["--estimators", "exact", "--objectives", "poly-2", "--out", tmp_path / "x"], capsys)
     assert code == 2 and "2^128 configurations" in out and "nothing could be measured" in err

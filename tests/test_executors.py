@@ -479,7 +479,7 @@ def test_a_locked_folder_is_refused_before_torch_is_imported_or_workers_start(tm
     (["--workers", "0"], "--workers must be 1 or more, got 0"),
     (["--workers", "-1"], "--workers must be 1 or more, got -1; --workers 1 runs in this process"),
     (["--executor", "ray", "--workers", "0"],
-     "--workers must be 1 or more, got 0; it is the number of CPUs of the local Ray instance"),
+     "--workers must be 1 or more, got 0; it is the number of units at once on the local Ray instance"),
     (["--ray-address", "127.0.0.1:1"], "--ray-address 127.0.0.1:1 needs --executor ray"),
 ])
 def test_contradictory_executor_options_are_refused(tmp_path, capsys, cli_main, argv, message):
@@ -577,6 +577,11 @@ def test_a_cluster_with_token_authentication_is_joined_by_its_address(tmp_path):
         assert joined.returncode == 0, joined.stderr[-3000:]
         rows = pd.read_csv(tmp_path / "joined" / "results.csv")
         assert len(rows) == 2 and set(rows.executor) == {"ray"}
+
+        # Tasks asking for more CPUs than any node has would wait forever: refused (found in review).
+        too_many = run_cli("benchmarks.variance", [*argv, "--threads", "4", "--out", tmp_path / "too-many"], env=env)
+        assert too_many.returncode == 2, too_many.stderr[-3000:]
+        assert "--threads 4: no node of the cluster" in too_many.stderr and "the largest has 2" in too_many.stderr
 
         refused = run_cli("benchmarks.variance", [*argv, "--out", tmp_path / "refused"],
                           env={**env, "RAY_AUTH_TOKEN_PATH": str(wrong)})

@@ -24,7 +24,7 @@ def test_ctrl_c_while_the_cli_starts_exits_130_without_an_unrelated_error(tmp_pa
     time.sleep(delay_s)
     driver.send_signal(signal.SIGINT)
     out, err = driver.communicate(timeout=120)
-    assert driver.returncode in (0, 130, -signal.SIGINT), (driver.returncode, err[-3000:])
+    assert driver.returncode in (130, -signal.SIGINT), (driver.returncode, err[-3000:])  # never dropped, never 1
     for unrelated in ("RecursionError", "AttributeError", "ImportError"):
         assert unrelated not in err, err[-3000:]
     if driver.returncode == 130:

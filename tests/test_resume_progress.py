@@ -198,3 +198,16 @@ def test_a_signal_before_the_units_start_exits_with_its_code_and_the_resume_comm
     assert "Traceback" not in err
     assert f"interrupted: 0 finished rows are kept in {folder.path}; continue with python -m x --out" in err
     assert not (folder.path / ".lock").exists()
+
+
+def test_a_signal_before_run_json_is_written_prints_the_command_that_starts_it_again(tmp_path, capsys):
+    """Before run.json exists there is nothing to resume, and --resume on such a folder is refused: the printed
+    command is the run's own (found in review: it printed a --resume command that was then refused)."""
+    def interrupted(folder):
+        raise KeyboardInterrupt
+
+    folder = RunFolder(tmp_path / "run")
+    assert sweep.run_loop(folder=folder, units=[ScriptedUnit("a", 1, 0, (1,))], done=interrupted, meta={},
+                          executor=InProcess(), command=["python", "-m", "x", "--out", str(folder.path)]) == 130
+    err = capsys.readouterr().err
+    assert f"continue with python -m x --out {folder.path}\n" in err and "--resume" not in err
