@@ -10,10 +10,10 @@ keeps the traceback); one that escapes the executor's own code is a bug and stop
 
 The statistics of a unit do not depend on where it runs: each cell seeds its own random stream, and
 every executor runs a unit on the same number of torch threads (`--threads`, default 1). That number is
-part of the numerics, not only of the speed: torch splits an op over 32,768 elements between its threads,
-and the pieces round differently (a vectorised kernel on one, its scalar tail on another), so the same
-seed gave statistics differing in the 8th digit on 1 and 2 threads (the README's main command, 3 of 226
-cells), and VAE training drifted apart from the first steps on 784-512-256. Its timing does depend on
+part of the numerics, not only of the speed: torch splits an op over more than 32,768 elements between its
+threads, and the pieces round differently (a vectorised kernel on one, its scalar tail on another), so the
+same seed gave statistics differing by up to 2e-9 relatively on 1 and 2 threads (3 of the README's main
+command's 226 cells), and VAE training on 784-512-256 drifted apart within 40 steps. Its timing does depend on
 where it runs: every row records the executor, how many units ran at once on the machine
 (`concurrency`) and the unit's torch threads.
 """

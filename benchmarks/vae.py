@@ -25,8 +25,8 @@ from pathlib import Path
 
 # Only what parsing needs: torch and the estimators are imported once the arguments are read.
 from benchmarks.cli_common import (UsageError, add_tau_options, add_executor_options, add_hparam_options, check_run_options,
-                                   check_same_threads, import_heavy_modules, import_plugins, int_at_least, non_negative_finite, positive_finite,
-                                   zero_or_at_least)
+                                   check_same_threads, import_heavy_modules, import_plugins, int_at_least,
+                                   non_negative_finite, positive_finite, zero_or_at_least)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -125,14 +125,10 @@ def figures_drawn(jobs):
         drawn = [pool.submit(_save_figure, job) for job in jobs]
         try:
             yield
-        except BaseException:
-            pool.shutdown(cancel_futures=True)
-            raise
-        try:
             for future in drawn:
                 future.result()  # a figure that failed raises here
-        except BaseException:
-            pool.shutdown(cancel_futures=True)  # the figures not begun are not drawn before it is said
+        except BaseException:  # the block's error, or a figure's: the figures not begun are not drawn
+            pool.shutdown(cancel_futures=True)
             raise
 
 

@@ -208,6 +208,6 @@ def test_a_signal_before_run_json_is_written_prints_the_command_that_starts_it_a
 
     folder = RunFolder(tmp_path / "run")
     assert sweep.run_loop(folder=folder, units=[ScriptedUnit("a", 1, 0, (1,))], done=interrupted, meta={},
-                          executor=InProcess(), command=["python", "-m", "x", "--out", str(folder.path)]) == 130
+                          executor=InProcess(), command=["python", "-m", "x"]) == 130
     err = capsys.readouterr().err
     assert f"continue with python -m x --out {folder.path}\n" in err and "--resume" not in err
