@@ -196,6 +196,11 @@ def check_run_options(args) -> None:
 
     if args.resume and args.out is None:
         raise UsageError("--resume needs --out DIR, the folder of the run to continue")
+    from benchmarks.estimator_names import builtin_names, unknown_patterns
+
+    for pattern, close in unknown_patterns(getattr(args, "estimators", None), getattr(args, "imports", [])):
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise UsageError(f"unknown estimator {pattern!r}.{hint} Known: {', '.join(builtin_names())}")
     if args.executor == "ray" and importlib.util.find_spec("ray") is None:
         raise UsageError(RAY_MISSING)
     if args.ray_address and args.executor != "ray":

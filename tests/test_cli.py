@@ -17,6 +17,7 @@ REQUIRED_COLUMNS = [
     "cosine", "snr", "bias_z_max", "true_grad_norm", "f_evals", "time_per_estimate_s", "estimates_per_s", "nonfinite",
 ]
 SMALL = ["--objectives", "tucker-0.45", "quadratic-4", "--estimates", "200", "--no-report"]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(argv, capsys):
@@ -215,3 +216,30 @@ def test_no_measurable_cell_is_an_error_with_reasons(tmp_path, capsys):
     assert code == 2 and "2^128 configurations" in out and "nothing could be measured" in err
     code, out, err = run(["--estimators", "reinforce_loo", "--objectives", "tucker-0.45", "--out", tmp_path / "y"], capsys)
     assert code == 2 and "needs S >= 2" in out and "see the reasons above" in err
+
+
+def test_a_mistyped_estimator_is_refused_before_torch_is_imported(tmp_path):
+    """Found trying to break runs: a mistyped --estimators name took 1.4-1.6 s to be refused, importing torch
+    for the registry. The built-in names are read from the estimators' source instead; each CLI refuses the
+    name right after parsing, with the registry's message."""
+    script = ("import sys\n"
+              "import benchmarks.variance as v, benchmarks.vae as e, benchmarks.trajectory as t\n"
+              "for main in (v.main, e.main, t.main):\n"
+              f"    print(main(['--estimators', 'reinfroce', 'nosuch*', '--out', {str(tmp_path / 'x')!r}]),\n"
+              "          'torch' in sys.modules)\n"
+              "from benchmarks.estimator_names import unknown_patterns\n"
+              "print(unknown_patterns(['reinforce*', 'st_*', 'exact', 'relax'], []), 'torch' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.stdout.split("\n")[:4] == ["2 False"] * 3 + ["[] False"], done.stdout + done.stderr
+    assert done.stderr.count("unknown estimator 'reinfroce'. Did you mean 'reinforce' or") == 3, done.stderr
+    assert "Known: arm, disarm, exact" in done.stderr and not (tmp_path / "x").exists()
+
+
+def test_the_estimator_names_read_from_the_source_are_the_registrys():
+    """benchmarks.estimator_names reads the names from the register(...) calls; the registry is the truth."""
+    from benchmarks.estimator_names import builtin_names
+
+    done = subprocess.run([sys.executable, "-c", "import estimators; print(' '.join(sorted(estimators.REGISTRY)))"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert builtin_names() == done.stdout.split()
