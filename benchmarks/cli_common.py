@@ -22,28 +22,27 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
+def _finite_number(text: str, zero_allowed: bool, message: str) -> float:
+    """A finite number > 0 (>= 0 with zero_allowed), else `message` (formatted with the text given)."""
+    value = _number(text)
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_allowed):
+        raise argparse.ArgumentTypeError(message.format(text=text))
+    return value
+
+
 def positive_finite(text: str) -> float:
     """A finite number > 0 (a learning rate, a minimum temperature); argparse names the option."""
-    value = _number(text)
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
+    return _finite_number(text, False, "must be a finite number > 0, got {text}")
 
 
 def non_negative_finite(text: str) -> float:
     """A finite number >= 0 (an annealing rate, where 0 turns it off); argparse names the option."""
-    value = _number(text)
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
+    return _finite_number(text, True, "must be a finite number >= 0, got {text}")
 
 
 def temperature(text: str) -> float:
     """A temperature of --tau: finite and > 0."""
-    value = _number(text)
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"temperature must be finite and > 0, got {text}; e.g. --tau 0.1 1.0")
-    return value
+    return _finite_number(text, False, "temperature must be finite and > 0, got {text}; e.g. --tau 0.1 1.0")
 
 
 def log_grid(low: float, high: float, count: int) -> list[float]:
@@ -196,11 +195,10 @@ def check_run_options(args) -> None:
 
     if args.resume and args.out is None:
         raise UsageError("--resume needs --out DIR, the folder of the run to continue")
-    from benchmarks.estimator_names import builtin_names, unknown_patterns
+    from benchmarks.estimator_names import unknown_estimator_messages
 
-    for pattern, close in unknown_patterns(getattr(args, "estimators", None), getattr(args, "imports", [])):
-        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise UsageError(f"unknown estimator {pattern!r}.{hint} Known: {', '.join(builtin_names())}")
+    for message in unknown_estimator_messages(getattr(args, "estimators", None), getattr(args, "imports", [])):
+        raise UsageError(message)
     if args.executor == "ray" and importlib.util.find_spec("ray") is None:
         raise UsageError(RAY_MISSING)
     if args.ray_address and args.executor != "ray":

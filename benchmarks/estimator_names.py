@@ -32,15 +32,19 @@ def builtin_names() -> list[str]:
     return sorted(names)
 
 
-def unknown_patterns(patterns: list[str], imports: list[str]) -> list[tuple[str, list[str]]]:
-    """(pattern, close names) for each --estimators pattern that matches no built-in estimator, where that is
-    known without torch: none when other names may exist (--import, an installed entry point, or estimators
-    already imported here, where a caller may have registered its own; the registry then answers at no cost)."""
+def unknown_estimator_messages(patterns: list[str] | None, imports: list[str]) -> list[str]:
+    """The registry's message ('unknown estimator ... Did you mean ...? Known: ...') for each --estimators
+    pattern that matches no built-in estimator, where that is known without torch: none when other names may
+    exist (--import, an installed entry point, or estimators already imported here, where a caller may have
+    registered its own; the registry then answers at no cost)."""
     if not patterns or imports or "estimators" in sys.modules \
             or importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         return []
     known = builtin_names()
-    if not known:
-        return []
-    return [(pattern, difflib.get_close_matches(pattern, known, n=3, cutoff=0.4)) for pattern in patterns
-            if not any(fnmatch.fnmatchcase(name, pattern) for name in known)]
+    messages = []
+    for pattern in patterns:
+        if known and not any(fnmatch.fnmatchcase(name, pattern) for name in known):
+            close = difflib.get_close_matches(pattern, known, n=3, cutoff=0.4)
+            hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            messages.append(f"unknown estimator {pattern!r}.{hint} Known: {', '.join(known)}")
+    return messages

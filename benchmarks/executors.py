@@ -93,16 +93,12 @@ class InProcess(Executor):
                   "slower than with fewer (statistics are unaffected)", file=sys.stderr)
 
     def run(self, units, run_folder, on_progress, on_end) -> None:
-        import torch
+        from benchmarks.metrics import torch_threads  # imports torch: not before the driver's own imports
 
-        before = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
+        with torch_threads(self.threads):
             for unit in units:
                 status = run_unit(unit, run_folder, self.context(), lambda n, uid=unit.unit_id: on_progress(uid, n))
                 on_end(unit.unit_id, status, False)
-        finally:
-            torch.set_num_threads(before)
 
 
 def _worker_main(conn, threads: int) -> None:

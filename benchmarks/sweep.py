@@ -68,8 +68,9 @@ def run_loop(*, folder: RunFolder, units: list, done: Callable[[RunFolder], set[
         try:
             return _run_locked(folder, units, done, meta, executor, command, step_name, label, render, described)
         except KeyboardInterrupt as stop:  # before the units started (the later moments have their own handlers)
-            # Before run.json is written there is nothing to resume: the same command, into this folder, starts it.
-            again = resume_command(command, folder.path)[:None if folder.holds_run() else -1]
+            again = resume_command(command, folder.path)
+            if not folder.holds_run():  # no run.json yet: nothing to resume, the same command into this folder
+                again.remove("--resume")
             print(f"\ninterrupted: {len(folder.rows)} finished rows are kept in {folder.path}; continue with "
                   f"{shlex.join(again)}", file=sys.stderr)
             return exit_code(stop)

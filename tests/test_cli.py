@@ -227,8 +227,8 @@ def test_a_mistyped_estimator_is_refused_before_torch_is_imported(tmp_path):
               "for main in (v.main, e.main, t.main):\n"
               f"    print(main(['--estimators', 'reinfroce', 'nosuch*', '--out', {str(tmp_path / 'x')!r}]),\n"
               "          'torch' in sys.modules)\n"
-              "from benchmarks.estimator_names import unknown_patterns\n"
-              "print(unknown_patterns(['reinforce*', 'st_*', 'exact', 'relax'], []), 'torch' in sys.modules)\n")
+              "from benchmarks.estimator_names import unknown_estimator_messages\n"
+              "print(unknown_estimator_messages(['reinforce*', 'st_*', 'exact', 'relax'], []), 'torch' in sys.modules)\n")
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.stdout.split("\n")[:4] == ["2 False"] * 3 + ["[] False"], done.stdout + done.stderr
     assert done.stderr.count("unknown estimator 'reinfroce'. Did you mean 'reinforce' or") == 3, done.stderr
