@@ -227,19 +227,23 @@ HEAVY_MODULES = ("numpy", "torch", "scipy.special", "pandas")
 
 @contextlib.contextmanager
 def interrupts_held():
-    """Ctrl-C inside the block is held until it ends, then raised. Ctrl-C while torch imported numpy left a
-    half-imported numpy behind, which a library's `except` swallowed: the run then failed with an unrelated
-    error (a RecursionError in numpy's __getattr__, exit 1) instead of stopping."""
+    """Ctrl-C or SIGTERM inside the block is held until it ends, then raised. Ctrl-C while torch imported numpy
+    left a half-imported numpy behind, which a library's `except` swallowed: the run then failed with an
+    unrelated error (a RecursionError in numpy's __getattr__, exit 1) instead of stopping."""
     caught = []
     try:
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+        previous = {signum: signal.signal(signum, lambda signum, frame: caught.append(signum))
+                    for signum in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread: its signals are not ours to hold
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if signal.SIGTERM in caught:
+        raise Terminated
     if caught:
         raise KeyboardInterrupt
 
@@ -252,19 +256,46 @@ def import_heavy_modules() -> None:
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the driver is (benchmarks.sweep), so that it stops the way Ctrl-C does."""
+    """SIGTERM, raised where the driver is, so that it stops the way Ctrl-C does."""
+
+
+_sigterm_received: list[int] = []  # since the innermost sigterm_as_interrupt began
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM (a scheduler's kill, `kill PID`) is handled like Ctrl-C: finished work is kept, and the exit code
+    is 143. It is also remembered, because a library may turn the exception into a plain KeyboardInterrupt
+    (Ray's ray.wait does: a SIGTERM during a Ray run exited 130)."""
+    def interrupt(signum, frame):
+        _sigterm_received.append(signum)
+        raise Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    _sigterm_received.clear()
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def exit_code(stop: KeyboardInterrupt) -> int:
-    """130 for Ctrl-C, 143 for SIGTERM (128 + the signal's number)."""
-    return 128 + signal.SIGTERM if isinstance(stop, Terminated) else 130
+    """143 for SIGTERM (128 + the signal's number), 130 for Ctrl-C."""
+    return 128 + signal.SIGTERM if isinstance(stop, Terminated) or _sigterm_received else 130
 
 
 def run_cli(main) -> None:
     """`python -m benchmarks.<cli>`: main's exit code; an interrupt the run loop did not handle (before the run
-    began, or a second one while it stopped) is one line and the signal's exit code, not a traceback."""
+    began, or a second one while it stopped) is one line and the signal's exit code, not a traceback. SIGTERM
+    is an interrupt from the start: before, it killed the driver at once, and a local Ray instance starting on
+    its own thread left two of its agents running.)"""
     try:
-        code = main()
+        with sigterm_as_interrupt():
+            code = main()
     except KeyboardInterrupt as stop:
         print("\ninterrupted", file=sys.stderr)
         code = exit_code(stop)

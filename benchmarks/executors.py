@@ -19,13 +19,18 @@ where it runs: every row records the executor, how many units ran at once on the
 """
 from __future__ import annotations
 
+import atexit
 import collections
+import logging
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
 import socket
+import subprocess
 import sys
+import tempfile
+import threading
 import time
 import traceback
 import warnings
@@ -296,6 +301,21 @@ def _ray_warm_up() -> None:
     import estimators  # noqa: F401
 
 
+def _warm_up_ray_workers(count: int, threads: int) -> None:
+    """Have `count` workers import torch and the suite now, not on their first unit (not waited for: the first
+    units queue behind these tasks)."""
+    import ray
+
+    warm_up = ray.remote(_ray_warm_up)
+    for _ in range(count):
+        warm_up.options(num_cpus=threads).remote()
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
+
+
 def _ray_run_unit(unit, run_folder: str, context: dict, queue=None) -> str:
     import torch
 
@@ -356,6 +376,91 @@ def use_token_if_available() -> None:
     maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
 
 
+class _NotMainThread(logging.Filter):
+    """Drops Ray's note that ray.init on another thread sets no SIGTERM handler: the run loop's own handler is
+    the one wanted (it keeps finished work and prints the resume command)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "SIGTERM handler is not set" not in record.getMessage()
+
+
+def _kill_autoscaler_monitor() -> None:
+    """Kill the local instance's autoscaler monitor, which a fixed local instance does not use, just before
+    ray.shutdown. Ray stops its processes one after another with SIGTERM and then waits up to a second for each;
+    it stops the GCS before the monitor, whose SIGTERM handler then tries to report its end to that GCS and
+    hangs until the SIGKILL a second later: 1.0 of ray.shutdown's 1.4 s (measured, Ray 2.60). ray.init has no
+    option to leave the monitor out (`ray start --no-monitor` has), so its process is found where Ray keeps
+    it; a Ray that keeps it elsewhere is shut down as before."""
+    try:
+        import ray._private.worker
+
+        monitors = ray._private.worker._global_node.all_processes.get("monitor", [])
+    except (ImportError, AttributeError):
+        return
+    for monitor in monitors:
+        try:
+            monitor.process.kill()
+            monitor.process.wait(timeout=5)
+        except (AttributeError, OSError, subprocess.TimeoutExpired):
+            pass
+
+
+class LocalRayInstance:
+    """A local Ray instance started, and stopped, on a thread of its own.
+
+    Starting takes 2-3 s, mostly waiting for Ray's processes to come up; on this thread the driver meanwhile
+    imports torch and builds its units (measured: Ray ready with the driver's imports 4.3-4.6 s after the
+    start instead of 6.3-6.5 s). Once started, the thread has each worker import torch and the suite
+    (`_ray_warm_up`), then waits until `stop`. It lives as long as the instance because Ray starts its
+    processes with PR_SET_PDEATHSIG, which on Linux fires when the *thread* that started them ends: a thread
+    that only called ray.init took Ray's processes with it (tried)."""
+
+    def __init__(self, num_cpus: int, warm_up: int, threads: int):
+        self.num_cpus, self.warm_up, self.threads = num_cpus, warm_up, threads
+        self.started, self.released = threading.Event(), threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._live, name="local-ray", daemon=True)
+        self.thread.start()
+        # Ray's own atexit handler (registered when it was imported) would shut it down from the main thread
+        # while this thread may be doing the same; this handler, registered later, runs first.
+        atexit.register(self.stop)
+
+    def _live(self) -> None:
+        import ray
+
+        worker_log = logging.getLogger("ray._private.worker")
+        if not any(isinstance(each, _NotMainThread) for each in worker_log.filters):
+            worker_log.addFilter(_NotMainThread())
+        try:
+            # Without an address, "local": a new instance, as the README says. (None would join a cluster
+            # `ray start` left on this machine, or fail on the address file a killed one leaves behind.)
+            ray.init(address="local", num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False,
+                     configure_logging=False)
+            _warm_up_ray_workers(self.warm_up, self.threads)
+        except BaseException as error:  # noqa: BLE001 - given to the driver by wait_started
+            self.error = error
+            return
+        finally:
+            self.started.set()
+        self.released.wait()
+        _kill_autoscaler_monitor()
+        ray.shutdown()
+
+    def wait_started(self) -> None:
+        """Block until Ray has started; its failure raised here, in the driver's thread."""
+        self.started.wait()
+        if self.error is not None:
+            raise self.error
+
+    def stop(self) -> None:
+        """Shut Ray down (on its thread, which started it) and wait until it has."""
+        self.released.set()
+        self.thread.join()
+
+
+_local_instance: LocalRayInstance | None = None  # this process's, so that a new one waits for the last to stop
+
+
 class RayExecutor(Executor):
     """Each unit a Ray task: on a local instance started here (num_cpus = --workers x --threads) or on a cluster
     (`--ray-address`). A CUDA unit asks for one GPU. The run folder must be on a filesystem the
@@ -376,13 +481,45 @@ class RayExecutor(Executor):
         self.threads = threads  # each task asks Ray for this many CPUs
         self.concurrency = workers
         self.started_here = False
-        self.warming: list = []  # the warm-up tasks of a local instance (start), not waited for
+        self.local: LocalRayInstance | None = None  # the local instance this executor started
 
-    def prepare(self) -> None:
-        """Start the local instance or join the cluster. The run loop calls this before it writes the run
-        folder: a failure is an ExecutorError (exit 2), and the corrected command finds the folder free."""
+    def start(self) -> None:
+        """For a local instance: start it now, on its own thread, while the driver imports torch and builds its
+        units (it does not wait for it). A run the driver then refuses (a locked folder, a bad option) stops it
+        at exit."""
+        global _local_instance
+        if self.address or self.local is not None:
+            return
         import ray
 
+        if _local_instance is not None:  # an earlier run's in this process, stopping or left by a refused run
+            _local_instance.stop()
+            _local_instance = None
+        if ray.is_initialized():  # one the caller started: used, and left running; its workers warmed up as ours
+            _warm_up_ray_workers(self.workers, self.threads)
+            return
+        # workers x threads CPUs: each task asks for `threads`, so that `workers` of them run at once.
+        self.local = _local_instance = LocalRayInstance(self.workers * self.threads, self.workers, self.threads)
+
+    def prepare(self) -> None:
+        """Start the local instance (or wait for the one `start` began) or join the cluster. The run loop calls
+        this before it writes the run folder: a failure is an ExecutorError (exit 2), and the corrected command
+        finds the folder free."""
+        import ray
+
+        if not self.address:
+            self.start()
+            if self.local is None:
+                return
+            try:
+                self.local.wait_started()
+            except Exception as error:  # noqa: BLE001 - Ray raises RuntimeError, ValueError, ...
+                self.local = None
+                raise ExecutorError(f"a local Ray instance: Ray could not start ({type(error).__name__}: "
+                                    f"{first_line(error)}); Ray's own logs are in "
+                                    f"{Path(tempfile.gettempdir()) / 'ray' / 'session_latest' / 'logs'}") from None
+            self.started_here = True
+            return
         if ray.is_initialized():
             return
         # ray.init installs its own SIGTERM handler (sys.exit); the run loop's, which keeps finished work and
@@ -391,35 +528,39 @@ class RayExecutor(Executor):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                if self.address:
-                    use_token_if_available()
-                # workers x threads CPUs: each task asks for `threads`, so that `workers` of them run at once.
-                # Without an address, "local": a new instance, as the README says. (None would join a cluster
-                # `ray start` left on this machine, or fail on the address file a killed one leaves behind.)
-                ray.init(address=self.address or "local",
-                         num_cpus=None if self.address else self.workers * self.threads,
-                         include_dashboard=False, log_to_driver=False, configure_logging=False)
+                use_token_if_available()
+                ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
+                         configure_logging=False)
         except Exception as error:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError, ...
-            where = f"--ray-address {self.address}" if self.address else "a local Ray instance"
-            raise ExecutorError(f"{where}: Ray could not start or connect ({type(error).__name__}: "
-                                f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}); "
-                                f"{self._connect_hint()}") from None
+            raise ExecutorError(f"--ray-address {self.address}: Ray could not start or connect "
+                                f"({type(error).__name__}: {first_line(error)}); {self._connect_hint()}") from None
         finally:
             signal.signal(signal.SIGTERM, sigterm)
         self.started_here = True
-        if self.address:
-            # Each task asks for `threads` CPUs: on a cluster without a node that has them, Ray would hold every
-            # task pending, and the run would wait without a word.
-            largest = max((node.get("Resources", {}).get("CPU", 0) for node in ray.nodes() if node.get("Alive")),
-                          default=0)
-            if largest < self.threads:
-                ray.shutdown()
-                self.started_here = False
-                raise ExecutorError(f"--threads {self.threads}: no node of the cluster at {self.address} has that many "
-                                    f"CPUs (the largest has {largest:g}); use --threads {max(1, int(largest))} or less")
+        # Each task asks for `threads` CPUs: on a cluster without a node that has them, Ray would hold every
+        # task pending, and the run would wait without a word.
+        largest = max((node.get("Resources", {}).get("CPU", 0) for node in ray.nodes() if node.get("Alive")),
+                      default=0)
+        if largest < self.threads:
+            self.stop()
+            raise ExecutorError(f"--threads {self.threads}: no node of the cluster at {self.address} has that many "
+                                f"CPUs (the largest has {largest:g}); use --threads {max(1, int(largest))} or less")
+
+    def stop(self) -> None:
+        """Shut down the instance this executor started or left the cluster it joined (nothing otherwise)."""
+        if not self.started_here:
+            return
+        self.started_here = False
+        if self.local is not None:
+            self.local.stop()
+            self.local = None
+        else:
+            import ray
+
+            ray.shutdown()
 
     def _connect_hint(self) -> str:
-        if not self.address or self.address in ("auto", "local"):
+        if self.address in ("auto", "local"):
             return "with --ray-address auto, start the cluster first (ray start --head)"
         if os.environ.get("RAY_AUTH_MODE", "").lower() == "token":
             # check_reachable found a gRPC server there, so what fails is most likely the token
@@ -429,18 +570,6 @@ class RayExecutor(Executor):
                     "cluster refuses any but its own (ray get-auth-token on the head prints it)")
         return ("a cluster with token authentication (Ray's default) needs its token here: RAY_AUTH_TOKEN=..., "
                 "or the head node's ~/.ray/auth_token (ray get-auth-token on the head prints it)")
-
-    def start(self) -> None:
-        """For a local instance: start it now, before the driver imports torch, and have each worker import
-        torch and the suite (_ray_warm_up) while the driver does the same, instead of on its first unit.
-        A run the driver then refuses (a locked folder, a bad option) has paid for Ray's start (2-3 s)."""
-        if self.address:
-            return
-        import ray
-
-        self.prepare()
-        warm_up = ray.remote(_ray_warm_up)
-        self.warming = [warm_up.options(num_cpus=self.threads).remote() for _ in range(self.workers)]
 
     def run(self, units, run_folder, on_progress, on_end) -> None:
         import ray
@@ -488,9 +617,7 @@ class RayExecutor(Executor):
         finally:
             for ref in futures:
                 ray.cancel(ref, force=True)
-            if self.started_here:
-                ray.shutdown()
-                self.started_here = False
+            self.stop()
 
 
 def workers_message(workers: int, name: str, ray_address: str | None) -> str:

@@ -13,10 +13,8 @@ SIGTERM (128 + the signal's number, the shells' convention, so a scheduler sees 
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import shlex
-import signal
 import sys
 import time
 from pathlib import Path
@@ -24,7 +22,7 @@ from typing import Callable
 
 from tqdm import tqdm
 
-from benchmarks.cli_common import Terminated, exit_code
+from benchmarks.cli_common import exit_code, sigterm_as_interrupt
 from benchmarks.machine import machine_info, now
 from benchmarks.results import RunFolder
 from benchmarks.units import steps_done
@@ -38,23 +36,6 @@ class Outcome:
     left_out: list[str] = dataclasses.field(default_factory=list)
     stopped: list[str] = dataclasses.field(default_factory=list)
     failed: list[str] = dataclasses.field(default_factory=list)
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt():
-    """SIGTERM (a scheduler's kill, `kill PID`) is handled like Ctrl-C: finished work is kept."""
-    def interrupt(signum, frame):
-        raise Terminated
-
-    try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def run_loop(*, folder: RunFolder, units: list, done: Callable[[RunFolder], set[str]], meta: dict, executor,

@@ -645,6 +645,36 @@ def test_training_units_on_ray_report_their_steps_as_they_go(tmp_path):
     assert sum(progress) == SlowUnit.steps and len(progress) >= 2, events
 
 
+def ray_started(driver: Driver) -> dict[int, str]:
+    """The driver's Ray processes once its local instance has begun to start (the raylet is up)."""
+    found = descendants(driver.pid)
+    return found if any("raylet" in _cmdline(pid) for pid in found) else {}
+
+
+def ray_running_a_unit(driver: Driver) -> dict[int, str]:
+    """The driver's Ray processes once a worker runs a unit (Ray names the process after its task)."""
+    found = descendants(driver.pid)
+    return found if any("ray::_ray_run_unit" in _cmdline(pid) for pid in found) else {}
+
+
+@pytest.mark.parametrize("moment", [ray_started, ray_running_a_unit], ids=["while-ray-starts", "during-the-units"])
+def test_sigterm_to_a_ray_driver_exits_143_and_leaves_no_ray_process(tmp_path, moment):
+    """Found timing Ray: SIGTERM while the local instance started killed the driver at once (exit 143 from the
+    kernel, or 15 from Ray's own handler) and left two of Ray's agents running for good; during the units it
+    exited 130, Ray's ray.wait having turned the interrupt into a plain KeyboardInterrupt. Now: 143, one line,
+    and every process of the instance (the driver's descendants, seen before the signal) gone within 20 s."""
+    driver = Driver(cli("benchmarks.variance", ["--tau", "0.1", "1.0", "--executor", "ray", "--workers", "2",
+                                                "--no-report", "--out", tmp_path / "run"]), tmp_path / "logs")
+    ray_processes = wait_until(lambda: moment(driver), 90, moment.__name__, driver.process)
+    ray_processes.update(descendants(driver.pid))
+    os.kill(driver.pid, signal.SIGTERM)
+    assert driver.wait(60) == 143, driver.stderr[-3000:]
+    assert "interrupted" in driver.stderr and "Traceback" not in driver.stderr, driver.stderr[-3000:]
+    wait_until(lambda: all(gone(pid, start) for pid, start in ray_processes.items()), 20,
+               "the Ray instance's processes to be gone: " +
+               ", ".join(_cmdline(pid)[:60] for pid, start in ray_processes.items() if not gone(pid, start)))
+
+
 def test_a_refused_ray_address_leaves_the_folder_free_for_the_corrected_command(tmp_path, capsys):
     argv = ["--estimators", "reinforce", "--objectives", "tucker-0.45", "--estimates", "300", "--no-report",
             "--device", "cpu", "--out", str(tmp_path / "x")]

@@ -19,6 +19,7 @@ from tqdm import tqdm
 import benchmarks.sweep as sweep
 import benchmarks.vae as vae_cli
 from benchmarks.checkpoints import checkpoint_path, save_checkpoint, saved_step, step_path
+from benchmarks.cli_common import Terminated
 from benchmarks.executors import InProcess
 from benchmarks.results import RunFolder
 from benchmarks.units import run_unit
@@ -163,7 +164,7 @@ def test_each_units_count_stays_within_its_steps(tmp_path, bars, capsys, executo
     assert (bar.total, bar.initial, bar.n) == (150, initial, 150)
 
 
-@pytest.mark.parametrize("stop,code", [(sweep.Terminated, 143), (KeyboardInterrupt, 130)], ids=["sigterm", "ctrl-c"])
+@pytest.mark.parametrize("stop,code", [(Terminated, 143), (KeyboardInterrupt, 130)], ids=["sigterm", "ctrl-c"])
 def test_a_signal_while_the_report_is_drawn_exits_with_its_code_and_says_what_is_kept(tmp_path, capsys, stop, code):
     """Found in review: SIGTERM during the report (a third of the main command's time) ended in a traceback
     and exit 1, which means "a worker died". The rows are written before the report, so the run says so and
@@ -181,7 +182,7 @@ def test_a_signal_while_the_report_is_drawn_exits_with_its_code_and_says_what_is
     assert "finished" in json.loads((folder.path / "run.json").read_text())
 
 
-@pytest.mark.parametrize("stop,code", [(sweep.Terminated, 143), (KeyboardInterrupt, 130)], ids=["sigterm", "ctrl-c"])
+@pytest.mark.parametrize("stop,code", [(Terminated, 143), (KeyboardInterrupt, 130)], ids=["sigterm", "ctrl-c"])
 def test_a_signal_before_the_units_start_exits_with_its_code_and_the_resume_command(tmp_path, capsys, monkeypatch,
                                                                                     stop, code):
     """Found trying to break a run: SIGTERM just after the "resuming ..." line, while the progress bar was being
