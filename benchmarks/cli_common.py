@@ -196,8 +196,13 @@ def check_run_options(args) -> None:
     if args.resume and args.out is None:
         raise UsageError("--resume needs --out DIR, the folder of the run to continue")
     from benchmarks.estimator_names import unknown_estimator_messages
+    from benchmarks.problem_names import unknown_problem_messages
 
-    for message in unknown_estimator_messages(getattr(args, "estimators", None), getattr(args, "imports", [])):
+    imports = getattr(args, "imports", [])
+    for message in unknown_estimator_messages(getattr(args, "estimators", None), imports):
+        raise UsageError(message)
+    problems = getattr(args, "objectives", None) or getattr(args, "problems", None)  # variance / trajectory
+    for message in unknown_problem_messages(problems, imports):
         raise UsageError(message)
     if args.executor == "ray" and importlib.util.find_spec("ray") is None:
         raise UsageError(RAY_MISSING)

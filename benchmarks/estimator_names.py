@@ -41,10 +41,13 @@ def unknown_estimator_messages(patterns: list[str] | None, imports: list[str]) -
             or importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         return []
     known = builtin_names()
-    messages = []
-    for pattern in patterns:
-        if known and not any(fnmatch.fnmatchcase(name, pattern) for name in known):
-            close = difflib.get_close_matches(pattern, known, n=3, cutoff=0.4)
-            hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-            messages.append(f"unknown estimator {pattern!r}.{hint} Known: {', '.join(known)}")
-    return messages
+    return [unknown_name_message("estimator", pattern, known) for pattern in patterns
+            if known and not any(fnmatch.fnmatchcase(name, pattern) for name in known)]
+
+
+def unknown_name_message(kind: str, name: str, known: list[str]) -> str:
+    """estimators.registry.unknown_name_message, which cannot be imported without the estimators (and torch);
+    tests/test_cli.py keeps the two giving the same messages."""
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.4)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"unknown {kind} {name!r}.{hint} Known: {', '.join(sorted(known))}"

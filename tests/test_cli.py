@@ -235,6 +235,54 @@ def test_a_mistyped_estimator_is_refused_before_torch_is_imported(tmp_path):
     assert "Known: arm, disarm, exact" in done.stderr and not (tmp_path / "x").exists()
 
 
+def test_a_mistyped_problem_is_refused_before_torch_is_imported(tmp_path):
+    """A mistyped --objectives (variance) or --problems (trajectory) took 1.4-1.6 s to be refused, importing torch
+    for the problem registry. The registered ids are written out in benchmarks.problem_names; each CLI refuses
+    the id right after parsing, with the registry's message. Points of registered families, globs and aliases
+    pass on to the registry."""
+    out = str(tmp_path / "x")
+    script = ("import sys\n"
+              "import benchmarks.variance as v, benchmarks.trajectory as t\n"
+              f"print(v.main(['--objectives', 'tuker-0.45', '--out', {out!r}]), 'torch' in sys.modules)\n"
+              f"print(t.main(['--problems', 'tucker-0.45', 'tuker-0.45@theta=1', '--out', {out!r}]), "
+              "'torch' in sys.modules)\n"
+              "from benchmarks.problem_names import unknown_problem_messages\n"
+              "print(unknown_problem_messages(['tucker-0.45@*', 'tucker-0.45@theta=0.7', 'tucker-0.45@theta=0', "
+              "'seq-*', 'poly-2@logits=-3..3'], []), 'torch' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.stdout.split("\n")[:3] == ["2 False", "2 False", "[] False"], done.stdout + done.stderr
+    assert "unknown problem 'tuker-0.45'. Did you mean 'tucker-0.45' or" in done.stderr, done.stderr
+    assert "unknown problem family 'tuker-0.45'. Did you mean 'tucker-0.45' or" in done.stderr, done.stderr
+    assert "A point of a family is written" in done.stderr and not (tmp_path / "x").exists()
+
+
+def test_the_problem_ids_written_out_are_the_registrys():
+    """benchmarks.problem_names lists the registered ids so that a typo is refused without torch; the registry
+    is the truth. On a difference this prints the lines to paste into benchmarks/problem_names.py."""
+    import textwrap
+
+    import benchmarks.problem_names as written
+    from benchmarks.tasks import registry
+
+    def lines(name, ids):
+        body = textwrap.fill(", ".join(map(repr, ids)), 112, initial_indent="    ", subsequent_indent="    ",
+                             break_on_hyphens=False, break_long_words=False)
+        return f"{name} = (\n{body},\n)"
+
+    for name in ("FAMILIES", "PROBLEMS", "ALIASES"):
+        truth = tuple(getattr(registry, name))
+        assert getattr(written, name) == truth, f"paste into benchmarks/problem_names.py:\n{lines(name, truth)}"
+
+
+def test_the_name_messages_without_torch_are_the_registrys():
+    from benchmarks.estimator_names import unknown_name_message as written
+    from estimators.registry import unknown_name_message
+
+    for kind, name, known in [("estimator", "reinfroce", ["reinforce", "rebar", "relax"]), ("problem", "x", ["a"]),
+                              ("problem family", "tuker-0.45", ["tucker-0.499", "tucker-0.45", "poly-2"])]:
+        assert written(kind, name, known) == unknown_name_message(kind, name, known)
+
+
 def test_the_estimator_names_read_from_the_source_are_the_registrys():
     """benchmarks.estimator_names reads the names from the register(...) calls; the registry is the truth."""
     from benchmarks.estimator_names import builtin_names
