@@ -311,6 +311,11 @@ def _warm_up_ray_workers(count: int, threads: int) -> None:
         warm_up.options(num_cpus=threads).remote()
 
 
+def ray_logs() -> Path:
+    """Where a local Ray instance keeps its latest session's logs (Ray's temp dir: $RAY_TMPDIR or the system's)."""
+    return Path(os.environ.get("RAY_TMPDIR") or tempfile.gettempdir()) / "ray" / "session_latest" / "logs"
+
+
 def first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else ""
@@ -423,7 +428,7 @@ class LocalRayInstance:
         self.thread.start()
         # Ray's own atexit handler (registered when it was imported) would shut it down from the main thread
         # while this thread may be doing the same; this handler, registered later, runs first.
-        atexit.register(self.stop)
+        atexit.register(self._stop_at_exit)
 
     def _live(self) -> None:
         import ray
@@ -436,10 +441,14 @@ class LocalRayInstance:
             # `ray start` left on this machine, or fail on the address file a killed one leaves behind.)
             ray.init(address="local", num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False,
                      configure_logging=False)
-            _warm_up_ray_workers(self.warm_up, self.threads)
         except BaseException as error:  # noqa: BLE001 - given to the driver by wait_started
             self.error = error
+            self.started.set()
             return
+        try:
+            _warm_up_ray_workers(self.warm_up, self.threads)
+        except BaseException as error:  # noqa: BLE001 - the same; Ray is up, and is shut down below
+            self.error = error
         finally:
             self.started.set()
         self.released.wait()
@@ -456,6 +465,20 @@ class LocalRayInstance:
         """Shut Ray down (on its thread, which started it) and wait until it has."""
         self.released.set()
         self.thread.join()
+
+    def _stop_at_exit(self) -> None:
+        """`stop`, with Ctrl-C and SIGTERM ignored meanwhile: the CLI's own handlers are gone by then, so a SIGTERM
+        killed the driver and left two of Ray's agents running, and Ctrl-C printed a traceback (found in review,
+        in a run refused while Ray was still starting, which then finishes starting before it stops)."""
+        try:
+            previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in (signal.SIGINT, signal.SIGTERM)}
+        except ValueError:  # not the main thread
+            previous = {}
+        try:
+            self.stop()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 _local_instance: LocalRayInstance | None = None  # this process's, so that a new one waits for the last to stop
@@ -488,8 +511,9 @@ class RayExecutor(Executor):
         units (it does not wait for it). A run the driver then refuses (a locked folder, a bad option) stops it
         at exit."""
         global _local_instance
-        if self.address or self.local is not None:
+        if self.address or (self.local is not None and not self.local.released.is_set()):
             return
+        self.local = None  # none yet, or one stopped since (by another executor's start, or an interrupted run)
         import ray
 
         if _local_instance is not None:  # an earlier run's in this process, stopping or left by a refused run
@@ -516,8 +540,7 @@ class RayExecutor(Executor):
             except Exception as error:  # noqa: BLE001 - Ray raises RuntimeError, ValueError, ...
                 self.local = None
                 raise ExecutorError(f"a local Ray instance: Ray could not start ({type(error).__name__}: "
-                                    f"{first_line(error)}); Ray's own logs are in "
-                                    f"{Path(tempfile.gettempdir()) / 'ray' / 'session_latest' / 'logs'}") from None
+                                    f"{first_line(error)}); Ray's own logs are in {ray_logs()}") from None
             self.started_here = True
             return
         if ray.is_initialized():

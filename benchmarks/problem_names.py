@@ -62,15 +62,22 @@ def unknown_problem_messages(patterns: list[str] | None, imports: list[str]) -> 
     if not patterns or imports or "benchmarks.tasks.registry" in sys.modules \
             or importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         return []
-    names = PROBLEMS + ALIASES
-    messages = []
-    for pattern in patterns:
-        if any(fnmatch.fnmatchcase(name, pattern) for name in names):
-            continue
-        family, _, point = pattern.partition("@")
-        if not point or any(c in pattern for c in "*?"):
-            messages.append(unknown_name_message("problem", pattern, list(PROBLEMS)))
-        elif family not in FAMILIES:
-            messages.append(unknown_name_message("problem family", family, list(FAMILIES)) + ". A point of a family is "
-                            "written '<family>@key=value', e.g. 'tucker-0.45@theta=-2'")
-    return messages
+    return [message for message in map(problem_message, patterns) if message]
+
+
+POINT_HINT = ". A point of a family is written '<family>@key=value', e.g. 'tucker-0.45@theta=-2'"
+
+
+def problem_message(pattern: str) -> str | None:
+    """What list_problems([pattern]) says when it refuses a pattern it can refuse without building a point
+    (tests/test_cli.py compares the two); None for a pattern it takes, or one whose point the family checks."""
+    if any(fnmatch.fnmatchcase(name, pattern) for name in PROBLEMS + ALIASES):
+        return None
+    family, at, point = pattern.partition("@")
+    if not at or any(c in pattern for c in "*?"):  # a name or a glob: matched against the registered ids
+        return unknown_name_message("problem", pattern, list(PROBLEMS))
+    if not point:
+        return unknown_name_message("problem", pattern, list(PROBLEMS)) + POINT_HINT
+    if family not in FAMILIES:
+        return unknown_name_message("problem family", family, list(FAMILIES))
+    return None

@@ -675,6 +675,24 @@ def test_sigterm_to_a_ray_driver_exits_143_and_leaves_no_ray_process(tmp_path, m
                ", ".join(_cmdline(pid)[:60] for pid, start in ray_processes.items() if not gone(pid, start)))
 
 
+def test_sigterm_while_a_refused_ray_run_exits_still_stops_ray(tmp_path):
+    """Found in review: a run refused after its local Ray instance began to start (here a point outside its
+    family's support, found once the problems are built) stops Ray at exit; a SIGTERM then, with the CLI's
+    handlers gone, killed the driver and left two of Ray's agents running. The stop at exit ignores it: the run
+    ends with its own exit code, and every process of the instance goes."""
+    driver = Driver(cli("benchmarks.variance", ["--objectives", "tucker-0.45@p=1.5", "--estimators", "reinforce",
+                                                "--executor", "ray", "--workers", "2", "--no-report",
+                                                "--out", tmp_path / "run"]), tmp_path / "logs")
+    wait_until(lambda: "error:" in driver.stderr, 90, "the refusal", driver.process)
+    ray_processes = descendants(driver.pid)
+    os.kill(driver.pid, signal.SIGTERM)
+    assert driver.wait(60) == 2, driver.stderr[-3000:]
+    assert "Traceback" not in driver.stderr, driver.stderr[-3000:]
+    wait_until(lambda: all(gone(pid, start) for pid, start in ray_processes.items()), 20,
+               "the Ray instance's processes to be gone: " +
+               ", ".join(_cmdline(pid)[:60] for pid, start in ray_processes.items() if not gone(pid, start)))
+
+
 def test_a_refused_ray_address_leaves_the_folder_free_for_the_corrected_command(tmp_path, capsys):
     argv = ["--estimators", "reinforce", "--objectives", "tucker-0.45", "--estimates", "300", "--no-report",
             "--device", "cpu", "--out", str(tmp_path / "x")]
