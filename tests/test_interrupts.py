@@ -32,3 +32,23 @@ def test_a_signal_while_the_cli_starts_exits_with_its_code_without_an_unrelated_
         assert unrelated not in err, err[-3000:]
     if driver.returncode == code:
         assert "interrupted" in err and "Traceback" not in err, err[-3000:]
+
+
+@pytest.mark.parametrize("body", [
+    "os.kill(os.getpid(), signal.SIGTERM); time.sleep(30)",
+    # inside interrupts_held the signal waits for the block's end: the import finishes, then the run stops
+    "with interrupts_held():\n        os.kill(os.getpid(), signal.SIGTERM); time.sleep(0.2); print('held')\n"
+    "    time.sleep(30)",
+], ids=["in-main", "held-during-imports"])
+def test_sigterm_anywhere_in_a_cli_exits_143_with_one_line(body):
+    """The start-up test above also accepts death by the signal (before Python has a handler); this one sends
+    SIGTERM from inside the CLI, where run_cli's handler must be in place: before, the driver died at once."""
+    script = ("import os, signal, time\n"
+              "from benchmarks.cli_common import interrupts_held, run_cli\n"
+              "def main():\n"
+              f"    {body}\n"
+              "run_cli(main)\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 143, (done.returncode, done.stderr)
+    assert done.stderr.strip() == "interrupted" and "Traceback" not in done.stderr, done.stderr
+    assert done.stdout.strip() == ("held" if "held" in body else ""), done.stdout
