@@ -297,7 +297,7 @@ def run_cli(main) -> None:
     """`python -m benchmarks.<cli>`: main's exit code; an interrupt the run loop did not handle (before the run
     began, or a second one while it stopped) is one line and the signal's exit code, not a traceback. SIGTERM
     is an interrupt from the start: before, it killed the driver at once, and a local Ray instance starting on
-    its own thread left two of its agents running.)"""
+    its own thread left two of Ray's agents running."""
     try:
         with sigterm_as_interrupt():
             code = main()

@@ -54,7 +54,6 @@ ALIASES = (
 )
 
 
-
 def unknown_problem_messages(patterns: list[str] | None, imports: list[str]) -> list[str]:
     """The registry's message for each pattern that names no registered problem (benchmarks.tasks.registry's
     list_problems, which raises the first of them), where that is known without torch: none when other problems

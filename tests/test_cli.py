@@ -256,8 +256,8 @@ def test_a_mistyped_problem_is_refused_before_torch_is_imported(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-@pytest.mark.parametrize("pattern", ["tuker-0.45", "tuker-*", "tuker-0.45@theta=1", "tucker-0.45@", "tucker-0.4[5@theta=1",
-                                     "tucker-0.4[6]", "nosuch@*", "[t]uker-0.45"])
+@pytest.mark.parametrize("pattern", ["tuker-0.45", "tuker-*", "tuker-0.45@theta=1", "tucker-0.45@",
+                                     "tucker-0.4[5@theta=1", "tucker-0.4[6]", "nosuch@*", "[t]uker-0.45"])
 def test_a_problem_refused_without_torch_gets_the_registrys_message(pattern):
     """Found in review: the early check added a hint the registry gives only to an empty point."""
     from benchmarks.problem_names import problem_message
