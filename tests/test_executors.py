@@ -338,6 +338,48 @@ def test_a_killed_worker_loses_only_its_units_unfinished_work_and_resume_complet
     assert after.loc[1500, "train_seconds"] > after.loc[held, "train_seconds"]
 
 
+def test_a_killed_ray_worker_loses_only_its_units_unfinished_work_and_resume_completes_it(tmp_path):
+    """The same on a real local Ray instance: SIGKILL to the Ray worker running one of the units (Ray names the
+    process after its task) ends that unit as failed (Ray's WorkerCrashedError), the others finish, and
+    --resume trains it on from its checkpoint."""
+    out = tmp_path / "run"
+    steps = 3000
+    argv = ["--latent", "bernoulli:4", "--hidden", "8", "--steps", str(steps), "--evals", str(steps // 100),
+            "--grad-estimates", "50", "--iw-samples", "5", "--no-report", "--executor", "ray", "--workers", "2",
+            "--estimators", "reinforce", "gumbel_softmax", "straight_through", "--out", out]
+    driver = Driver(cli("benchmarks.vae", argv), tmp_path / "first")
+
+    def two_units_midway():
+        running = [pid for pid in descendants(driver.pid) if "ray::_ray_run_unit" in _cmdline(pid)]
+        midway = sum(step < steps for step in checkpoints(out).values()) if out.exists() else 0
+        return running if len(running) == 2 and midway >= 2 else None
+
+    victim = min(wait_until(two_units_midway, 120, "two Ray workers, each midway through a unit", driver.process))
+    os.kill(victim, signal.SIGKILL)
+    code = driver.wait()
+    err = driver.stderr
+    assert code == 1, err[-3000:]
+    died = [line for line in re.split(r"[\r\n]", err) if "its Ray worker died" in line]
+    assert len(died) == 1, err[-3000:]
+    killed = died[0].split(": its Ray worker died")[0]
+    frame = pd.read_csv(out / "results.csv")
+    assert len(final_runs(frame)) == 2 and killed in set(frame.run_id) - final_runs(frame)
+    held = checkpoints(out)[checkpoint_path(out, killed).name]
+    assert 100 <= held < steps
+    assert_kept_through_checkpoints(out, frame)
+    before = frame[frame.run_id == killed].set_index("step")
+
+    resumed = run_cli("benchmarks.vae", [*argv, "--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "2 of 3 units done, 1 to resume from its checkpoint" in resumed.stdout, resumed.stdout
+    final = pd.read_csv(out / "results.csv")
+    assert final.cell_id.is_unique and len(final_runs(final)) == 3
+    after = final[final.run_id == killed].set_index("step")
+    assert list(after.index) == list(range(100, steps + 1, 100))
+    kept = [step for step in before.index if step <= held]  # not trained again: the very same rows
+    pd.testing.assert_frame_equal(after.loc[kept], before.loc[kept][after.columns], check_exact=True)
+
+
 # --- 4: Ctrl-C and SIGTERM ---------------------------------------------------------------------------
 
 def interrupted(driver: Driver, out: Path, send, code: int) -> list[str]:
