@@ -505,6 +505,7 @@ class RayExecutor(Executor):
         self.concurrency = workers
         self.started_here = False
         self.local: LocalRayInstance | None = None  # the local instance this executor started
+        self.warmed_callers = False  # a Ray the caller started: its workers were sent the warm-up tasks
 
     def start(self) -> None:
         """For a local instance: start it now, on its own thread, while the driver imports torch and builds its
@@ -519,8 +520,10 @@ class RayExecutor(Executor):
         if _local_instance is not None:  # an earlier run's in this process, stopping or left by a refused run
             _local_instance.stop()
             _local_instance = None
-        if ray.is_initialized():  # one the caller started: used, and left running; its workers warmed up as ours
-            _warm_up_ray_workers(self.workers, self.threads)
+        if ray.is_initialized():  # one the caller started: used, and left running; its workers warmed up once
+            if not self.warmed_callers:
+                _warm_up_ray_workers(self.workers, self.threads)
+                self.warmed_callers = True
             return
         # workers x threads CPUs: each task asks for `threads`, so that `workers` of them run at once.
         self.local = _local_instance = LocalRayInstance(self.workers * self.threads, self.workers, self.threads)
