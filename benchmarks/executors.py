@@ -641,8 +641,14 @@ class RayExecutor(Executor):
                         on_progress(unit.unit_id, unit.steps)
                     on_end(unit.unit_id, status, False)
         finally:
-            for ref in futures:
-                ray.cancel(ref, force=True)
+            # Units still pending (an interrupt, a bug): shutting down the instance started here, or leaving the
+            # cluster joined here, ends them (Ray ends a driver's tasks with its job). They are not cancelled
+            # first: ray.cancel(force=True) racing a task's own end crashed Ray's driver (a failed internal
+            # check in task_manager.cc: exit 1, no resume command, two agents left running; 2 of 6 Ctrl-Cs
+            # during a sweep). Only a Ray the caller started, which stays up, is asked to cancel them.
+            if not self.started_here:
+                for ref in futures:
+                    ray.cancel(ref)
             self.stop()
 
 
