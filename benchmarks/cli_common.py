@@ -293,11 +293,23 @@ def exit_code(stop: KeyboardInterrupt) -> int:
     return 128 + signal.SIGTERM if isinstance(stop, Terminated) or _sigterm_received else 130
 
 
+def ignore_signal(signum, frame) -> None:
+    """A handler that does nothing: the signal is ignored. Not SIG_IGN, which the processes started meanwhile
+    would inherit through exec (a local Ray instance may still be starting when a refused run ends), and with
+    it ignore the SIGTERM with which Ray stops them."""
+
+
 def run_cli(main) -> None:
     """`python -m benchmarks.<cli>`: main's exit code; an interrupt the run loop did not handle (before the run
     began, or a second one while it stopped) is one line and the signal's exit code, not a traceback. SIGTERM
     is an interrupt from the start: before, it killed the driver at once, and a local Ray instance starting on
-    its own thread left two of Ray's agents running."""
+    its own thread left two of Ray's agents running.
+
+    Outside main, SIGTERM is ignored: once main has returned the program is already ending with its code, and a
+    SIGTERM between main's return and the atexit handlers (a local Ray instance's stop, which ignores it itself)
+    killed the driver (seen once in CI, in a run refused while Ray started), and a driver killed then leaves two
+    of Ray's agents running."""
+    signal.signal(signal.SIGTERM, ignore_signal)  # what sigterm_as_interrupt restores when main ends
     try:
         with sigterm_as_interrupt():
             code = main()
@@ -310,7 +322,9 @@ def run_cli(main) -> None:
 def exit_with(code: int) -> None:
     """End a CLI with `code`, without the interpreter's last garbage collection over torch's and
     matplotlib's objects (1.4 s at exit): frozen objects are skipped by it, while files are closed and
-    atexit handlers run as before."""
+    atexit handlers run as before. Ctrl-C is ignored from here on: the run has ended, and during the atexit
+    handlers it printed a traceback."""
+    signal.signal(signal.SIGINT, ignore_signal)
     gc.freeze()
     sys.exit(code)
 

@@ -470,8 +470,10 @@ class LocalRayInstance:
         """`stop`, with Ctrl-C and SIGTERM ignored meanwhile: the CLI's own handlers are gone by then, so a SIGTERM
         killed the driver and left two of Ray's agents running, and Ctrl-C printed a traceback (found in review,
         in a run refused while Ray was still starting, which then finishes starting before it stops)."""
+        from benchmarks.cli_common import ignore_signal
+
         try:
-            previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in (signal.SIGINT, signal.SIGTERM)}
+            previous = {signum: signal.signal(signum, ignore_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
         except ValueError:  # not the main thread
             previous = {}
         try:

@@ -755,7 +755,9 @@ def test_sigterm_while_a_refused_ray_run_exits_still_stops_ray(tmp_path):
     wait_until(lambda: "error:" in driver.stderr, 90, "the refusal", driver.process)
     ray_processes = descendants(driver.pid)
     os.kill(driver.pid, signal.SIGTERM)
-    assert driver.wait(60) == 2, driver.stderr[-3000:]
+    # 143 only if the signal came between the refusal's print and main's return (an interrupt, as it should be);
+    # never death by the signal (-15), which CI once saw while main's handler was gone and Ray's stop not begun.
+    assert driver.wait(60) in (2, 143), driver.stderr[-3000:]
     assert "Traceback" not in driver.stderr, driver.stderr[-3000:]
     wait_until(lambda: all(gone(pid, start) for pid, start in ray_processes.items()), 20,
                "the Ray instance's processes to be gone: " +

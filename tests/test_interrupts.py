@@ -52,3 +52,21 @@ def test_sigterm_anywhere_in_a_cli_exits_143_with_one_line(body):
     assert done.returncode == 143, (done.returncode, done.stderr)
     assert done.stderr.strip() == "interrupted" and "Traceback" not in done.stderr, done.stderr
     assert done.stdout.strip() == ("held" if "held" in body else ""), done.stdout
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+def test_a_signal_after_main_returned_leaves_its_exit_code_and_the_atexit_handlers(signum):
+    """Seen in CI: SIGTERM after a refused Ray run's main had returned, but before the atexit handler that stops
+    the local Ray instance began, killed the driver (-15), which leaves Ray's agents running. Here an atexit handler
+    registered by main (so run before the earlier ones) sends the signal; the run still ends with main's exit
+    code, and the handler registered first still runs to its end."""
+    script = ("import atexit, os, signal, time\n"
+              "from benchmarks.cli_common import run_cli\n"
+              "atexit.register(lambda: print('stopped', flush=True))\n"
+              "def main():\n"
+              f"    atexit.register(lambda: (os.kill(os.getpid(), {int(signum)}), time.sleep(0.3)))\n"
+              "    return 2\n"
+              "run_cli(main)\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert done.stdout.strip() == "stopped" and "Traceback" not in done.stderr, (done.stdout, done.stderr)
