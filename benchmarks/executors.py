@@ -437,10 +437,13 @@ class LocalRayInstance:
         if not any(isinstance(each, _NotMainThread) for each in worker_log.filters):
             worker_log.addFilter(_NotMainThread())
         try:
+            # worker_niceness 0: Ray runs its workers at nice 15 by default, and beside any busy process they
+            # then got a few percent of a core (a VAE grid took over 5x the pool's time with two busy
+            # processes beside it); the pool's workers run at the driver's niceness, and so do these.
             # Without an address, "local": a new instance, as the README says. (None would join a cluster
             # `ray start` left on this machine, or fail on the address file a killed one leaves behind.)
             ray.init(address="local", num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False)
+                     configure_logging=False, _system_config={"worker_niceness": 0})
         except BaseException as error:  # noqa: BLE001 - given to the driver by wait_started
             self.error = error
             self.started.set()
