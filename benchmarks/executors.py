@@ -268,21 +268,36 @@ class LocalPool(Executor):
 PROGRESS_EVERY_S = 0.5  # a Ray training unit sends its progress to the driver at most this often
 
 
-class _RayProgress:
-    """A Ray task's on_progress: steps gathered and put on the driver's queue at most every PROGRESS_EVERY_S
-    (a training run advances every step; an actor call per step would cost more than the step)."""
+class _ProgressTally:
+    """A Ray actor (no CPU of its own) holding the steps the training units have reported, by unit, until the
+    driver takes them."""
 
-    def __init__(self, queue, unit_id: str):
-        self.queue, self.unit_id, self.pending, self.sent_at = queue, unit_id, 0, time.monotonic()
+    def __init__(self):
+        self.steps = collections.Counter()
+
+    def add(self, unit_id: str, steps: int) -> None:
+        self.steps[unit_id] += steps
+
+    def take(self) -> dict[str, int]:
+        taken, self.steps = self.steps, collections.Counter()
+        return dict(taken)
+
+
+class _RayProgress:
+    """A Ray task's on_progress: steps gathered and sent to the driver's tally at most every PROGRESS_EVERY_S
+    (a training run advances every step; an actor call per step would cost more than the step). Sent without
+    waiting for the reply: a task blocked in ray.get lends its CPU back to Ray, which starts the next pending
+    unit on it, and with ray.util.queue's blocking put three training units ran at once on a 2-CPU local
+    instance (seen per process; the rows said 2). `total` counts every step, sent or not."""
+
+    def __init__(self, tally, unit_id: str):
+        self.tally, self.unit_id, self.pending, self.total, self.sent_at = tally, unit_id, 0, 0, time.monotonic()
 
     def __call__(self, steps: int) -> None:
         self.pending += steps
+        self.total += steps
         if time.monotonic() - self.sent_at >= PROGRESS_EVERY_S:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.pending:
-            self.queue.put((self.unit_id, self.pending))
+            self.tally.add.remote(self.unit_id, self.pending)
             self.pending, self.sent_at = 0, time.monotonic()
 
 
@@ -321,19 +336,18 @@ def first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else ""
 
 
-def _ray_run_unit(unit, run_folder: str, context: dict, queue=None) -> str:
+def _ray_run_unit(unit, run_folder: str, context: dict, tally=None) -> str | tuple[str, int]:
+    """The unit's status; with a progress tally, also the steps it ran (the last of them may reach the tally
+    after the task's end, or not at all: the driver counts them from here)."""
     import torch
 
     torch.set_num_threads(context["torch_threads"])
     if context.pop("cluster", False):
         context = _on_this_node(context)
-    if queue is None:
+    if tally is None:
         return run_unit(unit, run_folder, context)
-    progress = _RayProgress(queue, unit.unit_id)
-    try:
-        return run_unit(unit, run_folder, context, progress)
-    finally:
-        progress.flush()
+    progress = _RayProgress(tally, unit.unit_id)
+    return run_unit(unit, run_folder, context, progress), progress.total
 
 
 # An HTTP/2 client preface and an empty SETTINGS frame: a Ray cluster's GCS (a gRPC server) answers with a
@@ -608,32 +622,34 @@ class RayExecutor(Executor):
         self.prepare()
         remote = ray.remote(_ray_run_unit)
         folder = str(Path(run_folder).resolve())
-        # Training runs report their steps as they go (a queue the tasks put on); a variance cell is one step,
-        # counted when it ends, which spares the queue's actor.
-        queue = None
+        # Training runs report their steps as they go (to a tally actor); a variance cell is one step, counted
+        # when it ends, which spares the actor.
+        tally = None
         if any(unit.steps > 1 for unit in units):
-            from ray.util.queue import Queue
-
-            queue = Queue(actor_options={"num_cpus": 0})
+            tally = ray.remote(_ProgressTally).options(num_cpus=0).remote()
         context = {**self.context(), "cluster": bool(self.address)}
         futures = {}
+        counted, ended = collections.Counter(), set()
 
         def drain() -> None:
-            if queue is not None and queue.qsize():
-                for unit_id, steps in queue.get_nowait_batch(queue.qsize()):
-                    on_progress(unit_id, steps)
+            if tally is not None:
+                for unit_id, steps in ray.get(tally.take.remote()).items():
+                    if unit_id not in ended:  # steps sent just before a unit's end are counted at its end
+                        counted[unit_id] += steps
+                        on_progress(unit_id, steps)
 
         try:
             for unit in longest_first(units):  # submitted in that order, and Ray starts them in it
                 gpus = 1 if getattr(unit, "device", "cpu") == "cuda" else 0
                 ref = remote.options(num_cpus=self.threads, num_gpus=gpus, max_retries=0).remote(
-                    unit, folder, context, queue)
+                    unit, folder, context, tally)
                 futures[ref] = unit
             while futures:
-                done, _ = ray.wait(list(futures), num_returns=1, timeout=None if queue is None else PROGRESS_EVERY_S)
-                drain()  # a task flushes its progress before it returns: none is counted after its end
+                done, _ = ray.wait(list(futures), num_returns=1, timeout=None if tally is None else PROGRESS_EVERY_S)
+                drain()
                 for ref in done:
                     unit = futures.pop(ref)
+                    ended.add(unit.unit_id)
                     try:
                         status = ray.get(ref)
                     except ray.exceptions.RayTaskError as error:  # the unit's own exception: a bug
@@ -642,8 +658,12 @@ class RayExecutor(Executor):
                         on_end(unit.unit_id, f"its Ray worker died ({type(error).__name__}); its finished rows and "
                                              "checkpoints are kept, --resume runs it again", True)
                         continue
-                    if queue is None:
+                    if tally is None:
                         on_progress(unit.unit_id, unit.steps)
+                    else:
+                        status, ran = status
+                        if ran > counted[unit.unit_id]:
+                            on_progress(unit.unit_id, ran - counted[unit.unit_id])
                     on_end(unit.unit_id, status, False)
         finally:
             # Units still pending (an interrupt, a bug): shutting down the instance started here, or leaving the

@@ -687,6 +687,52 @@ def test_training_units_on_ray_report_their_steps_as_they_go(tmp_path):
     assert sum(progress) == SlowUnit.steps and len(progress) >= 2, events
 
 
+def test_training_units_on_ray_never_run_more_at_once_than_workers(tmp_path, monkeypatch):
+    """Found sampling a VAE grid's Ray processes: three training units ran at once on a 2-CPU local instance
+    (each on two thirds of a core; the rows said 2). A task blocked in ray.get lends its CPU back to Ray, which
+    starts the next pending unit on it; each unit's first progress report waited for the queue actor, which
+    took seconds to come up with both cores busy (Ray's logs: the third worker started as the actor came
+    alive). Here the progress actor takes 3 s to come up; units report progress every 0.4 s of busy work for
+    3.2 s. Their (start, end) times may overlap at most 2 deep, and every step of every unit reaches the
+    progress bar once."""
+    import benchmarks.executors as executors
+
+    class SlowToStartTally(executors._ProgressTally):  # local: cloudpickle ships it by value to Ray
+        def __init__(self):
+            time.sleep(3)
+            super().__init__()
+
+    class ReportingUnit:
+        steps, imports = 8, ()
+
+        def __init__(self, unit_id):
+            self.unit_id = unit_id
+
+        def run(self, sink) -> str:
+            start = time.time()
+            x = torch.randn(64, 64)
+            for _ in range(self.steps):
+                busy_until = time.monotonic() + 0.4  # busy in torch, as a training step is
+                while time.monotonic() < busy_until:
+                    x = torch.tanh(x @ x)
+                sink.advance(1)
+            return f"{start} {time.time()}"
+
+    monkeypatch.setattr(executors, "_ProgressTally", SlowToStartTally)
+    steps, spans = {}, []
+
+    def on_end(unit_id, status, failed):
+        assert not failed, status
+        spans.append(tuple(map(float, status.split())))
+
+    executors.RayExecutor(2).run([ReportingUnit(f"u{i}") for i in range(4)], tmp_path,
+                                 lambda unit_id, count: steps.update({unit_id: steps.get(unit_id, 0) + count}), on_end)
+    assert steps == {f"u{i}": ReportingUnit.steps for i in range(4)}
+    edges = sorted([(start, 1) for start, end in spans] + [(end, -1) for start, end in spans], key=lambda e: e[0])
+    depth = [sum(change for _, change in edges[:i + 1]) for i in range(len(edges))]
+    assert max(depth) <= 2, spans
+
+
 def ray_started(driver: Driver) -> dict[int, str]:
     """The driver's Ray processes once its local instance has begun to start (the raylet is up)."""
     found = descendants(driver.pid)
