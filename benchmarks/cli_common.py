@@ -305,11 +305,12 @@ def run_cli(main) -> None:
     is an interrupt from the start: before, it killed the driver at once, and a local Ray instance starting on
     its own thread left two of Ray's agents running.
 
-    Outside main, SIGTERM is ignored: once main has returned the program is already ending with its code, and a
-    SIGTERM between main's return and the atexit handlers (a local Ray instance's stop, which ignores it itself)
-    killed the driver (seen once in CI, in a run refused while Ray started), and a driver killed then leaves two
-    of Ray's agents running."""
-    signal.signal(signal.SIGTERM, ignore_signal)  # what sigterm_as_interrupt restores when main ends
+    Outside main, SIGTERM is ignored until the interpreter's own shutdown (after the atexit handlers): once main
+    has returned the program is already ending with its code, and a SIGTERM between main's return and the
+    atexit handlers (a local Ray instance's stop, which ignores it itself) killed the driver (seen once in CI,
+    in a run refused while Ray started), and a driver killed then leaves two of Ray's agents running."""
+    with contextlib.suppress(ValueError):  # ValueError: not the main thread, whose signals are not ours
+        signal.signal(signal.SIGTERM, ignore_signal)  # what sigterm_as_interrupt restores when main ends
     try:
         with sigterm_as_interrupt():
             code = main()
@@ -322,9 +323,10 @@ def run_cli(main) -> None:
 def exit_with(code: int) -> None:
     """End a CLI with `code`, without the interpreter's last garbage collection over torch's and
     matplotlib's objects (1.4 s at exit): frozen objects are skipped by it, while files are closed and
-    atexit handlers run as before. Ctrl-C is ignored from here on: the run has ended, and during the atexit
-    handlers it printed a traceback."""
-    signal.signal(signal.SIGINT, ignore_signal)
+    atexit handlers run as before. Ctrl-C is ignored from here on (until the interpreter's own shutdown): the
+    run has ended, and during the atexit handlers it printed a traceback."""
+    with contextlib.suppress(ValueError):  # not the main thread
+        signal.signal(signal.SIGINT, ignore_signal)
     gc.freeze()
     sys.exit(code)
 

@@ -625,20 +625,30 @@ class RayExecutor(Executor):
         # Training runs report their steps as they go (to a tally actor); a variance cell is one step, counted
         # when it ends, which spares the actor.
         tally = None
-        if any(unit.steps > 1 for unit in units):
-            tally = ray.remote(_ProgressTally).options(num_cpus=0).remote()
         context = {**self.context(), "cluster": bool(self.address)}
         futures = {}
         counted, ended = collections.Counter(), set()
 
         def drain() -> None:
-            if tally is not None:
-                for unit_id, steps in ray.get(tally.take.remote()).items():
-                    if unit_id not in ended:  # steps sent just before a unit's end are counted at its end
-                        counted[unit_id] += steps
-                        on_progress(unit_id, steps)
+            nonlocal tally
+            if tally is None:
+                return
+            try:
+                reported = ray.get(tally.take.remote())
+            except ray.exceptions.RayActorError:  # the tally died (out of memory, ...): counted at each end
+                tally = None
+                return
+            for unit_id, steps in reported.items():
+                if unit_id not in ended:  # steps sent just before a unit's end are counted at its end
+                    counted[unit_id] += steps
+                    on_progress(unit_id, steps)
 
         try:
+            if any(unit.steps > 1 for unit in units):
+                tally = ray.remote(_ProgressTally).options(num_cpus=0).remote()
+                # Up before the units start (seconds on busy cores, beside the workers' warm-up): reports sent
+                # meanwhile would reach the bar all at once.
+                ray.get(tally.take.remote())
             for unit in longest_first(units):  # submitted in that order, and Ray starts them in it
                 gpus = 1 if getattr(unit, "device", "cpu") == "cuda" else 0
                 ref = remote.options(num_cpus=self.threads, num_gpus=gpus, max_retries=0).remote(
@@ -658,12 +668,12 @@ class RayExecutor(Executor):
                         on_end(unit.unit_id, f"its Ray worker died ({type(error).__name__}); its finished rows and "
                                              "checkpoints are kept, --resume runs it again", True)
                         continue
-                    if tally is None:
-                        on_progress(unit.unit_id, unit.steps)
-                    else:
+                    if isinstance(status, tuple):  # a unit that reported its progress: the steps it ran
                         status, ran = status
-                        if ran > counted[unit.unit_id]:
+                        if ran != counted[unit.unit_id]:  # negative where a resumed run took steps back
                             on_progress(unit.unit_id, ran - counted[unit.unit_id])
+                    else:
+                        on_progress(unit.unit_id, unit.steps)
                     on_end(unit.unit_id, status, False)
         finally:
             # Units still pending (an interrupt, a bug): shutting down the instance started here, or leaving the

@@ -90,8 +90,8 @@ def _run_locked(folder, units, done, meta, executor, command, step_name, label, 
               unit=step_name, smoothing=0, dynamic_ncols=True) as bar:
         def on_progress(unit_id: str, steps: int) -> None:
             # Each unit's count stays within 0..steps: a negative advance (a unit that resumed from an
-            # earlier step than its step file said) takes back steps counted as done before; Ray reports
-            # a unit's whole size when it ends.
+            # earlier step than its step file said) takes back steps counted as done before; on Ray a run of
+            # one-step units reports each when it ends.
             steps = max(-counted[unit_id], min(steps, by_id[unit_id].steps - counted[unit_id]))
             counted[unit_id] += steps
             if steps < 0:

@@ -8,6 +8,7 @@ processes are found through /proc and really killed, and Ray starts a local inst
 """
 from __future__ import annotations
 
+import collections
 import json
 import multiprocessing
 import os
@@ -666,7 +667,7 @@ def test_a_local_instance_is_started_even_where_another_cluster_left_its_address
 
 
 def test_training_units_on_ray_report_their_steps_as_they_go(tmp_path):
-    """A training run on Ray moves the progress bar while it runs (through a queue), not only when it
+    """A training run on Ray moves the progress bar while it runs (through a tally actor), not only when it
     ends: the bar of a long grid would otherwise sit at 0 with no estimate of the time left."""
     from benchmarks.executors import RayExecutor
 
@@ -692,15 +693,15 @@ def test_training_units_on_ray_never_run_more_at_once_than_workers(tmp_path, mon
     (each on two thirds of a core; the rows said 2). A task blocked in ray.get lends its CPU back to Ray, which
     starts the next pending unit on it; each unit's first progress report waited for the queue actor, which
     took seconds to come up with both cores busy (Ray's logs: the third worker started as the actor came
-    alive). Here the progress actor takes 3 s to come up; units report progress every 0.4 s of busy work for
-    3.2 s. Their (start, end) times may overlap at most 2 deep, and every step of every unit reaches the
-    progress bar once."""
+    alive). Here the progress actor takes 0.5 s to answer each report; units report progress every 0.4 s of
+    busy work for 3.2 s. Their (start, end) times may overlap at most 2 deep, and every step of every unit
+    reaches the progress bar once."""
     import benchmarks.executors as executors
 
-    class SlowToStartTally(executors._ProgressTally):  # local: cloudpickle ships it by value to Ray
-        def __init__(self):
-            time.sleep(3)
-            super().__init__()
+    class SlowTally(executors._ProgressTally):  # local: cloudpickle ships it by value to Ray
+        def add(self, unit_id, steps):
+            time.sleep(0.5)
+            super().add(unit_id, steps)
 
     class ReportingUnit:
         steps, imports = 8, ()
@@ -718,7 +719,7 @@ def test_training_units_on_ray_never_run_more_at_once_than_workers(tmp_path, mon
                 sink.advance(1)
             return f"{start} {time.time()}"
 
-    monkeypatch.setattr(executors, "_ProgressTally", SlowToStartTally)
+    monkeypatch.setattr(executors, "_ProgressTally", SlowTally)
     steps, spans = {}, []
 
     def on_end(unit_id, status, failed):
@@ -1049,3 +1050,32 @@ def test_units_run_at_the_drivers_niceness_on_every_executor(tmp_path, executor)
     executor = make[executor]()
     executor.run([NicenessSeen()], tmp_path, lambda *_: None, lambda unit_id, status, failed: ended.append(status))
     assert ended == [str(os.getpriority(os.PRIO_PROCESS, 0))]
+
+
+class AdvancingUnit:
+    """A unit that advances its progress by the given counts, `pause_s` apart, then ends."""
+    steps, imports = 5, ()
+
+    def __init__(self, unit_id: str, advances: list[int], pause_s: float = 0.0):
+        self.unit_id, self.advances, self.pause_s = unit_id, advances, pause_s
+
+    def run(self, sink) -> str:
+        for count in self.advances:
+            time.sleep(self.pause_s)
+            sink.advance(count)
+        return "ok"
+
+
+@pytest.mark.parametrize("executor", ["in-process", "ray"])
+def test_every_executor_passes_on_the_steps_a_unit_advanced_by_negative_ones_too(tmp_path, executor):
+    """Found in review: on Ray a unit's net steps were counted at its end only when positive, so a resumed run
+    that took steps back (a negative advance, as vae_training does when it resumes from an earlier checkpoint)
+    and ended before reporting it left the bar 3 steps high. Each unit's net count must reach on_progress,
+    as in process: one unit reports as it goes (0.6 s apart), one ends before its first report."""
+    from benchmarks.executors import RayExecutor
+
+    units = [AdvancingUnit("took-back", [-3]), AdvancingUnit("went-on", [2, 3], pause_s=0.6)]
+    net = collections.Counter()
+    (InProcess(1) if executor == "in-process" else RayExecutor(2)).run(
+        units, tmp_path, lambda unit_id, count: net.update({unit_id: count}), lambda *end: None)
+    assert dict(net) == {"took-back": -3, "went-on": 5}

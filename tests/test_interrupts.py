@@ -70,3 +70,16 @@ def test_a_signal_after_main_returned_leaves_its_exit_code_and_the_atexit_handle
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, (done.returncode, done.stderr)
     assert done.stdout.strip() == "stopped" and "Traceback" not in done.stderr, (done.stdout, done.stderr)
+
+
+def test_a_cli_run_off_the_main_thread_leaves_signals_alone():
+    """run_cli off the main thread (an embedding application's worker thread) may not set signal handlers;
+    found in review: it raised ValueError before main ran. It runs main and leaves the signals as they were."""
+    script = ("import signal, threading\n"
+              "from benchmarks.cli_common import run_cli\n"
+              "thread = threading.Thread(target=run_cli, args=(lambda: print('ran') or 0,))\n"
+              "thread.start(); thread.join()\n"
+              "print(signal.getsignal(signal.SIGTERM) == signal.SIG_DFL)\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.split() == ["ran", "True"], (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr, done.stderr
