@@ -213,8 +213,11 @@ def check_run_options(args) -> None:
     if args.out is not None:
         # A folder another driver is running is refused now, before an executor starts; the run loop takes
         # the lock itself later (this only spares the wait for a refusal).
-        from benchmarks.run_lock import RunLockedError, check_unlocked
+        from benchmarks.run_lock import RunLockedError, check_unlocked, unwritable
 
+        why = unwritable(args.out)
+        if why:
+            raise UsageError(f"--out {args.out}: {why}; choose a folder this user can write")
         try:
             check_unlocked(args.out)
         except RunLockedError as error:

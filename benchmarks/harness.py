@@ -14,6 +14,7 @@ when S is large.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import zlib
 
@@ -51,6 +52,18 @@ class Cell:
     def cell_id(self) -> str:
         return (f"{self.estimator}[{format_hparams(self.hparams)}]|{self.objective}|S={self.n_samples}|N={self.n_estimates}"
                 f"|{self.device}|{self.dtype}|seed={self.seed}")
+
+    @classmethod
+    def from_row(cls, row) -> Cell:
+        """The cell a sweep row (of results.csv or results.json, as a mapping) was measured in."""
+        hparams = row["hparams"]
+        hparams = json.loads(hparams) if isinstance(hparams, str) else dict(hparams)
+        cell = cls(str(row["estimator"]), tuple(sorted(hparams.items())), str(row["objective"]), int(row["n_samples"]),
+                   int(row["n_estimates"]), str(row["device"]), str(row["dtype"]), int(row["seed"]))
+        if "cell_id" in row and cell.cell_id != row["cell_id"]:
+            raise ValueError(f"the row's columns make the cell {cell.cell_id!r}, but the row says {row['cell_id']!r}: "
+                             "pass a row of a sweep's results.csv or results.json as it was written")
+        return cell
 
     @property
     def rng_seed(self) -> int:
@@ -185,15 +198,18 @@ class VarianceUnit:
         return (1 + spec.warmup_calls) * spec.f_evals_per_estimate(self.cell.n_samples, 1)
 
     def run(self, sink) -> str:
-        sink.add(run_cell(self.cell, bootstrap_seed=self.cell.seed))
+        sink.add(run_cell(self.cell))
         sink.advance(1)
         return "ok"
 
 
-def run_cell(cell: Cell, bootstrap_seed: int = 0) -> dict:
-    """Measure one cell: metrics of N estimates against the exact gradient, and their cost."""
+def run_cell(cell: Cell, bootstrap_seed: int | None = None) -> dict:
+    """Measure one cell: metrics of N estimates against the exact gradient, and their cost. The estimates are
+    drawn with the cell's own seed (Cell.rng_seed), the bootstrap with `bootstrap_seed` (default: the cell's
+    grid seed, as the sweep does)."""
     from benchmarks.measurement import measure  # measure builds on this module
 
+    bootstrap_seed = cell.seed if bootstrap_seed is None else bootstrap_seed
     row = measure(cell.estimator, get_problem(cell.objective), n_estimates=cell.n_estimates, n_samples=cell.n_samples,
                   hparams=dict(cell.hparams), device=cell.device, dtype=getattr(torch, cell.dtype),
                   seed=cell.rng_seed, bootstrap_seed=bootstrap_seed)

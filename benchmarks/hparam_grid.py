@@ -54,12 +54,27 @@ def _typed(spec, name: str, text: str):
                                f"(its default is {decl.default!r}); give {KINDS.get(type(decl.default), 'a value')}") from None
 
 
-def check_sweeps(sweeps: list[Sweep], specs) -> None:
-    """Refuse a scope naming an unknown or unchosen estimator, a name its scope does not take, and an
-    unscoped name no chosen estimator takes."""
+def _label(sweep: Sweep) -> str:
+    return f"{sweep.scope}:{sweep.name}" if sweep.scope else sweep.name
+
+
+def check_sweeps(sweeps: list[Sweep], specs, taus: list[float] | None = None) -> None:
+    """Refuse a scope naming an unknown or unchosen estimator, a name its scope does not take, an unscoped
+    name no chosen estimator takes, and two settings of one thing (the later one would silently win)."""
     import estimators  # here, not above: parse_hparam is an argparse type, run before torch is imported
     from estimators.registry import unknown_name_message
 
+    seen: dict[tuple, Sweep] = {}
+    for sweep in sweeps:
+        first = seen.setdefault((sweep.scope, sweep.name), sweep)
+        if first is not sweep:
+            raise HParamUsageError(f"--hparam {_label(sweep)} is given twice ({','.join(first.values)} and "
+                                   f"{','.join(sweep.values)}); give every value in one: "
+                                   f"{_label(sweep)}={','.join(dict.fromkeys(first.values + sweep.values))}")
+    if taus and (None, "tau") in seen:
+        raise HParamUsageError(f"--tau (or --tau-grid) and --hparam tau={','.join(seen[None, 'tau'].values)} both set every "
+                               "estimator's temperature; give the values once (ESTIMATOR:tau=... sets one "
+                               "estimator's beside --tau)")
     chosen = {spec.name: spec for spec in specs}
     for sweep in sweeps:
         if sweep.scope is not None:

@@ -17,7 +17,7 @@ import time
 import torch
 
 import estimators
-from benchmarks.harness import chunk_size, draw_estimates, estimate_chunk, problem_metrics, warm_up
+from benchmarks.harness import Cell, chunk_size, draw_estimates, estimate_chunk, problem_metrics, run_cell, warm_up
 from benchmarks.metrics import torch_threads
 from benchmarks.tasks import GradientProblem, get_problem
 from benchmarks.tasks.protocol import forked_rng
@@ -125,6 +125,16 @@ def measure(estimator, problem: GradientProblem | str, *, n_estimates: int = 10_
             row["variance_x_time"] = row["variance_trace"] * time_per_estimate
             row["variance_x_fevals"] = row["variance_trace"] * row["f_evals"]
     return row
+
+
+def rerun(row) -> dict:
+    """A variance sweep's row measured again: `row` is a row of its results.csv or results.json (a mapping).
+    Its cell, with the cell's seeds (the draws use Cell.rng_seed, derived from the cell's id and grid seed; the
+    bootstrap the grid seed) and the row's `torch_threads`, gives the same statistics; the timing columns are
+    new. Estimators or problems registered by a run's `--import` modules need those imported first."""
+    threads = row.get("torch_threads")
+    with torch_threads(None if threads is None else int(threads)):
+        return run_cell(Cell.from_row(row))
 
 
 def _json(value) -> str:

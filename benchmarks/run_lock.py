@@ -60,6 +60,25 @@ def check_unlocked(folder: Path) -> None:
             f"another --out (if that driver is gone, delete {Path(folder) / LOCK})")
 
 
+def unwritable(folder) -> str | None:
+    """Why a run could not write `folder` (None: it can). Probed by creating and removing a temporary folder in
+    it, or in its nearest existing ancestor, so nothing is left behind: a permission bit says too little (root
+    may write anywhere, yet not create folders in /proc)."""
+    import tempfile
+
+    folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".probe-", dir=existing))
+    except OSError as error:
+        return f"cannot create a folder in {existing} ({error.strerror or error})"
+    return None
+
+
 @contextlib.contextmanager
 def _takeover_guard(folder: Path):
     """An exclusive flock on RUN/.lock.takeover inside the block. A lock counts as stale only when its driver was

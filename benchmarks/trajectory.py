@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         if not closed:
             raise UsageError("no chosen problem has a closed-form loss; trajectories need one (the toys do)")
         specs = estimators.list_estimators(args.estimators, include_reference=bool(args.estimators))
-        check_sweeps(args.hparam, specs)
+        check_sweeps(args.hparam, specs, args.tau)
         out = args.out or Path("runs") / time.strftime("trajectory-%Y%m%d-%H%M%S")
         folder = RunFolder(out)
         folder.check_unlocked()  # a driver is running it: say so, not "pass --resume"

@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         latents = [Latent.parse(text) for text in args.latent]
         chosen = estimators.list_estimators(args.estimators, include_reference=False)
-        check_sweeps(args.hparam, chosen)
+        check_sweeps(args.hparam, chosen, args.tau)
         for latent in latents:
             if not any(s.supports(latent.family) for s in chosen):
                 able = [s.name for s in estimators.list_estimators(include_reference=False)

@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         specs = estimators.list_estimators(args.estimators, include_reference=bool(args.estimators))
-        check_sweeps(args.hparam, specs)
+        check_sweeps(args.hparam, specs, args.tau)
         objectives = list_problems(args.objectives)
         devices, device_note = resolve_devices(args.device)
         folder = prepare_folder(args)

@@ -86,9 +86,13 @@ def parse_fail_on(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"--fail-on takes METRIC:PCT, e.g. variance_trace:20 or median_s:50; "
                                          f"got {text!r}")
     try:
-        return metric, float(pct)
+        value = float(pct)
     except ValueError:
         raise argparse.ArgumentTypeError(f"--fail-on {text!r}: {pct!r} is not a percentage") from None
+    if not value >= 0 or value == float("inf"):  # a negative gate would fail on any change for the worse
+        raise argparse.ArgumentTypeError(f"--fail-on {text!r}: the percentage must be a finite number >= 0 (how much "
+                                         f"worse fails, e.g. {metric}:20); got {pct}")
+    return metric, value
 
 
 def cell_label(row: pd.Series, key: list[str]) -> str:
@@ -156,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     if not shared:
         print(f"error: {args.run_a} and {args.run_b} share no cell (same {', '.join(key)})", file=sys.stderr)
         return 2
-    for note in notes:
+    for note in notes + unshared_cells(cells_a, cells_b, key):
         print(f"note: {note}")
     if kind == "vae" and a.meta.get("dataset", "?") != b.meta.get("dataset", "?"):
         print(f"note: A trained on {a.meta.get('dataset', '?')}, B on {b.meta.get('dataset', '?')}")
@@ -174,6 +178,18 @@ def main(argv: list[str] | None = None) -> int:
     for _, row in shown.iterrows():
         print(describe(row, key))
     return 1 if failed_gates(table, args.fail_on) else 0
+
+
+def unshared_cells(cells_a: pd.DataFrame, cells_b: pd.DataFrame, key: list[str]) -> list[str]:
+    """'3 cells only in B, not compared (e.g. ...)' for each run with cells the other lacks: a run extended on
+    --resume with other settings, or a grid cut short, is otherwise compared on its shared part without a word."""
+    notes = []
+    for name, here, there in (("A", cells_a, cells_b), ("B", cells_b, cells_a)):
+        only = here.merge(there[key].drop_duplicates(), on=key, how="left", indicator=True)
+        only = only[only["_merge"] == "left_only"]
+        if len(only):
+            notes.append(f"{len(only)} cell(s) only in {name}, not compared (e.g. {cell_label(only.iloc[0], key)})")
+    return notes
 
 
 # Run settings that change what a shared cell's figures mean: the width of its intervals (N), its rounding,

@@ -39,9 +39,13 @@ TIME_LABEL = "seconds per estimate (s)"
 
 
 def log_floor(frame: pd.DataFrame, metric: str) -> float:
-    """A floor for a log axis: a third of the smallest positive value of the metric or its bounds."""
+    """A floor for a log axis: a third of the smallest positive value of the metric or its bounds, and for the
+    bias of its noise floor (drawn as a band from this floor up: with every bias well above its noise floor, a
+    floor from the biases alone sat above the band, and no band was drawn)."""
     columns = [c for c in (metric, metric + "_lo", metric + "_hi") if c in frame]
     values = frame[columns].to_numpy(dtype=float).ravel()
+    if metric == "bias_norm" and "bias_norm_hi" in frame:
+        values = np.concatenate([values, noise_floor(frame).to_numpy(dtype=float)])
     positive = values[np.isfinite(values) & (values > 0)]
     return positive.min() / 3 if positive.size else 1e-12
 

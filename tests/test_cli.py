@@ -78,6 +78,22 @@ def test_bad_input_is_a_message_and_nonzero_exit(tmp_path, capsys, argv, message
     assert "Traceback" not in captured.err
 
 
+def test_an_out_folder_that_cannot_be_written_is_a_usage_error(tmp_path, capsys):
+    """Found by a new user: --out /proc/foo ended in mkdir's traceback (exit 1). Now a usage error, for each
+    CLI (they share the check), and the probe leaves nothing behind."""
+    (tmp_path / "a-file").write_text("")
+    cases = [(tmp_path / "a-file" / "run", f"{tmp_path / 'a-file'} is a file, not a folder")]
+    if Path("/proc").is_dir():
+        cases.append((Path("/proc/gradbench-run"), "cannot create a folder in /proc"))
+    for out, message in cases:
+        code, _, err = run(SMALL + ["--out", out], capsys)
+        assert code == 2 and f"--out {out}: {message}" in err and "Traceback" not in err, err
+    fresh = tmp_path / "new" / "deeper"
+    assert run(SMALL + ["--estimators", "reinforce", "--out", fresh], capsys)[0] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "new"]
+    assert not [p for p in fresh.iterdir() if p.name.startswith(".probe-")]
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_cuda_without_gpu_is_refused(tmp_path, capsys):
     code, _, err = run(["--device", "cuda", "--out", tmp_path / "x"], capsys)
@@ -119,6 +135,21 @@ def test_interrupted_sweep_keeps_finished_cells_and_resumes(tmp_path, capsys, mo
     assert not set(calls) & set(kept.cell_id)  # finished cells are not measured again
     final = pd.read_csv(out / "results.csv")
     assert final.cell_id.is_unique and set(kept.cell_id) <= set(final.cell_id)
+
+
+def test_resume_with_other_settings_says_the_run_grows(tmp_path, capsys):
+    """Found by a new user: --resume with another --tau said '116 of 166 units done' and added cells to the run
+    without a word about the 110 finished ones outside the new grid."""
+    out = tmp_path / "run"
+    grid = ["--estimators", "gumbel_softmax", "reinforce", "--objectives", "tucker-0.45", "--estimates", "200",
+            "--no-report", "--out", out]
+    assert run([*grid, "--tau", "0.1", "1"], capsys)[0] == 0
+    code, stdout, _ = run([*grid, "--tau", "0.3", "--resume"], capsys)
+    assert code == 0 and "1 of 2 units done" in stdout, stdout
+    assert "2 finished units of the run are outside this grid (other settings), kept" in stdout
+    assert sorted(pd.read_csv(out / "results.csv").tau.fillna(0)) == [0, 0.1, 0.3, 1]
+    code, stdout, _ = run([*grid, "--tau", "0.3", "--resume"], capsys)
+    assert code == 0 and "3 of 3 units done" not in stdout and "2 of 2 units done" in stdout
 
 
 def test_list_prints_registry_and_objectives(capsys):

@@ -95,11 +95,31 @@ def test_a_real_regression_is_marked_and_fails_the_gate(two_runs, tmp_path, caps
     assert compare_main([str(a), str(worse), "--metrics", "variance_trace", "--fail-on", "variance_trace:250"]) == 0
 
 
+def test_cells_in_one_run_only_are_counted(two_runs, tmp_path, capsys):
+    """Found by a new user: a run extended on --resume with another --tau compared as '4 shared cells', with no
+    word of the cells only it had."""
+    a, b = two_runs
+    fewer = tmp_path / "fewer"
+    fewer.mkdir()
+    frame = pd.read_csv(b / "results.csv")
+    frame[frame.estimator == "reinforce"].to_csv(fewer / "results.csv", index=False)
+    assert compare_main([str(a), str(fewer), "--metrics", "variance_trace"]) == 0
+    out = capsys.readouterr().out
+    assert "2 shared cells" in out and "note: 2 cell(s) only in A, not compared (e.g. gumbel_softmax" in out
+    assert "only in B" not in out
+    assert compare_main([str(a), str(b), "--metrics", "variance_trace"]) == 0
+    assert "only in" not in capsys.readouterr().out
+
+
 def test_bad_arguments(two_runs, tmp_path, capsys):
     a, _ = two_runs
     with pytest.raises(SystemExit):
         compare_main([str(a), str(a), "--fail-on", "nonsense"])
     assert "METRIC:PCT" in capsys.readouterr().err
+    for gate in ("time_per_estimate_s:-50", "variance_trace:nan", "variance_trace:inf"):
+        with pytest.raises(SystemExit):
+            compare_main([str(a), str(a), "--fail-on", gate])
+        assert "the percentage must be a finite number >= 0" in capsys.readouterr().err
     assert compare_main([str(a), str(tmp_path)]) == 2
     assert "holds no results.csv" in capsys.readouterr().err
 

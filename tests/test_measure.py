@@ -72,3 +72,30 @@ def test_the_reference_estimator_is_chosen_from_metadata():
     assert reference_estimator("uniform").name == "pathwise"
     with pytest.raises(estimators.UnsupportedFamilyError, match="no registered unbiased estimator supports"):
         reference_estimator("no-such-family")
+
+
+def test_a_sweep_row_is_measured_again_by_rerun(tmp_path, capsys):
+    """The README's promise: `benchmarks.rerun(row)` gives a sweep row's statistics again, bit for bit. Found by a
+    new user: measure(name, problem, seed=the grid seed) did not (the sweep draws each cell with a seed of its
+    own). A stateful estimator (its state depends on the seed) and a temperature, at grid seed 1."""
+    import json
+
+    import pandas as pd
+
+    from benchmarks import rerun, variance
+    from benchmarks.harness import Cell
+    from tests.test_executors import STATISTICS
+
+    out = tmp_path / "run"
+    assert variance.main(["--estimators", "reinforce_nvil", "gumbel_softmax", "--objectives", "tucker-0.499",
+                          "--tau", "0.5", "--estimates", "500", "--seed", "1", "--no-report", "--out", str(out)]) == 0
+    capsys.readouterr()
+    rows = pd.read_csv(out / "results.csv").to_dict("records")
+    assert len(rows) == 2
+    for row, written in zip(rows, json.loads((out / "results.json").read_text())):
+        for source in (row, written):
+            again = rerun(source)
+            assert again["cell_id"] == row["cell_id"]
+            assert {name: again[name] for name in STATISTICS} == {name: written[name] for name in STATISTICS}
+    with pytest.raises(ValueError, match="the row's columns make the cell .*but the row says"):
+        Cell.from_row({**rows[0], "seed": 0})

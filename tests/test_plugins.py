@@ -184,6 +184,28 @@ def test_an_hparam_that_cannot_be_used_is_a_usage_error(tmp_path, capsys, estima
     assert not (tmp_path / "x" / "results.csv").exists()
 
 
+@pytest.mark.parametrize("settings,message", [
+    (["--tau", "0.5", "--hparam", "tau=1"], "--tau (or --tau-grid) and --hparam tau=1 both set"),
+    (["--hparam", "tau=0.5", "--hparam", "tau=1"], "--hparam tau is given twice (0.5 and 1); give every value in "
+                                                   "one: tau=0.5,1"),
+    (["--hparam", "gumbel_softmax:tau=0.5", "gumbel_softmax:tau=0.5,2"], "gumbel_softmax:tau=0.5,2"),
+])
+def test_two_settings_of_one_hyperparameter_are_a_usage_error(tmp_path, capsys, settings, message):
+    """Found by a new user: the later of two settings silently won (--tau 0.5 --hparam tau=1 ran tau=1 only)."""
+    code, _, err = run(["--estimators", "gumbel_softmax", *SMALL, *settings, "--out", tmp_path / "x"], capsys)
+    assert code == 2 and message in err and "Traceback" not in err, err
+    assert not (tmp_path / "x" / "results.csv").exists()
+
+
+def test_a_scoped_temperature_beside_tau_sets_that_estimator_only(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, _, err = run(["--estimators", "gumbel_softmax", "reinmax", *SMALL, "--tau", "1.5",
+                        "--hparam", "gumbel_softmax:tau=0.5", "--out", out], capsys)
+    assert code == 0, err
+    assert pd.read_csv(out / "results.csv").set_index("estimator").tau.to_dict() == {"gumbel_softmax": 0.5,
+                                                                                     "reinmax": 1.5}
+
+
 def test_a_tau_an_estimator_cannot_take_leaves_it_out_with_the_reason(tmp_path, capsys):
     out = tmp_path / "run"
     code, stdout, _ = run(["--estimators", "reinmax", "gumbel_softmax", *SMALL, "--tau", "0.5", "--out", out], capsys)

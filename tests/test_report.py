@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import benchmarks.variance as variance
@@ -207,4 +208,35 @@ def test_dot_plots_keep_long_estimator_names_inside_the_figure():
     labels = [label for ax in axes[:, 0] for label in ax.get_yticklabels()]
     assert {label.get_text() for label in labels} == set(names)
     _inside_and_apart(fig, labels)
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("swept", [True, False])
+def test_the_noise_floor_band_is_drawn_when_every_bias_is_significant(swept):
+    """Found by a new user: gumbel_rao's biases (about 0.07) were all significant, the log axis's floor (a third
+    of the smallest bias) sat above their noise floor (0.0024), and the band the footnote names was empty."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    from matplotlib.collections import PolyCollection
+    from matplotlib.patches import Rectangle
+
+    from reports.plots import objective_figure
+
+    frame = pd.DataFrame([{"estimator": "gumbel_rao", "hparams": json.dumps({"k": k} if swept else {}),
+                           "objective": "tucker-0.45", "n_samples": 1, "device": "cpu", "variance_trace": 1e-3,
+                           "variance_trace_lo": 9e-4, "variance_trace_hi": 1.1e-3, "bias_norm": 0.07,
+                           "bias_norm_lo": 0.07 - 0.0024, "bias_norm_hi": 0.07 + 0.0024, "bias_significant": True,
+                           "mse": 6e-3, "mse_lo": 5e-3, "mse_hi": 7e-3, "time_per_estimate_s": 1e-7,
+                           "time_per_estimate_min_s": 9e-8, "time_per_estimate_max_s": 2e-7}
+                          for k in ((1, 10, 100) if swept else (10,))])
+    fig, axes = objective_figure(frame, "tucker-0.45", "k" if swept else None)
+    bias = axes[0, 1]
+    if swept:
+        band = [c for c in bias.collections if isinstance(c, PolyCollection)]
+        heights = [np.ptp(path.vertices[:, 1]) for c in band for path in c.get_paths()]
+    else:
+        heights = [patch.get_width() for patch in bias.patches if isinstance(patch, Rectangle)]
+    assert heights and min(heights) > 0
+    low, _ = bias.get_ylim() if swept else bias.get_xlim()
+    assert low < 0.0024  # the band's top is on the axis
     plt.close(fig)
