@@ -151,24 +151,35 @@ def _mark_points_above(axes, xs, frame: pd.DataFrame, palette: Palette | None) -
                 transform=ax.transAxes, ha="right", va="top", fontsize=7, color="#444")
 
 
+RELAXATION_MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
 def relaxation_figure(frame: pd.DataFrame, palette: Palette | None = None):
     """The training -ELBO on the same batches and noise, relaxed (the objective the estimator trains,
     dashed) and hard (the discrete model, solid), against step; and their gap. Colours from the run's
     palette (the line styles say relaxed or hard here)."""
     fig, axes = plt.subplots(1, 2, figsize=(14, 4.6))
+    # Line styles say hard or relaxed here, so the labels of one estimator (kl=analytic and kl=sampled, two
+    # temperatures) differ by marker instead: with one marker for all they were identical lines and legend
+    # entries (found by a new user).
+    markers = {}
+    for label, estimator in frame[["label", "estimator"]].drop_duplicates().itertuples(index=False):
+        of_estimator = [m for (e, _), m in markers.items() if e == estimator]
+        markers[estimator, label] = RELAXATION_MARKERS[len(of_estimator) % len(RELAXATION_MARKERS)]
     for label, style, first, rows in seed_runs(frame, palette):
-        colour = style["color"]
-        axes[0].plot(rows["step"], rows["train_neg_elbo_hard"], color=colour, marker="o", markersize=3,
+        colour, marker = style["color"], markers[rows["estimator"].iloc[0], label]
+        axes[0].plot(rows["step"], rows["train_neg_elbo_hard"], color=colour, marker=marker, markersize=4,
                      label=label if first else None)
-        axes[0].plot(rows["step"], rows["train_neg_elbo_relaxed"], color=colour, marker="x", markersize=4,
-                     linestyle="--")
-        axes[1].plot(rows["step"], rows["train_relaxation_gap"], color=colour, marker="o", markersize=3)
+        axes[0].plot(rows["step"], rows["train_neg_elbo_relaxed"], color=colour, marker=marker, markersize=4,
+                     markerfacecolor="white", linestyle="--")
+        axes[1].plot(rows["step"], rows["train_relaxation_gap"], color=colour, marker=marker, markersize=4)
         if "train_relaxation_gap_se" in rows:
             se = rows["train_relaxation_gap_se"].fillna(0.0)
             axes[1].fill_between(rows["step"], rows["train_relaxation_gap"] - 1.96 * se,
                                  rows["train_relaxation_gap"] + 1.96 * se, color=colour, alpha=0.15, linewidth=0)
-    axes[0].plot([], [], color="grey", label="hard (solid)")
-    axes[0].plot([], [], color="grey", linestyle="--", marker="x", label="relaxed (dashed)")
+    axes[0].plot([], [], color="grey", marker="o", markersize=4, label="hard (solid, filled)")
+    axes[0].plot([], [], color="grey", linestyle="--", marker="o", markersize=4, markerfacecolor="white",
+                 label="relaxed (dashed, hollow)")
     axes[0].set(xlabel="training step", ylabel="training -ELBO (nats)",
                 title="relaxed (what the estimator trains) vs hard (the discrete model)")
     axes[1].axhline(0.0, color="black", linewidth=0.8)

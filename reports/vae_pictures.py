@@ -75,10 +75,24 @@ def mosaic(images: np.ndarray, shape, columns: int) -> np.ndarray:
     return out
 
 
-def _show(ax, image: np.ndarray, title: str) -> None:
+TITLE_CHARS = 13  # a column title's line: words are never split, so a longer one widens the columns
+CHAR_INCHES = 0.075  # one character of an 8-point title, with room to spare
+
+
+def _title_lines(title: str, chars: int = TITLE_CHARS) -> list[str]:
+    return textwrap.wrap(title, chars, break_long_words=False, break_on_hyphens=False) or [""]
+
+
+def _column_inches(titles: list[str], least: float) -> float:
+    """Wide enough for the longest line of any column's title (two at 18 characters overlapped, found by a
+    new user: 'disarm kl=analytic' beside 'disarm kl=sampled')."""
+    return max([least] + [CHAR_INCHES * len(line) + 0.1 for title in titles for line in _title_lines(title)])
+
+
+def _show(ax, image: np.ndarray, title: str, chars: int = TITLE_CHARS) -> None:
     cmap = plt.get_cmap("gray").with_extremes(bad="white")  # the NaN gaps between images
     ax.imshow(image, cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
-    ax.set_title("\n".join(textwrap.wrap(title, 18)), fontsize=8)
+    ax.set_title("\n".join(_title_lines(title, chars)), fontsize=8)
     ax.set_xticks([])
     ax.set_yticks([])
     for spine in ax.spines.values():
@@ -88,9 +102,12 @@ def _show(ax, image: np.ndarray, title: str) -> None:
 def reconstructions_figure(originals: np.ndarray, columns: list[tuple[str, dict | None]], shape, title: str = ""):
     """The test images and, per (title, arrays or None), their reconstructions, one column each."""
     n = len(originals)
-    top_inches = 1.0  # the figure's title and the columns' two-line titles
+    titles = ["test image"] + [label for label, _ in columns]
+    lines = max(len(_title_lines(t)) for t in titles)
+    top_inches = 0.7 + 0.15 * lines  # the figure's title and the columns' titles
     height = 0.75 * n + top_inches + 0.1
-    fig, axes = plt.subplots(1, len(columns) + 1, figsize=(max(3.2, 0.95 * (len(columns) + 1) + 0.3), height),
+    column = _column_inches(titles, 0.95)
+    fig, axes = plt.subplots(1, len(columns) + 1, figsize=(max(3.2, column * (len(columns) + 1) + 0.3), height),
                              squeeze=False)
     axes = axes[0]
     _show(axes[0], mosaic(originals, shape, 1), "test image")
@@ -118,7 +135,7 @@ def prior_figure(columns: list[tuple[str, dict | None]], shape, title: str = "")
         side = int(np.ceil(np.sqrt(count)))
         image = (mosaic(arrays["prior"], shape, side) if arrays is not None
                  else np.full(mosaic(np.zeros((count, int(shape[0]) * int(shape[1]))), shape, side).shape, np.nan))
-        _show(ax, image, label)
+        _show(ax, image, label, chars=30)  # a 2.9-inch panel: the title on one or two lines
     if title:
         fig.suptitle(title, fontsize=10, y=1 - 0.1 / height, va="top")
     fig.subplots_adjust(left=0.02, right=0.98, bottom=0.1 / height, top=1 - (top_inches + 0.45) / height,

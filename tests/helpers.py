@@ -80,3 +80,16 @@ def training_interrupted_at(call: int):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(VAE, "loss", interrupted)
         yield
+
+
+def inside_and_apart(fig, texts) -> None:
+    """Every text's box lies inside the figure, and no two of them overlap (in pixels)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    width, height = fig.canvas.get_width_height()
+    boxes = [text.get_window_extent(renderer) for text in texts if text.get_text()]
+    for box, text in zip(boxes, [t for t in texts if t.get_text()]):
+        assert box.x0 >= -1 and box.y0 >= -1 and box.x1 <= width + 1 and box.y1 <= height + 1, text.get_text()
+    for i, box in enumerate(boxes):
+        for other in boxes[i + 1:]:
+            assert not box.overlaps(other), (box, other)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import benchmarks.variance as variance
+from tests.helpers import inside_and_apart
 
 
 def test_reports_cli_rerenders_a_run(tmp_path, capsys):
@@ -150,21 +151,8 @@ def test_swept_settings_get_their_own_throughput_lines_and_cost_rows(tmp_path):
     assert len(frame) == 3 * 2  # three settings at two S
 
 
-def _inside_and_apart(fig, texts):
-    """Every text's box lies inside the figure, and no two of them overlap (in pixels)."""
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
-    width, height = fig.canvas.get_width_height()
-    boxes = [text.get_window_extent(renderer) for text in texts if text.get_text()]
-    for box, text in zip(boxes, [t for t in texts if t.get_text()]):
-        assert box.x0 >= -1 and box.y0 >= -1 and box.x1 <= width + 1 and box.y1 <= height + 1, text.get_text()
-    for i, box in enumerate(boxes):
-        for other in boxes[i + 1:]:
-            assert not box.overlaps(other), (box, other)
-
-
 @pytest.mark.parametrize("objectives", [1, 3])
-def test_throughput_figure_keeps_its_titles_labels_and_legend_inside_and_apart(objectives):
+def test_throughput_figure_keeps_its_titles_labels_and_legendinside_and_apart(objectives):
     """One panel or several: the title, the panels' titles and S labels and the legend's long names all show
     (with one objective the title ran past both edges and the legend sat on the plot; with three the title
     crossed the panels' titles and the S label was cut off)."""
@@ -184,7 +172,7 @@ def test_throughput_figure_keeps_its_titles_labels_and_legend_inside_and_apart(o
     for ax in axes.ravel()[:objectives]:
         texts += [ax.title, ax.xaxis.label, ax.yaxis.label]
         assert [label.get_text() for label in ax.get_xticklabels()] == ["2", "4"]  # the measured S
-    _inside_and_apart(fig, texts)
+    inside_and_apart(fig, texts)
     assert legend.get_window_extent().x0 > max(ax.get_window_extent().x1 for ax in axes.ravel())  # beside them
     plt.close(fig)
 
@@ -207,7 +195,7 @@ def test_dot_plots_keep_long_estimator_names_inside_the_figure():
     fig, axes = objective_figure(frame, "tucker-0.45", None)
     labels = [label for ax in axes[:, 0] for label in ax.get_yticklabels()]
     assert {label.get_text() for label in labels} == set(names)
-    _inside_and_apart(fig, labels)
+    inside_and_apart(fig, labels)
     plt.close(fig)
 
 
@@ -240,3 +228,16 @@ def test_the_noise_floor_band_is_drawn_when_every_bias_is_significant(swept):
     low, _ = bias.get_ylim() if swept else bias.get_xlim()
     assert low < 0.0024  # the band's top is on the axis
     plt.close(fig)
+
+
+def test_a_bias_that_is_not_significant_names_the_level_it_is_judged_at():
+    """Found by a new user: 'bias 0.486 [0.22, 0.751] n.s.' read as a contradiction. The 95% interval and the
+    0.999 family-wise test differ in level, and the mark now says which."""
+    from reports.tables import cell_html
+
+    row = {"variance_trace": 1.0, "variance_trace_lo": 0.95, "variance_trace_hi": 1.05, "bias_norm": 0.486,
+           "bias_norm_lo": 0.22, "bias_norm_hi": 0.751, "bias_significant": False, "rel_bias": 0.1, "cosine": 0.99,
+           "mse": 1.2, "nonfinite": 0}
+    text = cell_html(row, False, False)
+    assert "n.s. at 99.9%" in text and "family-wise level 0.999" in text
+    assert "n.s." not in cell_html({**row, "bias_significant": True}, False, False)

@@ -204,3 +204,32 @@ def test_a_folder_written_before_pictures_and_relaxed_losses_still_renders(run):
     frame.to_csv(old / "results.csv", index=False)
     page = render_vae_report(old).read_text()
     assert "cannot be read" in page and "No readable pictures" in page
+
+
+def test_reconstruction_column_titles_and_relaxation_legends_tell_the_runs_apart():
+    """Found by a new user in a --kl analytic sampled grid: the reconstruction columns' titles overlapped
+    ('disarm kl=analytidisarm kl=sampled'), and the relaxed-vs-hard figure drew disarm kl=analytic and
+    kl=sampled as identical lines with identical legend entries."""
+    import matplotlib.pyplot as plt
+
+    from reports.vae import relaxation_figure
+    from reports.vae_pictures import reconstructions_figure
+    from tests.helpers import inside_and_apart
+
+    labels = ["disarm kl=analytic", "disarm kl=sampled", "gumbel_rao kl=analytic", "gumbel_rao kl=sampled",
+              "st_gumbel_softmax tau=0.5 kl=analytic"]
+    originals = np.random.default_rng(0).random((4, 64))
+    columns = [(label, {"reconstructions": originals}) for label in labels]
+    fig, axes = reconstructions_figure(originals, columns, (8, 8), "reconstructions at step 300")
+    inside_and_apart(fig, [ax.title for ax in axes] + fig.texts)
+    plt.close(fig)
+
+    frame = pd.DataFrame([{"label": label, "estimator": label.split()[0], "seed": 0, "step": step,
+                           "train_neg_elbo_hard": 100.0 - step / 10, "train_neg_elbo_relaxed": 100.0 - step / 10,
+                           "train_relaxation_gap": 0.0} for label in labels[:4] for step in (100, 200, 300)])
+    fig, axes = relaxation_figure(frame)
+    handles, names = axes[0].get_legend_handles_labels()
+    looks = {name: (handle.get_color(), handle.get_marker(), handle.get_linestyle())
+             for handle, name in zip(handles, names)}
+    assert len(set(looks.values())) == len(looks) == 6, looks  # four runs, and hard / relaxed
+    plt.close(fig)
