@@ -13,7 +13,7 @@ from scipy import stats
 
 from benchmarks.harness import Cell, run_cell
 from benchmarks.tasks import get_problem
-from tests.helpers import ALPHA, Z, draw, variance_and_se
+from tests.helpers import ALPHA, Z, bonferroni_z, draw, max_abs_z, variance_and_se
 
 
 @pytest.mark.statistical(checks=4)
@@ -158,3 +158,53 @@ def test_tied_conditional_noise_equals_the_noise_behind_the_sample():
     hard = (gumbel.argmax(-1, keepdim=True) == torch.arange(4)).to(gumbel.dtype)
     shifted = gumbel.detach() - torch.logsumexp(categorical.detach(), -1, keepdim=True)
     torch.testing.assert_close(tied_gumbel(categorical, gumbel, hard), shifted, rtol=1e-9, atol=1e-9)
+
+
+def _sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
+
+
+@pytest.mark.statistical(checks=3)
+def test_reinmax_expectation_on_tucker_matches_its_closed_form():
+    """ReinMax is biased, so unbiasedness says nothing about it, and "shows some bias" holds for any wrong
+    version too (a mutation trial: coefficients swapped, or the Bernoulli's other class taken, passed the
+    suite). On Tucker's toy, f(b) = (b - t)^2, the estimate is a function of the sample b alone: with
+    s = sigmoid(theta) and the two-class logits (0, theta), q_b = (b + sigmoid(theta / tau)) / 2 and
+
+        g(b) = 2 (b - t) [2 q_b (1 - q_b) - s (1 - s) / 2],   E g = s g(1) + (1 - s) g(0)
+
+    (estimators/reinmax.py: 2 J(pi_1)^T - J(pi_0)^T / 2 applied to df/dD). Off-centre points, tau >= 1."""
+    t = 0.45
+    for problem, theta, tau in (("tucker-0.45@theta=-2", -2.0, 1.0), ("tucker-0.45@theta=-2", -2.0, 2.0),
+                                ("tucker-0.45@theta=1", 1.0, 1.5)):
+        s, soft = _sigmoid(theta), _sigmoid(theta / tau)
+
+        def g(b):
+            q = (b + soft) / 2
+            return 2 * (b - t) * (2 * q * (1 - q) - s * (1 - s) / 2)
+
+        expected = s * g(1) + (1 - s) * g(0)
+        estimates = draw("reinmax", problem, 20_000, 1, seed=21, hparams={"tau": tau})[:, 0]
+        se = float(estimates.std()) / len(estimates) ** 0.5
+        assert abs(float(estimates.mean()) - expected) < Z * se, (problem, tau, float(estimates.mean()), expected, se)
+
+
+@pytest.mark.statistical(checks=2)
+def test_rebar_is_unbiased_at_every_control_variate_scale():
+    """REBAR is unbiased for any eta (Tucker et al. 2017), but the registry-wide check runs at its default eta = 1,
+    where a mutation that dropped eta from the score term is exact: checked at eta = 0.5 and 0, off-centre."""
+    exact = get_problem("quadratic-4@scale=3").exact_gradient()
+    for eta in (0.5, 0.0):
+        estimates = draw("rebar", "quadratic-4@scale=3", 20_000, 1, seed=23, hparams={"eta": eta})
+        assert max_abs_z(estimates, exact) < bonferroni_z(ALPHA, exact.numel()), eta
+
+
+@pytest.mark.statistical(checks=3)
+def test_nvil_baseline_lowers_reinforce_variance_after_warm_up():
+    """NVIL's learned baseline keeps REINFORCE unbiased whatever it is, so only its variance shows whether it
+    subtracts what it learned (f - b; a mutation to f + b passed every unbiasedness test): after the warm-up
+    the sweep gives it, its variance is below plain REINFORCE's at S = 1, on three families, off-centre."""
+    for objective in ("tucker-0.45@theta=-2", "quadratic-4@scale=3", "gauss-square-3@mu=-0.5,sigma=0.5"):
+        plain = variance_and_se(draw("reinforce", objective, 20_000, 1, seed=24))
+        nvil = variance_and_se(draw("reinforce_nvil", objective, 20_000, 1, seed=25))
+        assert plain[0] - nvil[0] > Z * (plain[1] ** 2 + nvil[1] ** 2) ** 0.5, (objective, plain, nvil)
