@@ -32,7 +32,7 @@ import pandas as pd  # noqa: E402
 from reports.catalogue import VARIANCE, Metric  # noqa: E402
 from reports.palette import STYLES, Palette  # noqa: E402
 from reports.swept import annotate, axis_label  # noqa: E402
-from reports.ticks import MAX_DECADES_WITH_MINOR_TICKS, decades  # noqa: E402
+from reports.ticks import LABEL_SIZE, MAX_DECADES_WITH_MINOR_TICKS, TICK_SIZE, decades  # noqa: E402
 
 S_LABEL = "samples per estimate S"
 TIME_LABEL = "seconds per estimate (s)"
@@ -168,9 +168,9 @@ def metric_against(ax, frame: pd.DataFrame, metric: Metric, x: str, xlabel: str,
             span = max(finite_x.max() - finite_x.min(), 1e-12)
             ax.set_xlim(finite_x.min() - 0.1 * span, finite_x.max() + 0.1 * span)
     _zero_note(ax, zeros, metric)
-    ax.set_xlabel(xlabel, fontsize=8)
-    ax.set_ylabel(metric.short_axis_label, fontsize=8)
-    ax.tick_params(labelsize=7)
+    ax.set_xlabel(xlabel, fontsize=LABEL_SIZE)
+    ax.set_ylabel(metric.short_axis_label, fontsize=LABEL_SIZE)
+    ax.tick_params(labelsize=TICK_SIZE)
     ax.grid(True, alpha=0.3)
 
 
@@ -200,12 +200,12 @@ def per_estimator(ax, frame: pd.DataFrame, metric: Metric) -> None:
                       alpha=0.3)
         ax.scatter([value], [position], marker=row["marker"], facecolors=row["colour"] if significant else "white",
                    edgecolors=row["colour"], s=30, zorder=3)
-    ax.set_yticks(range(len(rows)), rows["series"], fontsize=7)
+    ax.set_yticks(range(len(rows)), rows["series"], fontsize=TICK_SIZE)
     ax.set_ylim(-0.7, len(rows) - 0.3)
     ax.set_xscale("log")
     _zero_note(ax, zeros, metric)
-    ax.set_xlabel(metric.short_axis_label, fontsize=8)
-    ax.tick_params(labelsize=7)
+    ax.set_xlabel(metric.short_axis_label, fontsize=LABEL_SIZE)
+    ax.tick_params(labelsize=TICK_SIZE)
     ax.grid(True, axis="x", alpha=0.3)
 
 
@@ -256,9 +256,9 @@ def cost_map(ax, frame: pd.DataFrame, swept_label: str | None) -> None:
     ax.set_xscale("log")
     ax.set_yscale("log")
     _zero_note(ax, zeros, mse)
-    ax.set_xlabel(TIME_LABEL, fontsize=8)
-    ax.set_ylabel(mse.short_axis_label, fontsize=8)
-    ax.tick_params(labelsize=7)
+    ax.set_xlabel(TIME_LABEL, fontsize=LABEL_SIZE)
+    ax.set_ylabel(mse.short_axis_label, fontsize=LABEL_SIZE)
+    ax.tick_params(labelsize=TICK_SIZE)
     ax.grid(True, alpha=0.3)
 
 
@@ -278,7 +278,7 @@ def _grid(groups, heads: list[str], title: str, share: str = "sharey", width: fl
 TICK_ROOM_IN = 0.2
 
 
-def _left_margin(fig, labels, fontsize: float = 7) -> float:
+def _left_margin(fig, labels, fontsize: float = TICK_SIZE) -> float:
     """The left margin (a share of the figure's width) that holds the widest of `labels` as y tick labels:
     at least 0.06 (numbers), more for the dot plots' series names, which a fixed margin cut off."""
     renderer = fig.canvas.get_renderer()

@@ -29,6 +29,7 @@ from reports.degenerate import degenerate_reason  # noqa: E402
 from reports.palette import STYLES, Palette  # noqa: E402
 from reports.swept import axis_label  # noqa: E402
 from reports.tables import fmt  # noqa: E402
+from reports.ticks import LABEL_SIZE, TICK_SIZE  # noqa: E402
 
 MIN_TEMPERATURES = 3
 KEY = ["objective", "estimator", "variant", "n_samples", "device"]
@@ -142,9 +143,9 @@ def temperature_figure(frame: pd.DataFrame, best: pd.DataFrame, palette: Palette
         if len(taus) <= 9:
             ax.set_xticks(taus, [f"{t:g}" for t in taus])
         ax.set_title(objective, fontsize=9)
-        ax.set_xlabel(axis_label("tau"), fontsize=8)
-        ax.set_ylabel(mse.short_axis_label, fontsize=8)
-        ax.tick_params(labelsize=7)
+        ax.set_xlabel(axis_label("tau"), fontsize=LABEL_SIZE)
+        ax.set_ylabel(mse.short_axis_label, fontsize=LABEL_SIZE)
+        ax.tick_params(labelsize=TICK_SIZE)
         ax.grid(True, alpha=0.3)
         ax.minorticks_off()
     for ax in axes.ravel()[len(objectives):]:

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from reports.swept import setting  # noqa: E402
-from reports.ticks import save_figure  # noqa: E402
+from reports.ticks import LABEL_SIZE, TICK_SIZE, save_figure  # noqa: E402
 
 COLUMNS = ["estimator", "objective", "device", "n_samples", "f_evals", "estimates_per_s",
            "estimates_per_s_lo", "estimates_per_s_hi", "peak_memory_bytes"]
@@ -140,9 +140,9 @@ def throughput_figure(frame: pd.DataFrame, palette=None):
             ax.set_xticks(samples, [f"{s:g}" for s in samples])
             ax.minorticks_off()
         ax.set_title(objective, fontsize=9)
-        ax.set_xlabel("samples per estimate S", fontsize=8)
-        ax.set_ylabel("estimates per second (1/s)", fontsize=8)
-        ax.tick_params(labelsize=7)
+        ax.set_xlabel("samples per estimate S", fontsize=LABEL_SIZE)
+        ax.set_ylabel("estimates per second (1/s)", fontsize=LABEL_SIZE)
+        ax.tick_params(labelsize=TICK_SIZE)
         ax.grid(True, which="both", alpha=0.3)
     for ax in axes.ravel()[len(objectives):]:
         ax.set_visible(False)
@@ -237,7 +237,7 @@ def speed_goal_figure(records: list[dict]):
         ax.plot(margins[0], row, "o", color=colour, markersize=4)
     ax.axvline(1.0, color="k", linewidth=0.8)
     ax.set_xscale("log")
-    ax.set_yticks(range(len(judged)), [r["goal"] for r in judged], fontsize=7)
+    ax.set_yticks(range(len(judged)), [r["goal"] for r in judged], fontsize=TICK_SIZE)
     ax.invert_yaxis()
     ax.set_xlabel("margin over the goal (> 1: on the goal's side); bar: interval")
     fig.tight_layout()
