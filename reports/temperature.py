@@ -147,7 +147,9 @@ def temperature_figure(frame: pd.DataFrame, best: pd.DataFrame, palette: Palette
         ax.set_ylabel(mse.short_axis_label, fontsize=LABEL_SIZE)
         ax.tick_params(labelsize=TICK_SIZE)
         ax.grid(True, alpha=0.3)
-        ax.minorticks_off()
+        # The x-axis only: reports.ticks gives a y-axis of under two decades round labels between its powers
+        # of ten (with both axes' minor ticks off, an MSE axis across one power of ten had a single label).
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     for ax in axes.ravel()[len(objectives):]:
         ax.set_visible(False)
     fig.legend(list(seen.values()), list(seen.keys()), loc="center right", fontsize=8, frameon=False,

@@ -241,3 +241,55 @@ def test_a_bias_that_is_not_significant_names_the_level_it_is_judged_at():
     text = cell_html(row, False, False)
     assert "n.s. at 99.9%" in text and "family-wise level 0.999" in text
     assert "n.s." not in cell_html({**row, "bias_significant": True}, False, False)
+
+
+def test_throughput_and_temperature_axes_across_one_power_of_ten_get_several_labels(tmp_path):
+    """Found by a new user: each panel of throughput.png had a single label (10^7), since the figure turned off
+    the minor ticks of both axes to keep the measured S alone on x, and reports.ticks then left y alone: an axis
+    from 1.2e6 to 9.7e6 had no label at all."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from reports.temperature import temperature_figure
+    from reports.throughput import throughput_figure
+    from reports.ticks import tidy_ticks
+
+    frame = pd.DataFrame([{"estimator": "reinforce", "setting": "", "objective": "tucker-0.45", "device": "cpu",
+                           "n_samples": s, "f_evals": s, "estimates_per_s": 8e6 / s ** 0.6,
+                           "estimates_per_s_lo": 7.2e6 / s ** 0.6, "estimates_per_s_hi": 8.8e6 / s ** 0.6,
+                           "peak_memory_bytes": 0} for s in (1, 4, 16)])
+    fig, axes = throughput_figure(frame)
+    tidy_ticks(fig)
+    fig.canvas.draw()
+    panel = axes.ravel()[0]
+    assert [t.get_text() for t in panel.get_xticklabels(which="both") if t.get_text()] == ["1", "4", "16"]
+    assert len(shown_labels(panel.yaxis, panel.get_ylim())) >= 2, shown_labels(panel.yaxis, panel.get_ylim())
+    plt.close(fig)
+
+    runs = tmp_path / "run"
+    assert variance.main(["--estimators", "gumbel_softmax", "--objectives", "quadratic-4", "--tau-grid", "0.5", "2",
+                          "3", "--estimates", "300", "--no-report", "--out", str(runs)]) == 0
+    from reports.load import load_run
+    from reports.palette import Palette
+    from reports.seeds import combine_seeds
+    from reports.swept import annotate
+    from reports.temperature import best_temperatures
+
+    rows = annotate(combine_seeds(load_run(runs)[0])).sort_values("x")
+    rows["mse"] = [5.5, 2.5, 4.0]  # between 2.25 and 6.6 with their intervals: no power of ten inside
+    rows["mse_lo"], rows["mse_hi"] = rows["mse"] * 0.9, rows["mse"] * 1.1
+    fig, axes = temperature_figure(rows, best_temperatures(rows), Palette(rows["estimator"]))
+    tidy_ticks(fig)
+    fig.canvas.draw()
+    panel = axes.ravel()[0]
+    assert len(shown_labels(panel.yaxis, panel.get_ylim())) >= 2, (shown_labels(panel.yaxis, panel.get_ylim()),
+                                                                   panel.get_ylim())
+    plt.close(fig)
+
+
+def shown_labels(axis, limits) -> list[str]:
+    """The tick labels drawn inside the axis's limits (matplotlib also lists ticks beyond them)."""
+    low, high = sorted(limits)
+    index = 0 if axis.axis_name == "x" else 1
+    return [t.get_text() for t in axis.get_ticklabels(which="both")
+            if t.get_text() and low <= t.get_position()[index] <= high]
