@@ -48,7 +48,7 @@ def column_of(row) -> str:
 
 
 NOT_SIGNIFICANT_TITLE = ("bias not significant at family-wise level 0.999; its 95% interval may still exclude 0, as it "
-                         "does in about 1 cell in 20 of an unbiased estimator")
+                         "does in up to 1 cell in 20 of an unbiased estimator")
 
 
 def cell_html(row, best_variance: bool, best_mse: bool) -> str:
@@ -62,7 +62,7 @@ def cell_html(row, best_variance: bool, best_mse: bool) -> str:
         else interval(row, "variance_trace")
     if best_variance:
         variance = f"<b>{variance}</b>"
-    # The mark names its level: beside a 95% interval that excludes 0 (1 cell in 20 of an unbiased estimator),
+    # The mark names its level: beside a 95% interval that excludes 0 (up to 1 cell in 20 of an unbiased estimator),
     # a bare "n.s." read as a contradiction (found by a new user).
     significance = "" if row.get("bias_significant", True) else \
         f" <span class=ns title='{NOT_SIGNIFICANT_TITLE}'>n.s. at 99.9%</span>"
