@@ -25,6 +25,11 @@ SUITE_FALSE_FAILURE_RATE = 1e-3
 ALPHA = 1e-6
 MAX_CHECKS = round(SUITE_FALSE_FAILURE_RATE / ALPHA)
 Z = float(stats.norm.ppf(1 - ALPHA / 2))  # two-sided critical value of one scalar check
+# A sweep row's statistics columns: the same seed gives them bit for bit, whatever the executor (or benchmarks.rerun).
+STATISTICS = {"variance_trace", "variance_trace_lo", "variance_trace_hi", "variance_mean", "variance_max",
+              "bias_norm", "bias_norm_lo", "bias_norm_hi", "bias_z_max", "bias_sq_debiased", "bias_significant",
+              "mse", "mse_lo", "mse_hi", "cosine", "snr", "snr_lo", "snr_hi", "rel_bias", "rel_bias_lo",
+              "rel_bias_hi", "nonfinite", "n_finite", "variance_x_fevals", "true_grad_norm", "exact_value"}
 
 
 def samples_for(spec, wanted: int = 1) -> int:

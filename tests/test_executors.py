@@ -31,6 +31,7 @@ import benchmarks.variance as variance
 from benchmarks.checkpoints import checkpoint_path
 from benchmarks.executors import InProcess, LocalPool, cpu_count
 from benchmarks.units import part_path
+from tests.helpers import STATISTICS
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBPROCESS_TIMEOUT_S = 180  # generous: a driver that hangs fails the test instead of the suite
@@ -48,10 +49,6 @@ THREADS_SWEEP = ["--estimators", "gumbel_rao", "--objectives", "tucker-0.45", "-
 SWEEP_TIMING = {"estimates_per_s", "estimates_per_call", "timing_repeats", "peak_memory_bytes", "memory_kind",
                 "variance_x_time", "cores", "executor", "concurrency", "torch_threads"}
 SWEEP_TIMING_PREFIXES = ("time_per_estimate", "timed_", "load_avg_")
-STATISTICS = {"variance_trace", "variance_trace_lo", "variance_trace_hi", "variance_mean", "variance_max",
-              "bias_norm", "bias_norm_lo", "bias_norm_hi", "bias_z_max", "bias_sq_debiased", "bias_significant",
-              "mse", "mse_lo", "mse_hi", "cosine", "snr", "snr_lo", "snr_hi", "rel_bias", "rel_bias_lo",
-              "rel_bias_hi", "nonfinite", "n_finite", "variance_x_fevals", "true_grad_norm", "exact_value"}
 
 VAE_TINY = ["--latent", "bernoulli:4", "--hidden", "8", "--steps", "30", "--evals", "2", "--grad-estimates", "50",
             "--iw-samples", "5", "--no-report"]

@@ -84,7 +84,7 @@ def test_a_sweep_row_is_measured_again_by_rerun(tmp_path, capsys):
 
     from benchmarks import rerun, variance
     from benchmarks.harness import Cell
-    from tests.test_executors import STATISTICS
+    from tests.helpers import STATISTICS
 
     out = tmp_path / "run"
     assert variance.main(["--estimators", "reinforce_nvil", "gumbel_softmax", "--objectives", "tucker-0.499",
