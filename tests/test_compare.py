@@ -95,6 +95,19 @@ def test_a_real_regression_is_marked_and_fails_the_gate(two_runs, tmp_path, caps
     assert compare_main([str(a), str(worse), "--metrics", "variance_trace", "--fail-on", "variance_trace:250"]) == 0
 
 
+def test_a_metric_where_lower_is_worse_fails_the_gate_when_it_falls(two_runs, tmp_path, capsys):
+    """The catalogue's direction: a falling SNR is worse, a rising one better (with every metric read as
+    'higher is worse', a mutation trial, --fail-on snr failed on an improvement and passed a drop)."""
+    a, b = two_runs
+    for factor, code in ((0.3, 1), (3.0, 0)):
+        changed = tmp_path / f"snr-{factor}"
+        changed.mkdir()
+        (changed / "results.csv").write_text((b / "results.csv").read_text())
+        scale_metric(changed, "snr", factor)
+        assert compare_main([str(a), str(changed), "--metrics", "snr", "--fail-on", "snr:50"]) == code, factor
+        capsys.readouterr()
+
+
 def test_cells_in_one_run_only_are_counted(two_runs, tmp_path, capsys):
     """Found by a new user: a run extended on --resume with another --tau compared as '4 shared cells', with no
     word of the cells only it had."""

@@ -293,3 +293,23 @@ def shown_labels(axis, limits) -> list[str]:
     index = 0 if axis.axis_name == "x" else 1
     return [t.get_text() for t in axis.get_ticklabels(which="both")
             if t.get_text() and low <= t.get_position()[index] <= high]
+
+
+def test_the_star_marks_the_lowest_mse_not_the_lowest_variance():
+    """A biased estimator with the lowest variance but not the lowest MSE does not get the star (the star on
+    the lowest variance survived a mutation trial: on the default sweep both fall on the same cell)."""
+    import pandas as pd
+
+    from reports.tables import objective_table
+
+    base = {"objective": "tucker-0.45", "hparams": "{}", "n_samples": 1, "device": "cpu", "nonfinite": 0,
+            "bias_norm_lo": 0.0, "bias_significant": True, "rel_bias": 0.1, "rel_bias_lo": 0.05, "cosine": 0.99,
+            "unbiased": True}
+    rows = [dict(base, estimator="reinforce", variance_trace=2.0, variance_trace_lo=1.9, variance_trace_hi=2.1,
+                 bias_norm=0.0, bias_norm_hi=0.1, mse=2.0, mse_lo=1.9, mse_hi=2.1, cell_id="a"),
+            dict(base, estimator="gumbel_softmax", unbiased=False, variance_trace=1.0, variance_trace_lo=0.95,
+                 variance_trace_hi=1.05, bias_norm=2.0, bias_norm_hi=2.1, mse=5.0, mse_lo=4.8, mse_hi=5.2,
+                 cell_id="b")]
+    page = objective_table(pd.DataFrame(rows))
+    starred = [line for line in page.split("<tr>") if "&#9733;" in line]
+    assert len(starred) == 1 and "reinforce" in starred[0] and "gumbel_softmax" not in starred[0]
