@@ -424,6 +424,9 @@ def _kill_autoscaler_monitor() -> None:
             pass
 
 
+STOP_AT_EXIT_S = 60.0  # how long the driver waits at exit for its local Ray instance to shut down
+
+
 class LocalRayInstance:
     """A local Ray instance started, and stopped, on a thread of its own.
 
@@ -478,10 +481,10 @@ class LocalRayInstance:
         if self.error is not None:
             raise self.error
 
-    def stop(self) -> None:
-        """Shut Ray down (on its thread, which started it) and wait until it has."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Shut Ray down (on its thread, which started it) and wait until it has, or `timeout` seconds."""
         self.released.set()
-        self.thread.join()
+        self.thread.join(timeout)
 
     def _stop_at_exit(self) -> None:
         """`stop`, with Ctrl-C and SIGTERM ignored meanwhile: the CLI's own handlers are gone by then, so a SIGTERM
@@ -494,7 +497,12 @@ class LocalRayInstance:
         except ValueError:  # not the main thread
             previous = {}
         try:
-            self.stop()
+            # Bounded: SIGTERM is ignored here, so a shutdown that never returned kept the driver alive until
+            # SIGKILL. Ray's processes end with this one (PR_SET_PDEATHSIG, see the class docstring).
+            self.stop(timeout=STOP_AT_EXIT_S)
+            if self.thread.is_alive():
+                print(f"note: the local Ray instance had not stopped after {STOP_AT_EXIT_S:g} s; its processes end "
+                      "with this one", file=sys.stderr)
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)

@@ -808,6 +808,41 @@ def test_sigterm_while_a_refused_ray_run_exits_still_stops_ray(tmp_path):
                ", ".join(_cmdline(pid)[:60] for pid, start in ray_processes.items() if not gone(pid, start)))
 
 
+HANGING_RAY_STOP = """
+import os, time
+from benchmarks import executors
+
+executors.STOP_AT_EXIT_S = 2.0
+instance = executors.LocalRayInstance(1, 0, 1)
+instance.wait_started()
+import ray
+
+ray.shutdown = lambda *args, **kwargs: time.sleep(600)  # a shutdown that never returns
+print(os.getpid(), flush=True)
+"""
+
+
+def test_a_local_ray_instance_that_does_not_stop_holds_the_driver_at_exit_a_bounded_time(tmp_path):
+    """Found reading the exit path: the driver waited for its local Ray instance's shutdown without a bound, with
+    SIGTERM ignored meanwhile, so a shutdown that hung kept it alive until SIGKILL. Now the wait ends after
+    STOP_AT_EXIT_S with a note, and Ray's processes end with the driver (their parent-death signal)."""
+    process = subprocess.Popen([sys.executable, "-c", HANGING_RAY_STOP], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    pid = int(process.stdout.readline())
+    ray_processes = descendants(pid)
+    assert ray_processes, "no Ray process started"
+    try:
+        _, err = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        pytest.fail("the driver was still waiting for Ray's shutdown after 60 s")
+    assert process.returncode == 0 and "had not stopped after 2 s" in err, err[-3000:]
+    wait_until(lambda: all(gone(p, start) for p, start in ray_processes.items()), 20,
+               "the Ray instance's processes to be gone: " +
+               ", ".join(_cmdline(p)[:60] for p, start in ray_processes.items() if not gone(p, start)))
+
+
 def test_a_refused_ray_address_leaves_the_folder_free_for_the_corrected_command(tmp_path, capsys):
     argv = ["--estimators", "reinforce", "--objectives", "tucker-0.45", "--estimates", "300", "--no-report",
             "--device", "cpu", "--out", str(tmp_path / "x")]
