@@ -81,7 +81,7 @@ def render_report(run_dir: str | Path) -> Path:
             sections.append({
                 "objective": objective, "anchor": anchors[objective], "pngs": pngs[objective], "tables": tables,
                 "description": ", ".join(f"{k} = {v}" for k, v in params.items() if k != "point"),
-                "true_grad_norm": fmt(float(rows["true_grad_norm"].iloc[0])),
+                "reference": reference_text(rows),
                 "cost": Markup(cost_table(rows, palette)) if "variance_x_time" in rows else "",
             })
         summaries = [{"n_samples": s, "device": d,
@@ -99,6 +99,19 @@ def render_report(run_dir: str | Path) -> Path:
     return write_page(run_dir, f"gradient estimator variance ({run_dir.name})", meta_rows, sections, throughput,
                       meta.get("skipped", []) + left_out, summaries=summaries, temperatures=temperatures,
                       few_temperatures=0 < len(taus) < 3, failed=meta.get("problems", []))
+
+
+def reference_text(rows) -> str:
+    """'exact gradient norm 0.025', or for a reference that was estimated (a problem without a closed form) what
+    it is and its standard error: a page that called a sampled reference exact hid where its bias figures come
+    from (found by a new user)."""
+    first = rows.iloc[0]
+    norm = fmt(float(first["true_grad_norm"]))
+    se = float(first.get("reference_se", 0.0) or 0.0)
+    if se > 0:
+        return (f"reference gradient norm {norm}, estimated ({first.get('reference', 'by sampling')}; standard error "
+                f"{fmt(se)}, carried into every bias interval)")
+    return f"exact gradient norm {norm}"
 
 
 def _save_figure(job) -> None:

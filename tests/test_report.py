@@ -313,3 +313,16 @@ def test_the_star_marks_the_lowest_mse_not_the_lowest_variance():
     page = objective_table(pd.DataFrame(rows))
     starred = [line for line in page.split("<tr>") if "&#9733;" in line]
     assert len(starred) == 1 and "reinforce" in starred[0] and "gumbel_softmax" not in starred[0]
+
+
+def test_a_section_says_when_its_reference_gradient_was_estimated(tmp_path):
+    """Found by a new user: a problem without a closed form (its reference the mean of many estimates) was headed
+    'exact gradient norm' on the page, which never named the estimate or its standard error."""
+    out = tmp_path / "run"
+    assert variance.main(["--objectives", "seq-count@length=8", "tucker-0.45", "--estimators", "reinforce",
+                          "--estimates", "200", "--out", str(out)]) == 0
+    page = (out / "index.html").read_text()
+    estimated = re.search(r"reference gradient norm [\d.]+, estimated \(reinforce_loo, mean of 10000 estimates[^)]*;"
+                          r" standard error [\d.e-]+, carried into every bias interval\)", page)
+    assert estimated, page[:2000]
+    assert page.count("exact gradient norm") == 1  # tucker-0.45's, a closed form
