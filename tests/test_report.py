@@ -326,3 +326,26 @@ def test_a_section_says_when_its_reference_gradient_was_estimated(tmp_path):
                           r" standard error [\d.e-]+, carried into every bias interval\)", page)
     assert estimated, page[:2000]
     assert page.count("exact gradient norm") == 1  # tucker-0.45's, a closed form
+
+
+def test_the_equal_cost_table_lists_degenerate_cells_last_and_marked():
+    """Found by a new user: gumbel_softmax at relative bias 0.72 headed 'Ranked at equal cost', unmarked, ahead
+    of every unbiased estimator (its variance x time the lowest)."""
+    import pandas as pd
+
+    from reports.cost import cost_table
+
+    base = {"objective": "seq-sparse", "hparams": "{}", "n_samples": 1, "device": "cpu", "f_evals": 1,
+            "time_per_estimate_s": 1e-6, "time_per_estimate_min_s": 9e-7, "time_per_estimate_max_s": 2e-6,
+            "estimates_per_s": 1e6, "bias_norm_lo": 0.0, "cosine": 0.99}
+    rows = [dict(base, estimator="gumbel_softmax", variance_trace=1.0, variance_trace_lo=0.9, variance_trace_hi=1.1,
+                 rel_bias=0.72, rel_bias_lo=0.7, bias_significant=True),
+            dict(base, estimator="reinforce_loo", variance_trace=5.0, variance_trace_lo=4.5, variance_trace_hi=5.5,
+                 rel_bias=0.01, rel_bias_lo=0.0, bias_significant=False)]
+    for row in rows:
+        row["variance_x_time"] = row["variance_trace"] * row["time_per_estimate_s"]
+        row["variance_x_fevals"] = row["variance_trace"]
+    page = cost_table(pd.DataFrame(rows))
+    body = page.split("<tbody>")[1].split("<tr>")[1:]
+    assert "reinforce_loo" in body[0] and "gumbel_softmax" in body[1] and "degenerate" in body[1], page
+    assert "degenerate" not in body[0] and ">0.72 <span class=degenerate" in body[1]
