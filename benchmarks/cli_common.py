@@ -76,13 +76,15 @@ class TauGrid(argparse.Action):
         setattr(namespace, self.dest, grid)
 
 
-def add_tau_options(parser: argparse.ArgumentParser, help: str) -> None:
-    """--tau T [T ...] or --tau-grid LO HI N (one of them): the temperatures, in args.tau."""
+def add_tau_options(parser: argparse.ArgumentParser, help: str, best_temperature: bool = False) -> None:
+    """--tau T [T ...] or --tau-grid LO HI N (one of them): the temperatures, in args.tau. `best_temperature`:
+    the CLI's report answers which temperature is best from three or more (the sweep's does; its help says so)."""
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--tau", type=temperature, nargs="+", default=None, metavar="T", help=help)
     group.add_argument("--tau-grid", dest="tau", nargs=3, action=TauGrid, metavar=("LO", "HI", "N"),
-                       help="N temperatures spaced evenly in log from LO to HI, e.g. --tau-grid 0.05 2 9 "
-                            "(three or more give the report's best-temperature answer)")
+                       help="N temperatures spaced evenly in log from LO to HI, e.g. --tau-grid 0.05 2 9"
+                            + (" (three or more give the report's best-temperature answer)" if best_temperature
+                               else ""))
 
 
 def zero_or_at_least(minimum: int, what: str):
@@ -109,15 +111,16 @@ def int_at_least(minimum: int, what: str):
     return parse
 
 
-def resolve_devices(choice: str | None) -> tuple[list[str], str]:
-    """Devices to run on, and a note for run.json on what was chosen and why."""
+def resolve_devices(choice: str | None, all_allowed: bool = True) -> tuple[list[str], str]:
+    """Devices to run on, and a note for run.json on what was chosen and why. `all_allowed`: whether the CLI takes
+    --device all (the trajectory CLI, one device a run, does not: its message must not suggest it)."""
     import torch  # here, not at the top: parsing arguments must not wait for torch
 
     has_cuda = torch.cuda.is_available()
     if choice == "cuda" and not has_cuda:
         raise UsageError("--device cuda was asked for, but torch sees no CUDA GPU "
-                         f"(torch {torch.__version__}, cuda build: {torch.version.cuda or 'none'}); "
-                         "use --device cpu, or --device all to use whatever is present")
+                         f"(torch {torch.__version__}, cuda build: {torch.version.cuda or 'none'}); use --device cpu"
+                         + (", or --device all to use whatever is present" if all_allowed else ""))
     if choice in ("cpu", "cuda"):
         return [choice], f"--device {choice}"
     devices = ["cpu", "cuda"] if has_cuda else ["cpu"]
@@ -139,7 +142,7 @@ def add_hparam_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hparam", type=_hparam, nargs="+", action="extend", default=[], metavar="[EST:]NAME=V1,V2",
                         help="sweep a declared hyperparameter: NAME=V1,V2,... for every chosen estimator that "
                              "takes it, ESTIMATOR:NAME=... for one (e.g. gumbel_rao:k=1,10,100 rebar:eta=0.5,1); "
-                             "--list shows each one's hyperparameters and constraints")
+                             "python -m benchmarks.variance --list shows each one's hyperparameters and constraints")
     parser.add_argument("--import", dest="imports", nargs="+", action="extend", default=[], metavar="MODULE",
                         help="import these modules first, so that the estimators and problems they register "
                              "are measured too (the folder holding them must be importable, e.g. on PYTHONPATH)")

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.trajectory_runs import TrajectoryRun, TrajectorySettings
 
     try:
-        resolve_devices(args.device)
+        resolve_devices(args.device, all_allowed=False)
         problems = list_problems(args.problems)
         if args.start:
             problems = [get_problem(f"{problem.id.split('@')[0]}@{args.start}") for problem in problems]

@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Measure gradient bias, variance and cost of every registered estimator on toy "
                     "objectives with exact gradients, and render the report.")
     add_tau_options(parser, "temperatures for estimators that take one (default: each one's own declared default, "
-                             "e.g. 1.0 for gumbel_softmax, 0.5 for rebar and relax)")
+                             "e.g. 1.0 for gumbel_softmax, 0.5 for rebar and relax)", best_temperature=True)
     add_hparam_options(parser)
     parser.add_argument("--estimators", nargs="+", metavar="NAME", help="names or glob patterns (default: all)")
     parser.add_argument("--objectives", nargs="+", metavar="ID",

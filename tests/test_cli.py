@@ -344,3 +344,31 @@ def test_the_estimator_names_read_from_the_source_are_the_registrys():
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert builtin_names() == done.stdout.split()
+
+
+def test_help_and_messages_promise_only_what_each_cli_has(tmp_path):
+    """Found by a new user: the VAE and trajectory --help promised a best-temperature answer and a --list they do
+    not have, and the trajectory CLI's CUDA message suggested --device all, which it refuses."""
+    helps = {cli: subprocess.run([sys.executable, "-m", f"benchmarks.{cli}", "--help"], cwd=ROOT, capture_output=True,
+                                 text=True, check=True).stdout for cli in ("variance", "vae", "trajectory")}
+    assert "best-temperature answer" in " ".join(helps["variance"].split())
+    for cli in ("vae", "trajectory"):
+        text = " ".join(helps[cli].split())
+        assert "best-temperature" not in text and "python -m benchmarks.variance --list shows" in text, cli
+    if not torch.cuda.is_available():
+        from benchmarks import trajectory
+
+        code = trajectory.main(["--device", "cuda", "--out", str(tmp_path / "run")])
+        assert code == 2
+
+
+def test_the_trajectory_cuda_message_does_not_suggest_device_all():
+    from benchmarks.cli_common import UsageError, resolve_devices
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(UsageError) as refused:
+        resolve_devices("cuda", all_allowed=False)
+    assert str(refused.value).endswith("use --device cpu")
+    with pytest.raises(UsageError, match="or --device all to use whatever is present"):
+        resolve_devices("cuda")
