@@ -50,8 +50,8 @@ def picture_indices(test_images: torch.Tensor, count: int = N_RECONSTRUCTIONS, p
 
     Ten random MNIST test images are often half ones (they have the fewest ink pixels and the tightest
     cluster), so the images are the medoids of `count` k-means clusters (k-means++ start, Lloyd steps,
-    a seeded generator) of a fixed random pool of test images: typical images of different shapes,
-    which in practice means different digits, chosen without labels."""
+    a seeded generator) of a fixed random pool of test images: typical images of different shapes, chosen
+    without labels; mostly different digits, not always (on MNIST: two 0s and two 9s, no 3 or 8)."""
     generator = torch.Generator().manual_seed(PICTURE_SEED)
     candidates = torch.randperm(len(test_images), generator=generator)[:pool]
     if len(candidates) <= count:

@@ -22,6 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     if not page.is_file():
         print(f"error: no page at {page}", file=sys.stderr)
         return 2
+    if page.suffix.lower() not in (".html", ".htm"):  # a benchmark's JSON, a CSV: Chromium would show it raw
+        print(f"error: {page} is not an HTML page; pass a run folder (its index.html) or a page that "
+              "python -m reports rendered (for a benchmark JSON: python -m reports FILE.json, then its page)",
+              file=sys.stderr)
+        return 2
     out = args.out or page.with_name("screenshot.png")
     try:
         with Browser(width=args.width) as browser:

@@ -118,3 +118,14 @@ def test_screenshot_cli_saves_the_page_and_says_what_is_wrong(tmp_path, browser)
                           capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 1 and "image did not load: missing.png" in done.stdout and '"boom"' in done.stdout
     assert (tmp_path / "bad.png").read_bytes()[:8] == PNG
+
+
+def test_screenshot_cli_refuses_a_file_that_is_not_a_page(tmp_path):
+    """Found by a new user: a benchmark's JSON was screenshot raw (Chromium's JSON viewer) and reported as fine.
+    Refused before any browser starts, so this runs without Chromium too."""
+    data = tmp_path / "bench.json"
+    data.write_text('{"benchmarks": []}')
+    done = subprocess.run([sys.executable, "-m", "reports.screenshot", str(data)], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert done.returncode == 2 and "is not an HTML page" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "screenshot.png").exists()
