@@ -107,6 +107,16 @@ def test_samples_are_sequences_the_log_prob_accepts_and_relaxed_tokens_are_on_th
         dist.relaxed_sample(2, "gumbel")
 
 
+def test_log_prob_takes_a_one_hot_of_another_float_dtype():
+    """Found by a new user: a float32 one-hot against the float64 policy raised 'Input dtypes must be the same'
+    (torch's own distributions promote); the same sequences in float32 and float64 give the same log-probability."""
+    problem = get_problem("seq-sparse")
+    dist = problem.distribution(problem.batched_point(2))
+    tokens = dist.sample((3,))
+    exact = dist.log_prob(tokens.double())
+    torch.testing.assert_close(dist.log_prob(tokens.float()), exact, rtol=0, atol=0)
+
+
 def test_the_relaxed_estimators_apply_and_the_rest_say_they_do_not():
     kind = AutoregressiveSequence
     able = {spec.name for spec in estimators.list_estimators() if spec.supports(kind)}

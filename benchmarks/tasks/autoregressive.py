@@ -317,6 +317,7 @@ class AutoregressiveSequence(D.Distribution):
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """sum_t <z_t, log softmax(logits_t(z_<t))>, teacher-forced: one-hot z or points of the simplex."""
         tokens, sample_shape = self._to_network_layout(value)
+        tokens = tokens.to(self.w_hh.dtype)  # a float32 one-hot against float64 weights, as torch's own accept
         small = self._small(tokens.shape[1])
         with small:
             if self._validate_args:
