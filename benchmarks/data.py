@@ -118,7 +118,7 @@ def load_mnist(data_dir=None, valid_size: int = 10_000) -> Dataset:
         images[name] = _idx_images(_read_checked(path, MNIST_FILES[name]), path)
     train = torch.from_numpy(images["train-images-idx3-ubyte"].astype(np.float32) / 255.0)
     test = torch.from_numpy(images["t10k-images-idx3-ubyte"].astype(np.float32) / 255.0)
-    return Dataset("mnist", train[:-valid_size], train[-valid_size:], test, binary=False, source=str(folder))
+    return Dataset("mnist", train[:-valid_size], train[-valid_size:], test, binary=False, source=str(folder.resolve()))
 
 
 def load_binarized_mnist(data_dir=None) -> Dataset:
@@ -130,7 +130,7 @@ def load_binarized_mnist(data_dir=None) -> Dataset:
         # Each line is 784 values "0"/"1" separated by single spaces: 1568 bytes with the newline.
         values = np.frombuffer(content, dtype=np.uint8).reshape(rows, 1568)[:, 0::2] - ord("0")
         splits[name.split("_")[-1].split(".")[0]] = torch.from_numpy(values.astype(np.float32))
-    return Dataset("binarized_mnist", splits["train"], splits["valid"], splits["test"], binary=True, source=str(folder))
+    return Dataset("binarized_mnist", splits["train"], splits["valid"], splits["test"], binary=True, source=str(folder.resolve()))
 
 
 def load_digits(seed: int = 0) -> Dataset:

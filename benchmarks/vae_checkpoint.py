@@ -23,12 +23,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import torch
 
 import estimators
 from benchmarks.checkpoints import checkpoint_path, load_checkpoint
+from benchmarks.data import DATA_ENV, DataError
 from benchmarks.results import RunFolder
 from benchmarks.tasks.vae import VAEProblem, vae_problem
 from benchmarks.vae_model import VAE, Latent
@@ -83,7 +85,8 @@ def load_trained_run(run_folder: str | Path, run_id: str, *, data_dir: str | Pat
                      reference_estimates: int | None = None, device: str | None = None) -> TrainedRun:
     """The run `run_id` of the `python -m benchmarks.vae` folder `run_folder`, at its checkpoint's step.
 
-    `data_dir`: where MNIST lies, for a run on mnist or binarized_mnist (as --data-dir was).
+    `data_dir`: where MNIST lies, for a run on mnist or binarized_mnist (as --data-dir was; default: $GRADBENCH_DATA,
+    else the folder the run read, recorded in its run.json).
     `reference_estimates`: for a problem whose reference is estimated, the estimates it takes (default: what
     the run used, max(100, --grad-estimates / 5)). `device`: where to load it (default: the run's own)."""
     if reference_estimates is not None and (isinstance(reference_estimates, bool)
@@ -117,7 +120,12 @@ def load_trained_run(run_folder: str | Path, run_id: str, *, data_dir: str | Pat
         raise TrainedRunError(f"{path} holds step {step}, which no row of run {run_id!r} has; a run stopped "
                               "between its checkpoint and its row: continue it with --resume first")
     settings = meta["settings"]
-    data = cached_dataset(settings["dataset"], None if data_dir is None else str(data_dir))
+    if data_dir is None and not os.environ.get(DATA_ENV) and settings["dataset"] != "digits":
+        data_dir = meta.get("data_source")  # the folder the run read (absolute), if it is still there
+    try:
+        data = cached_dataset(settings["dataset"], None if data_dir is None else str(data_dir))
+    except DataError as error:  # its hint names the CLI's --data-dir; this caller passes data_dir=
+        raise TrainedRunError(f"{error}; here: load_trained_run(..., data_dir=DIR)") from None
     latent = Latent.parse(row["latent"])
     model = VAE(data.pixels, latent, tuple(settings["hidden"])).to(device)
     model.load_state_dict(saved["model"])

@@ -128,3 +128,30 @@ def test_a_run_on_two_threads_gives_its_figures_again_on_its_threads(tmp_path):
     assert variance_on(run.threads) == run.row["grad_variance_trace"]
     if variance_on(1) == run.row["grad_variance_trace"]:
         pytest.skip("torch rounded this measurement the same on 1 and 2 threads here: the check above cannot fail")
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.mark.skipif(not (SHARED / "mnist").exists(), reason=f"no MNIST copies in {SHARED}")
+def test_an_mnist_run_loads_from_the_folder_it_read_and_a_missing_one_names_data_dir(tmp_path, monkeypatch):
+    """Found by a new user: a run trained with --data-dir could not be loaded without data_dir= again, and the
+    error told a Python caller to 'pass --data-dir'. The run's folder (absolute, in run.json) is the default."""
+    import os
+
+    monkeypatch.delenv("GRADBENCH_DATA", raising=False)
+    out = tmp_path / "run"
+    monkeypatch.chdir(SHARED.parent)  # a relative --data-dir, as the README writes it
+    assert vae_cli.main(["--dataset", "mnist", "--data-dir", "data", "--latent", "bernoulli:4", "--estimators",
+                         "reinforce", "--hidden", "8", "--steps", "2", "--evals", "1", "--grad-estimates", "4",
+                         "--iw-samples", "2", "--iw-points", "4", "--no-report", "--out", str(out)]) == 0
+    monkeypatch.chdir(tmp_path)
+    run_id = pd.read_csv(out / "results.csv").run_id.iloc[0]
+    meta = json.loads((out / "run.json").read_text())
+    assert os.path.isabs(meta["data_source"])
+    loaded = load_trained_run(out, run_id)
+    assert loaded.step == 2
+    meta["data_source"] = str(tmp_path / "gone")
+    (out / "run.json").write_text(json.dumps(meta))
+    with pytest.raises(TrainedRunError, match=r"here: load_trained_run\(\.\.\., data_dir=DIR\)"):
+        load_trained_run(out, run_id)
