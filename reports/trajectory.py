@@ -12,11 +12,13 @@ from __future__ import annotations
 import html
 import math
 import re
+import textwrap
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.font_manager  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -90,15 +92,24 @@ def threshold_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _band(ax, rows: pd.DataFrame, x: str, y: str, colour, label: str, floor: float, style="-") -> None:
-    """Mean over seeds as a line, min to max over seeds as a band (one seed: the line alone)."""
+LEGEND_SIZE = 9
+
+
+def _band(ax, rows: pd.DataFrame, x: str, y: str, colour, label: str, floor: float, style="-") -> bool:
+    """Mean over seeds as a line, min to max over seeds as a band (one seed: the line alone). On a log axis
+    (a finite floor) a mean of exactly 0 is left out, not drawn at the floor as if measured there (DisARM's
+    variance at theta = 0 is exactly 0, found by a new user drawn at 8e-9); returns whether it left one out."""
     grouped = rows.groupby("step")
     xs = grouped[x].mean().to_numpy(float)
     values = grouped[y]
-    mean, low, high = (np.clip(v.to_numpy(float), floor, None) for v in (values.mean(), values.min(), values.max()))
+    mean, low, high = (v.to_numpy(float) for v in (values.mean(), values.min(), values.max()))
+    zero = np.isfinite(floor) & (mean <= 0)
+    mean = np.where(zero, np.nan, np.clip(mean, floor, None))
+    low, high = np.clip(low, floor, None), np.clip(high, floor, None)
     ax.plot(xs, mean, color=colour, label=label, linestyle=style)
     if rows["seed"].nunique() > 1:
         ax.fill_between(xs, low, high, color=colour, alpha=0.15, linewidth=0)
+    return bool(zero.any())
 
 
 def trajectory_figure(frame: pd.DataFrame, title: str, palette: Palette | None = None):
@@ -119,12 +130,20 @@ def trajectory_figure(frame: pd.DataFrame, title: str, palette: Palette | None =
     floor = positive.min() / 3 if len(positive) else 1e-12
     variance_floor = frame["variance_trace"][frame["variance_trace"] > 0].min() / 3 \
         if (frame["variance_trace"] > 0).any() else 1e-12
+    zeros = {0: [], 2: []}  # the log panels' labels with a mean of exactly 0 somewhere (not drawn)
     for label in labels:
         rows = frame[frame["label"] == label]
-        _band(axes[0], rows, "step", "excess", colours[label], label, floor, styles[label])
+        if _band(axes[0], rows, "step", "excess", colours[label], label, floor, styles[label]):
+            zeros[0].append(label)
         _band(axes[1], rows, "f_evals_so_far", "excess", colours[label], label, floor, styles[label])
-        _band(axes[2], rows, "step", "variance_trace", colours[label], label, variance_floor, styles[label])
+        if _band(axes[2], rows, "step", "variance_trace", colours[label], label, variance_floor, styles[label]):
+            zeros[2].append(label)
         _band(axes[3], rows, "step", "theta", colours[label], label, -np.inf, styles[label])
+    for index, what in ((0, "excess loss"), (2, "variance")):
+        if zeros[index]:
+            axes[index].text(0.01, 0.01, textwrap.fill(f"{what} exactly 0 at some steps (gaps: not drawn on a log "
+                                                       f"axis): {', '.join(zeros[index])}", 60),
+                             transform=axes[index].transAxes, fontsize=8, va="bottom", color="#444")
     axes[0].set(xlabel="training step", ylabel="exact excess loss E[f] - inf E[f]", yscale="log",
                 title="exact loss vs step (band: min to max over seeds)")
     axes[1].set(xlabel="f-evaluations so far", ylabel="exact excess loss E[f] - inf E[f]", yscale="log",
@@ -134,10 +153,20 @@ def trajectory_figure(frame: pd.DataFrame, title: str, palette: Palette | None =
     axes[3].set(xlabel="training step", ylabel="theta (first parameter)", title="parameter trajectory")
     for ax in axes:
         ax.grid(True, alpha=0.3)
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="center right", fontsize=9, frameon=False,
-               handlelength=4.0)  # long enough to show the line styles that tell settings apart
+    # The panels end where the legend's widest label needs them to: at a fixed right = 0.82 a long label
+    # ('rebar coupling: tied, eta: 1.0, tau: 0.316') ran off the image and the legend covered the tick labels
+    # (found by a new user). Its handles are 4 em long, to show the line styles that tell settings apart.
+    handles, names = axes[0].get_legend_handles_labels()
+    renderer = fig.canvas.get_renderer()
+    font = matplotlib.font_manager.FontProperties(size=LEGEND_SIZE)
+    widest = max((renderer.get_text_width_height_descent(name, font, ismath=False)[0] for name in names),
+                 default=0.0) / fig.dpi
+    legend_inches = widest + (4.0 + 2.5) * LEGEND_SIZE / 72 + 0.2  # the text, the handle and its gaps, a margin
+    right = min(0.82, 1 - legend_inches / fig.get_figwidth())
+    fig.legend(handles, names, loc="center left", bbox_to_anchor=(right + 0.1 / fig.get_figwidth(), 0.5),
+               fontsize=LEGEND_SIZE, frameon=False, handlelength=4.0)
     fig.suptitle(title)
-    fig.subplots_adjust(left=0.08, right=0.82, bottom=0.07, top=0.92, wspace=0.3, hspace=0.3)
+    fig.subplots_adjust(left=0.08, right=right - 0.02, bottom=0.07, top=0.92, wspace=0.3, hspace=0.3)
     return fig, axes
 
 

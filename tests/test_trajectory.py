@@ -396,3 +396,47 @@ def test_rows_record_their_timing_conditions_and_the_page_flags_them(tmp_path, c
     assert reports_main([str(out)]) == 0
     page = (out / "index.html").read_text()
     assert "executor" not in page.split("<p>")[1] and "<td class=flag></td></tr>" in row_of(page, "reinforce")
+
+
+def test_an_exact_zero_is_left_out_of_the_log_panels_and_named():
+    """Found by a new user: DisARM's variance of exactly 0 at theta = 0 (step 0) was drawn at a third of the
+    smallest positive variance, as if measured there. It is now a gap, and the panel names it."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import pandas as pd
+
+    from reports.trajectory import trajectory_figure
+
+    frame = pd.DataFrame([{"label": name, "estimator": name, "seed": 0, "step": step, "f_evals_so_far": 2 * step,
+                           "excess": 0.1 / (1 + step), "variance_trace": 0.0 if (name == "disarm" and step == 0)
+                           else 1e-3 / (1 + step), "theta": step / 100} for name in ("disarm", "reinforce")
+                          for step in (0, 10, 20)])
+    fig, axes = trajectory_figure(frame, "tucker-0.45")
+    disarm = next(line for line in axes[2].get_lines() if line.get_label() == "disarm")
+    assert np.isnan(disarm.get_ydata()[0]) and np.isfinite(disarm.get_ydata()[1:]).all()
+    notes = [text.get_text() for text in axes[2].texts]
+    assert len(notes) == 1 and "variance exactly 0" in notes[0] and "disarm" in notes[0] and "reinforce" not in notes[0]
+    assert not axes[0].texts  # no excess loss of exactly 0
+    plt.close(fig)
+
+
+def test_long_legend_labels_stay_inside_the_figure_and_off_the_panels():
+    """Found by a new user: 'rebar coupling: tied, eta: 1.0, tau: 0.316' ran off the image, and the legend
+    covered the tick labels of the cost panel."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from reports.trajectory import trajectory_figure
+    from tests.helpers import inside_and_apart
+
+    names = ["rebar coupling: tied, eta: 1.0, tau: 0.316", "rebar coupling: independent, eta: 0.5, tau: 1", "reinforce"]
+    frame = pd.DataFrame([{"label": name, "estimator": name.split()[0], "seed": 0, "step": step,
+                           "f_evals_so_far": 300 + 50 * step, "excess": 0.1 / (1 + step),
+                           "variance_trace": 1e-3 / (1 + step), "theta": step / 100}
+                          for name in names for step in (0, 10, 20)])
+    fig, axes = trajectory_figure(frame, "tucker-0.45")
+    legend = fig.legends[0]
+    fig.canvas.draw()
+    inside_and_apart(fig, list(legend.get_texts()) + [fig._suptitle])
+    assert legend.get_window_extent().x0 > max(ax.get_window_extent().x1 for ax in axes)
+    plt.close(fig)
