@@ -262,11 +262,25 @@ def cost_map(ax, frame: pd.DataFrame, swept_label: str | None) -> None:
     ax.grid(True, alpha=0.3)
 
 
-def _grid(groups, heads: list[str], title: str, share: str = "sharey", width: float = 15.0):
+# A row of panels is ROW_INCHES tall, taller where its legend (or a dot plot's row labels) needs it: a row of 20
+# series (5 estimators x 4 S) had cramped labels and a legend running into the next row (found by a new user).
+ROW_INCHES = 2.8
+INCHES_PER_SERIES = 0.19
+
+
+def row_heights(frame: pd.DataFrame, groups) -> list[float]:
+    """Each row's height in inches, from the number of series its legend lists."""
+    return [max(ROW_INCHES, INCHES_PER_SERIES * frame.loc[frame["estimator"].isin(names), "series"].nunique() + 0.9)
+            for _, names in groups]
+
+
+def _grid(groups, heads: list[str], title: str, share: str = "sharey", width: float = 15.0,
+          heights: list[float] | None = None):
     """Rows of panels sharing one axis down each column (y against a swept value; x for dot plots),
-    the title and the column heads above them."""
-    fig, axes = plt.subplots(len(groups), len(heads), figsize=(width, 2.8 * len(groups) + 1.0), squeeze=False,
-                             **{share: "col"})
+    the title and the column heads above them; `heights`: each row's, in inches (default ROW_INCHES)."""
+    heights = heights or [ROW_INCHES] * len(groups)
+    fig, axes = plt.subplots(len(groups), len(heads), figsize=(width, sum(heights) + 1.0), squeeze=False,
+                             gridspec_kw={"height_ratios": heights}, **{share: "col"})
     fig.suptitle(title, fontweight="bold", y=1 - 0.12 / fig.get_figheight())
     for ax, head in zip(axes[0], heads):
         ax.annotate(head, (0.5, 1.0), xytext=(0, 22), textcoords="offset points", xycoords="axes fraction",
@@ -337,7 +351,7 @@ def objective_figure(frame: pd.DataFrame, title: str, x_name: str | None = "tau"
     heads = [f"variance vs {what}" if swept else "variance (nothing swept)",
              f"bias vs {what}, with its noise floor" if swept else "bias, with its noise floor",
              "MSE vs cost" + (f" (labels: {swept})" if swept else "")]
-    fig, axes = _grid(groups, heads, title, "sharey" if swept else "sharex")
+    fig, axes = _grid(groups, heads, title, "sharey" if swept else "sharex", heights=row_heights(frame, groups))
     for (label, names), row in zip(groups, axes):
         rows = frame[frame["estimator"].isin(names)]
         for ax, metric in zip(row, ("variance_trace", "bias_norm")):
@@ -365,7 +379,7 @@ def samples_figure(frame: pd.DataFrame, title: str, palette: Palette | None = No
                        + (f" {row['device']}" if several_devices else ""))
     groups = palette.groups(frame["estimator"])
     fig, axes = _grid(groups, ["variance vs S", "bias vs S, with its noise floor", "MSE vs S", "cosine to g* vs S"],
-                      title)
+                      title, heights=row_heights(frame, groups))
     for (label, names), row in zip(groups, axes):
         rows = frame[frame["estimator"].isin(names)]
         for ax, metric in zip(row, ("variance_trace", "bias_norm", "mse", "cosine")):

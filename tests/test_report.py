@@ -349,3 +349,30 @@ def test_the_equal_cost_table_lists_degenerate_cells_last_and_marked():
     body = page.split("<tbody>")[1].split("<tr>")[1:]
     assert "reinforce_loo" in body[0] and "gumbel_softmax" in body[1] and "degenerate" in body[1], page
     assert "degenerate" not in body[0] and ">0.72 <span class=degenerate" in body[1]
+
+
+def test_a_row_with_many_series_is_tall_enough_for_its_legend():
+    """Found by a new user on the README's sequence command: the score-function row's 20 series (4 estimators x
+    5 S) had a legend running into the next row's, and cramped row labels."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from reports.plots import objective_figure
+
+    names = ["reinforce", "reinforce_loo", "reinforce_grpo", "reinforce_drgrpo", "gumbel_softmax"]
+    frame = pd.DataFrame([{"estimator": name, "hparams": "{}", "objective": "seq-sparse", "n_samples": s,
+                           "device": "cpu", "variance_trace": 1e-3 * s, "variance_trace_lo": 9e-4 * s,
+                           "variance_trace_hi": 1.1e-3 * s, "bias_norm": 1e-3, "bias_norm_lo": 0.0,
+                           "bias_norm_hi": 2e-3, "bias_significant": False, "mse": 2e-3, "mse_lo": 1e-3,
+                           "mse_hi": 3e-3, "time_per_estimate_s": 1e-7 * s, "time_per_estimate_min_s": 9e-8 * s,
+                           "time_per_estimate_max_s": 2e-7 * s} for name in names for s in (2, 4, 8, 16, 64)])
+    fig, axes = objective_figure(frame, "seq-sparse", None)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    first_legend = axes[0, -1].get_legend()
+    assert first_legend is not None and len(first_legend.get_texts()) == 20
+    below = max(ax.get_window_extent(renderer).y1 for ax in axes[1])
+    assert first_legend.get_window_extent(renderer).y0 > below  # above the next row's panels
+    labels = [label for label in axes[0, 0].get_yticklabels() if label.get_text()]
+    inside_and_apart(fig, labels)
+    plt.close(fig)
