@@ -263,7 +263,7 @@ def cost_map(ax, frame: pd.DataFrame, swept_label: str | None) -> None:
 
 
 # A row of panels is ROW_INCHES tall, taller where its legend (or a dot plot's row labels) needs it: a row of 20
-# series (5 estimators x 4 S) had cramped labels and a legend running into the next row (found by a new user).
+# series (4 estimators x 5 S) had cramped labels and a legend running into the next row (found by a new user).
 ROW_INCHES = 2.8
 INCHES_PER_SERIES = 0.19
 
