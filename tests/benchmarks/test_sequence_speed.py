@@ -84,15 +84,16 @@ def test_exact_gradient_by_enumeration(benchmark, speed_goal):
 
     seconds = []
 
-    def timed_runs():
-        for _ in range(15):
-            start = time.perf_counter()
-            exact_gradient()
-            seconds.append(time.perf_counter() - start)
+    def timed_run():
+        start = time.perf_counter()
+        exact_gradient()
+        seconds.append(time.perf_counter() - start)
 
     exact_gradient()  # warm
     benchmark.group = "speed goals: exact gradient by enumeration of 4^7 sequences"
-    benchmark.pedantic(timed_runs, rounds=1, iterations=1)
+    # One enumeration a round, so that pytest-benchmark's row is the time of one (a round of 15 read as 188 ms
+    # beside the goal's 12.6 ms per enumeration, found by a new user).
+    benchmark.pedantic(timed_run, rounds=15, iterations=1)
     median, low, high = median_interval(seconds)
     print(f"\nexact gradient by enumeration: {median * 1e3:.1f} ms median [{low * 1e3:.1f}, {high * 1e3:.1f}]")
     speed_goal(SEQUENCE_ENUMERATION, RatioMeasurement(median, low, high, 0.95, len(seconds), median, 1.0))
