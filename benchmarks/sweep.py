@@ -68,7 +68,6 @@ def _run_locked(folder, units, done, meta, executor, command, step_name, label, 
     meta.update({"executor": executor.name, "concurrency": executor.concurrency,
                  "worker_threads": executor.threads})
     folder.write_meta(meta)
-    by_unit = {unit.unit_id: unit for unit in units}
     todo = [unit for unit in units if unit.unit_id not in done]
     # Steps of the units to run that a stopped run did already (a VAE run's checkpoint), from files the
     # units read without unpickling anything: the units skip them, and the bar starts with them.
@@ -83,7 +82,7 @@ def _run_locked(folder, units, done, meta, executor, command, step_name, label, 
                 f"{step_name}s)"
               + (f"; {recovered} rows recovered from units a stopped run had begun" if recovered else "")
               + (f"; {outside} finished units of the run are outside this grid (other settings), kept: the run "
-                 "grows by this grid's units not done" if (outside := len(set(done) - set(by_unit))) else ""))
+                 "grows by this grid's units not done" if (outside := len(set(done) - {unit.unit_id for unit in units})) else ""))
     outcome = Outcome()
     by_id = {unit.unit_id: unit for unit in todo}
     # smoothing=0: the rate is averaged over the whole run, so the estimate of the time left counts every

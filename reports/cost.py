@@ -88,8 +88,8 @@ def cost_table(frame: pd.DataFrame, palette=None) -> str:
     variance. `setting`: the swept hyperparameters that tell an estimator's rows apart (reports.swept.setting)."""
     frame = frame.copy()
     frame["_degenerate"] = [degenerate_reason(row) for _, row in frame.iterrows()]
-    frame = frame.sort_values(["_degenerate", "variance_x_time"], key=lambda column: column.ne("")
-                              if column.name == "_degenerate" else column, kind="stable")
+    frame["_last"] = frame["_degenerate"] != ""
+    frame = frame.sort_values(["_last", "variance_x_time"], kind="stable")
     lines = ["<table><thead><tr><th>estimator</th><th>setting</th><th>S</th><th>device</th>"
              "<th>variance &times; seconds</th><th>variance &times; f-evals</th><th>estimates / s</th>"
              "<th>f-evals</th><th>rel. bias</th><th>timing</th></tr></thead><tbody>"]

@@ -292,14 +292,18 @@ def _grid(groups, heads: list[str], title: str, share: str = "sharey", width: fl
 TICK_ROOM_IN = 0.2
 
 
+def widest_text_inches(fig, texts, fontsize: float) -> float:
+    """The width, in inches, of the widest of `texts` drawn in `fig` at `fontsize` (0 for none)."""
+    renderer = fig.canvas.get_renderer()
+    font = matplotlib.font_manager.FontProperties(size=fontsize)
+    return max((renderer.get_text_width_height_descent(str(text), font, ismath=False)[0] for text in texts),
+               default=0.0) / fig.dpi
+
+
 def _left_margin(fig, labels, fontsize: float = TICK_SIZE) -> float:
     """The left margin (a share of the figure's width) that holds the widest of `labels` as y tick labels:
     at least 0.06 (numbers), more for the dot plots' series names, which a fixed margin cut off."""
-    renderer = fig.canvas.get_renderer()
-    font = matplotlib.font_manager.FontProperties(size=fontsize)
-    widest = max((renderer.get_text_width_height_descent(str(label), font, ismath=False)[0] for label in labels),
-                 default=0.0) / fig.dpi
-    return max(0.06, (widest + TICK_ROOM_IN) / fig.get_figwidth())
+    return max(0.06, (widest_text_inches(fig, labels, fontsize) + TICK_ROOM_IN) / fig.get_figwidth())
 
 
 def _finish(fig, axes, groups, frame, left_labels=()) -> None:

@@ -18,7 +18,6 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.font_manager  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -27,6 +26,7 @@ from markupsafe import Markup  # noqa: E402
 from reports.cost import timing_flags  # noqa: E402
 from reports.load import load_run  # noqa: E402
 from reports.palette import STYLES, Palette  # noqa: E402
+from reports.plots import widest_text_inches  # noqa: E402
 from reports.tables import fmt  # noqa: E402
 from reports.ticks import save_figure  # noqa: E402
 
@@ -157,11 +157,8 @@ def trajectory_figure(frame: pd.DataFrame, title: str, palette: Palette | None =
     # ('rebar coupling: tied, eta: 1.0, tau: 0.316') ran off the image and the legend covered the tick labels
     # (found by a new user). Its handles are 4 em long, to show the line styles that tell settings apart.
     handles, names = axes[0].get_legend_handles_labels()
-    renderer = fig.canvas.get_renderer()
-    font = matplotlib.font_manager.FontProperties(size=LEGEND_SIZE)
-    widest = max((renderer.get_text_width_height_descent(name, font, ismath=False)[0] for name in names),
-                 default=0.0) / fig.dpi
-    legend_inches = widest + (4.0 + 2.5) * LEGEND_SIZE / 72 + 0.2  # the text, the handle and its gaps, a margin
+    # the text, the handle and its gaps, a margin
+    legend_inches = widest_text_inches(fig, names, LEGEND_SIZE) + (4.0 + 2.5) * LEGEND_SIZE / 72 + 0.2
     right = min(0.82, 1 - legend_inches / fig.get_figwidth())
     fig.legend(handles, names, loc="center left", bbox_to_anchor=(right + 0.1 / fig.get_figwidth(), 0.5),
                fontsize=LEGEND_SIZE, frameon=False, handlelength=4.0)
