@@ -26,8 +26,8 @@ import matplotlib.ticker as ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 MAX_DECADES_WITH_MINOR_TICKS = 2.0
-# Font sizes (points) of the sweep's panels, drawn at 80 dpi: 7-point tick labels had superscripts about 6 pixels
-# tall, and a new user could not tell 10^-2 from 10^-3 without zooming.
+# Font sizes (points) of the sweep's panels (drawn at reports.html.FIGURE_DPI): 7-point tick labels at 80 dpi had
+# superscripts about 5 pixels tall, and a new user could not tell 10^-2 from 10^-3 without zooming.
 TICK_SIZE = 8.5
 LABEL_SIZE = 9
 _MATHTEXT = re.compile(r"^\$\\mathdefault\{(.*)\}\$$")
