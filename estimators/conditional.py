@@ -12,6 +12,11 @@ v ~ U(0, 1)^K the Gumbels given the argmax are (Tucker et al. 2017, appendix; Pa
 
     z~_b = -log(-log v_b),     z~_k = -log(-log(v_k) / theta_k - log v_b)  for k != b
 
+computed in log space from e = log(-log v) (the logs of unit exponentials) as z~_b = -e_b and
+z~_k = -logaddexp(e_k - log theta_k, e_b): the linear form overflows 1 / theta_k in float32 once a
+logit lies about 88 below the largest (exp(88) = inf, and its backward pass 0 * inf = nan on every
+row). A masked class (logit -inf, theta_k = 0) gets z~_k = -inf and a zero gradient.
+
 Both are reparameterised in the logits, so gradients flow through z~.
 
 Tied noise (`tied_logistic`, `tied_gumbel`): Tucker et al.'s reference code does not draw v afresh
@@ -27,6 +32,8 @@ References:
     Gumbel-Softmax gradient estimator. ICLR.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -71,24 +78,35 @@ def tied_logistic(logits: torch.Tensor, z: torch.Tensor, hard: torch.Tensor) -> 
 
 
 def conditional_gumbel(logits: torch.Tensor, hard: torch.Tensor, extra: tuple = (),
-                       log_v: torch.Tensor | None = None) -> torch.Tensor:
-    """Gumbel-perturbed normalised logits z~ whose argmax is the one-hot sample `hard`."""
+                       log_exponentials: torch.Tensor | None = None) -> torch.Tensor:
+    """Gumbel-perturbed normalised logits z~ whose argmax is the one-hot sample `hard`.
+
+    `log_exponentials`: e = log(-log v) for given uniforms v (held fixed); drawn afresh when None."""
     log_theta = torch.log_softmax(logits, -1)
-    if log_v is None:
-        log_v = _uniform_like((*extra, *hard.shape), logits).log()
-    log_v_b = (log_v * hard).sum(-1, keepdim=True)          # log v at the sampled class
-    top = -torch.log(-log_v_b)                               # Gumbel(0) max
-    others = -torch.log(-log_v * torch.exp(-log_theta) - log_v_b)
-    return torch.where(hard.bool(), top, others)
+    masked = torch.isneginf(log_theta.detach())
+    any_masked = bool(masked.any())
+    if any_masked:  # a finite stand-in, so that no nan reaches the gradient; z~ is -inf there below
+        log_theta = torch.where(masked, torch.zeros_like(log_theta), log_theta)
+    if log_exponentials is None:
+        log_exponentials = torch.log(-_uniform_like((*extra, *hard.shape), logits).log())
+    log_exponential_b = (log_exponentials * hard).sum(-1, keepdim=True)   # e at the sampled class
+    top = -log_exponential_b                                               # Gumbel(0) max
+    others = -torch.logaddexp(log_exponentials - log_theta, log_exponential_b)
+    z_tilde = torch.where(hard.bool(), top, others)
+    return z_tilde.masked_fill(masked, -math.inf) if any_masked else z_tilde
 
 
 def tied_gumbel(logits: torch.Tensor, z: torch.Tensor, hard: torch.Tensor) -> torch.Tensor:
     """z~ tied to z = logits + g (hard = its argmax): with z' = z - logsumexp(logits) = log theta + g,
-    the v for which conditional_gumbel gives back z' is log v_b = -exp(-z'_b) and, for k != b,
-    log v_k = -theta_k (exp(-z'_k) - exp(-z'_b)); held fixed. z~ equals z' (softmax(z~ / tau) equals
-    softmax(z / tau)) in value."""
+    the v for which conditional_gumbel gives back z' has, in e = log(-log v), e_b = -z'_b and, for k != b,
+    e_k = log theta_k - z'_k + log(1 - exp(z'_k - z'_b)) (from -log v_k = theta_k (exp(-z'_k) -
+    exp(-z'_b)), written without exp(-z'), which overflows); held fixed. z~ equals z' (softmax(z~ / tau)
+    equals softmax(z / tau)) in value."""
     log_theta = torch.log_softmax(logits.detach(), -1)
     shifted = z.detach() - torch.logsumexp(logits.detach(), -1, keepdim=True)
-    at_b = (torch.exp(-shifted) * hard).sum(-1, keepdim=True)
-    log_v = torch.where(hard.bool(), -at_b, -log_theta.exp() * (torch.exp(-shifted) - at_b))
-    return conditional_gumbel(logits, hard, log_v=log_v)
+    at_b = torch.where(hard.bool(), shifted, 0.0).sum(-1, keepdim=True)   # not shifted * hard: -inf * 0 = nan
+    others = log_theta - shifted + torch.log1p(-torch.exp(shifted - at_b))
+    # A masked class (theta_k = 0, z'_k = -inf) gives -inf + inf = nan here: any finite value will do,
+    # since conditional_gumbel sets z~ = -inf there.
+    log_exponentials = torch.where(hard.bool(), -at_b, others.masked_fill(torch.isneginf(log_theta), 0.0))
+    return conditional_gumbel(logits, hard, log_exponentials=log_exponentials)

@@ -22,6 +22,8 @@ References:
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from estimators import sampling
@@ -99,6 +101,12 @@ class ReinforceNVIL:
         base = base_distribution(dist)
         params = [getattr(base, name) for name in ("logits", "loc", "scale", "concentration", "rate",
                                                    "concentration1", "concentration0") if hasattr(base, name)]
+        if hasattr(base, "logits"):
+            # A masked class (logit -inf) would make the network's pre-activations inf - inf = nan and its
+            # weights nan after one step, for good. Logits beyond +-log(smallest normal float) (+-87 in
+            # float32) mean probabilities 0 and 1 in that precision: clamped there, nothing else changes.
+            limit = -math.log(torch.finfo(base.logits.dtype).tiny)
+            params[0] = params[0].clamp(-limit, limit)
         batch = dist.batch_shape
         return torch.cat([p.detach().expand(*batch, *p.shape[len(batch):]).reshape(*batch, -1) for p in params], -1)
 

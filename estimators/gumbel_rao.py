@@ -45,5 +45,8 @@ def gumbel_rao(f, dist, num_samples: int = 1, *, tau: float = 1.0, k: int = 10) 
         hard = hard.to(logits.dtype)
         log_probs = torch.log_softmax(logits.detach(), -1)
         noise = conditional_gumbel(log_probs, hard, extra=(k,)) - log_probs
+        # A masked class (logit -inf) has z~ = -inf and noise -inf - (-inf) = nan: 0 keeps its relaxed
+        # weight at softmax(-inf) = 0.
+        noise = noise.masked_fill(torch.isneginf(log_probs), 0.0)
         relaxed = softmax_last((logits + noise) / tau)
     return f(straight_through(hard, relaxed.mean(0)))

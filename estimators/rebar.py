@@ -12,7 +12,8 @@ Three f-evaluations per sample: f(b), c(z), c(z~).
 
 RELAX replaces eta f(sigma_tau(z)) by eta f(sigma_tau(z)) + r_psi(sigma_tau(z)), r_psi a small
 network, and trains psi, eta and log tau to minimise the estimate's variance with the single-sample
-gradient of E||g||^2 (the mean of g does not depend on them). That gradient needs g as a function
+gradient of E||g||^2 (the mean of g does not depend on them), g taken in the logits as passed (for a
+categorical, not in torch's normalised copy of them, whose extra all-ones component never reaches them). That gradient needs g as a function
 of psi, so each call differentiates its own surrogate once more (create_graph); the update is
 applied at the start of the next call, so that the surrogate handed back is not invalidated.
 
@@ -52,6 +53,13 @@ def relaxation_pair(dist, num_samples: int, coupling: str = "independent"):
     classes = torch.arange(logits.shape[-1], device=logits.device)
     b = (z.detach().argmax(-1, keepdim=True) == classes).to(logits.dtype)
     z_tilde = tied_gumbel(logits, z, b) if coupling == "tied" else conditional_gumbel(logits, b)
+    masked = torch.isneginf(logits.detach())
+    if bool(masked.any()):
+        # A masked class (logit -inf) has x = -inf, and x / tau's derivative in tau (RELAX learns it) is
+        # inf there: 0 * inf = nan. Dividing a finite stand-in keeps that derivative 0.
+        def relax_masked(x, tau):
+            return softmax_last((x.masked_fill(masked, 0.0) / tau).masked_fill(masked, -math.inf))
+        return b, z, z_tilde, relax_masked
     return b, z, z_tilde, lambda x, tau: softmax_last(x / tau)
 
 
@@ -172,6 +180,11 @@ class Relax:
         if logits.requires_grad and torch.is_grad_enabled():
             # Single-sample gradient of E||g||^2 in (psi, eta, log tau), applied at the next call.
             estimate, = torch.autograd.grad(surrogate.mean(0).sum(), logits, create_graph=True, retain_graph=True)
+            if family_of(dist) == "categorical":
+                # torch keeps a categorical's logits normalised (l - logsumexp l); the variance to minimise is
+                # that of the gradient in the logits the user passed (Grathwohl et al.'s theta), which drops
+                # the component along the all-ones direction: g_raw = g - softmax(l) sum(g).
+                estimate = estimate - logits.detach().exp() * estimate.sum(-1, keepdim=True)
             grads = torch.autograd.grad(estimate.square().sum(), self.parameters, retain_graph=True, allow_unused=True)
             self.pending = [g.detach() if g is not None else torch.zeros_like(p) for g, p in zip(grads, self.parameters)]
         return surrogate

@@ -30,8 +30,10 @@ def reinmax_sample(logits: torch.Tensor, num_samples: int, tau: float) -> torch.
     hard = ((logits.detach() + noise).argmax(-1, keepdim=True) == classes).to(logits.dtype)  # Gumbel-max
     pi_0 = softmax_last(logits)
     pi_1 = (hard + softmax_last(logits / tau)) / 2
-    # softmax(theta + c) with c = stop(log pi_1 - theta): value pi_1, Jacobian J(pi_1).
-    pi_1 = softmax_last((torch.log(pi_1) - logits).detach() + logits)
+    # softmax(theta + c) with c = stop(log pi_1 - theta): value pi_1, Jacobian J(pi_1). A masked class
+    # (theta = -inf, pi_1 = 0) would give c = -inf + inf = nan; c = 0 keeps its value softmax(-inf) = 0.
+    shift = (torch.log(pi_1) - logits).detach()
+    pi_1 = softmax_last(shift.masked_fill(torch.isneginf(logits.detach()), 0.0) + logits)
     pi_2 = 2 * pi_1 - pi_0 / 2
     return hard + (pi_2 - pi_2.detach())
 
