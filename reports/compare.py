@@ -177,7 +177,26 @@ def main(argv: list[str] | None = None) -> int:
     shown = table if args.all else table[table["marked"] | (table["big"] & ~table["judged"])]
     for _, row in shown.iterrows():
         print(describe(row, key))
-    return 1 if failed_gates(table, args.fail_on) else 0
+    broken = newly_nonfinite(a.frame, b.frame, key)
+    for line in broken:
+        print(f"{line}  WORSE")
+    if broken and args.fail_on:
+        print(f"FAIL: {len(broken)} cell(s) gave non-finite estimates in B and none in A: their figures in B leave "
+              "those estimates out, so no gate can pass them", file=sys.stderr)
+    return 1 if failed_gates(table, args.fail_on) or (broken and args.fail_on) else 0
+
+
+def newly_nonfinite(frame_a: pd.DataFrame, frame_b: pd.DataFrame, key: list[str]) -> list[str]:
+    """'CELL: non-finite estimates 0 -> 500' for each shared cell whose estimates were all finite in A (over its
+    seeds and points) and are not in B. Its figures in B leave those estimates out (or are missing, when none was
+    finite), so a comparison of the figures alone would miss an estimator that broke."""
+    if "nonfinite" not in frame_a or "nonfinite" not in frame_b:
+        return []
+    counts = {name: frame.groupby(key, dropna=False)["nonfinite"].sum() for name, frame in (("a", frame_a), ("b", frame_b))}
+    both = pd.concat(counts, axis=1, join="inner")
+    broken = both[(both["a"] == 0) & (both["b"] > 0)]
+    return [f"{cell_label(pd.Series(dict(zip(key, index if isinstance(index, tuple) else (index,)))), key)}: "
+            f"non-finite estimates {int(row['a'])} -> {int(row['b'])}" for index, row in broken.iterrows()]
 
 
 def unshared_cells(cells_a: pd.DataFrame, cells_b: pd.DataFrame, key: list[str]) -> list[str]:

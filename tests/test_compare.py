@@ -108,6 +108,30 @@ def test_a_metric_where_lower_is_worse_fails_the_gate_when_it_falls(two_runs, tm
         capsys.readouterr()
 
 
+def test_an_estimator_that_broke_fails_every_gate(two_runs, tmp_path, capsys):
+    """Found by a tester: an estimator whose estimates became all non-finite in B (its figures missing) and one
+    that left half of them out (its figures from the rest) passed `--fail-on variance_trace:10` with exit 0 and
+    "0 marked changes". A cell with non-finite estimates in B and none in A is WORSE, and fails any gate."""
+    a, b = two_runs
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    frame = pd.read_csv(b / "results.csv")
+    all_out = (frame.estimator == "reinforce") & (frame.n_samples == 1)
+    frame.loc[all_out, ["variance_trace", "variance_trace_lo", "variance_trace_hi", "mse", "bias_norm"]] = float("nan")
+    frame.loc[all_out, "nonfinite"] = frame.loc[all_out, "n_estimates"]
+    half_out = (frame.estimator == "gumbel_softmax") & (frame.n_samples == 4)
+    frame.loc[half_out, "nonfinite"] = 1000
+    frame.to_csv(broken / "results.csv", index=False)
+    assert compare_main([str(a), str(broken), "--fail-on", "variance_trace:10"]) == 1
+    captured = capsys.readouterr()
+    assert "reinforce tucker-0.45 S=1 cpu: non-finite estimates 0 -> 2000  WORSE" in captured.out
+    assert 'gumbel_softmax {"tau": 1.0} tucker-0.45 S=4 cpu' in captured.out and "0 -> 1000  WORSE" in captured.out
+    assert "FAIL: 2 cell(s) gave non-finite estimates in B and none in A" in captured.err
+    assert compare_main([str(a), str(broken)]) == 0  # without a gate: shown, not failed
+    assert compare_main([str(broken), str(a), "--fail-on", "variance_trace:10"]) == 0  # fixed in B: not worse
+    capsys.readouterr()
+
+
 def test_cells_in_one_run_only_are_counted(two_runs, tmp_path, capsys):
     """Found by a new user: a run extended on --resume with another --tau compared as '4 shared cells', with no
     word of the cells only it had."""
