@@ -30,7 +30,10 @@ resampled norm is pushed up by the noise of the mean, so the interval can miss t
 so we use the triangle inequality: | ||mean - g*|| - ||E g - g*|| | <= ||mean - E g|| = r, and r^2 is
 a quadratic form in a Gaussian vector whose 95% quantile we take from the Satterthwaite
 scaled-chi-square with the same mean tr(S)/N and variance 2 tr(S^2)/N^2 (S the sample covariance):
-a conservative interval [max(0, bias_norm - r95), bias_norm + r95] that always holds the estimate.
+an interval [max(0, bias_norm - r95), bias_norm + r95] that always holds the estimate: conservative where
+the bias is not 0, and exact where it is (then the inequality is an equality), to the extent that the
+Satterthwaite quantile fits the noise of the mean (a coverage audit measured 0.94-0.95 for unbiased REINFORCE
+at N = 200-10,000, and 0.99 for biased estimators).
 The bootstrap is written as
 resampling *weights* (multinomial counts / N), so every statistic of every resample is one matrix
 product: B x N by N x P. This is the percentile method of `scipy.stats.bootstrap` (rescaled or moved
@@ -161,7 +164,8 @@ def mean_error_radius(centred: torch.Tensor, confidence: float) -> float:
 
 
 def bias_radius(centred: torch.Tensor, confidence: float, reference_se: float = 0.0) -> float:
-    """r with P(|bias_norm - true bias norm| <= r) >= confidence (see gradient_metrics)."""
+    """r with P(|bias_norm - true bias norm| <= r) >= confidence, up to the Satterthwaite approximation (with
+    equality at zero bias; see the module docstring and gradient_metrics)."""
     if reference_se <= 0:
         return mean_error_radius(centred, confidence)
     half = (1 - confidence) / 2
