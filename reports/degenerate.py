@@ -7,6 +7,8 @@ degenerate, and never starred or ranked first, when any of these holds:
     zero variance with a significant bias   a constant that is not the gradient
     relative bias ||E g - g*|| / ||g*|| >= 0.5   off by half the gradient's length or more
     cosine(E g, g*) < 0.5                   pointing more than 60 degrees away from the gradient
+    some estimates not finite               its figures describe only the estimates that were finite:
+                                            one that gave nan in 159 of 500 once got the star
 
 The last two need g* != 0 (the relative bias and the cosine are undefined at a stationary point),
 and both must be the estimator's, not the run's noise: the relative bias counts by the lower end of
@@ -43,4 +45,7 @@ def degenerate_reason(row) -> str:
     cosine = _number(row, "cosine")
     if cosine < COSINE_LIMIT and bool(significant):
         reasons.append(f"cosine to g* {cosine:.2g} < {COSINE_LIMIT}")
+    nonfinite = _number(row, "nonfinite")
+    if nonfinite > 0:
+        reasons.append(f"{nonfinite:.0f} estimates not finite (left out of its figures)")
     return "; ".join(reasons)

@@ -6,7 +6,7 @@ Each cell shows variance_trace and bias_norm with their 95% intervals, then the 
 ||E g - g*|| / ||g*|| and the cosine of E g to g*, the figures a researcher checks first. Bold: the
 lowest variance in the column among cells that are not degenerate. Star: the lowest MSE in the table (the best bias-variance trade-off at
 this S) among estimators that are not degenerate. Marks: 'degenerate' (reports.degenerate: zero
-variance with a significant bias, relative bias >= 0.5, or cosine < 0.5), '?' where the variance
+variance with a significant bias, relative bias >= 0.5, cosine < 0.5, or estimates not finite), '?' where the variance
 interval is wider than +-25% of the value (too few estimates to rank), '!' where some estimates
 were not finite (left out of the figures), 'n.s. at 99.9%' where the bias is not significant (Bonferroni,
 family-wise level 0.999; stricter than the 95% interval beside it). A variance of exactly 0 is written as such.
@@ -48,7 +48,7 @@ def column_of(row) -> str:
 
 
 NOT_SIGNIFICANT_TITLE = ("bias not significant at family-wise level 0.999; its 95% interval may still exclude 0, as it "
-                         "does in up to 1 cell in 20 of an unbiased estimator")
+                         "does in about 1 cell in 20 of an unbiased estimator")
 
 
 def cell_html(row, best_variance: bool, best_mse: bool) -> str:
@@ -62,7 +62,7 @@ def cell_html(row, best_variance: bool, best_mse: bool) -> str:
         else interval(row, "variance_trace")
     if best_variance:
         variance = f"<b>{variance}</b>"
-    # The mark names its level: beside a 95% interval that excludes 0 (up to 1 cell in 20 of an unbiased estimator),
+    # The mark names its level: beside a 95% interval that excludes 0 (about 1 cell in 20 of an unbiased estimator),
     # a bare "n.s." read as a contradiction (found by a new user).
     significance = "" if row.get("bias_significant", True) else \
         f" <span class=ns title='{NOT_SIGNIFICANT_TITLE}'>n.s. at 99.9%</span>"

@@ -86,6 +86,11 @@ def test_interval_ranks_tie_where_intervals_overlap():
     ({"variance_trace": 1.0, "bias_significant": False, "rel_bias": 0.9, "rel_bias_lo": 0.1, "cosine": 0.2}, False),
     ({"variance_trace": 1.0, "bias_significant": True, "rel_bias": 0.3, "rel_bias_lo": 0.2, "cosine": 0.4}, True),
     ({"variance_trace": 1.0, "bias_significant": True, "rel_bias": 0.3, "rel_bias_lo": 0.2, "cosine": 0.5}, False),
+    # figures from the finite estimates only: never starred or ranked (a tester's half-nan estimator got the star)
+    ({"variance_trace": 1.0, "bias_significant": False, "rel_bias": 0.0, "rel_bias_lo": 0.0, "cosine": 1.0,
+      "nonfinite": 159}, True),
+    ({"variance_trace": 1.0, "bias_significant": False, "rel_bias": 0.0, "rel_bias_lo": 0.0, "cosine": 1.0,
+      "nonfinite": 0}, False),
 ])
 def test_degenerate_criteria(row, degenerate):
     assert bool(degenerate_reason(row)) is degenerate
