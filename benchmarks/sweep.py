@@ -66,7 +66,7 @@ def _run_locked(folder, units, done, meta, executor, command, step_name, label, 
     meta.setdefault("commands", []).append(shlex.join(command))
     meta.update(machine_info())
     meta.update({"executor": executor.name, "concurrency": executor.concurrency,
-                 "worker_threads": executor.threads})
+                 "worker_threads": executor.threads, "units_planned": len(units)})  # of the last command's grid
     folder.write_meta(meta)
     todo = [unit for unit in units if unit.unit_id not in done]
     # Steps of the units to run that a stopped run did already (a VAE run's checkpoint), from files the

@@ -42,6 +42,7 @@ def render_report(run_dir: str | Path) -> Path:
     one of them with the run's palette (reports.palette)."""
     run_dir = Path(run_dir)
     frame, meta = load_run(run_dir)
+    finished_rows = len(frame)
     if "variance_trace" not in frame:
         frame["variance_trace"] = float("nan")  # every cell non-finite: nothing measured anywhere
     unmeasured = frame[frame["variance_trace"].isna()]
@@ -98,7 +99,8 @@ def render_report(run_dir: str | Path) -> Path:
     meta_rows = [(key, meta[key]) for key in META_KEYS if key in meta]
     return write_page(run_dir, f"gradient estimator variance ({run_dir.name})", meta_rows, sections, throughput,
                       meta.get("skipped", []) + left_out, summaries=summaries, temperatures=temperatures,
-                      few_temperatures=0 < len(taus) < 3, failed=meta.get("problems", []))
+                      few_temperatures=0 < len(taus) < 3, failed=meta.get("problems", []),
+                      interrupted=interruption_note(meta, finished_rows))
 
 
 def reference_text(rows) -> str:
@@ -148,6 +150,18 @@ def figures_drawn(jobs):
         except BaseException:  # the block's error, or a figure's: the figures not begun are not drawn
             pool.shutdown(cancel_futures=True)
             raise
+
+
+def interruption_note(meta: dict, finished_rows: int) -> str:
+    """'Interrupted at TIME: 23 of 126 cells finished; ...' for a run stopped before its grid was done (run.json's
+    `interrupted`, which a finished invocation removes), else ''. Without it the page ranked a cut-short run's
+    cells as if they were the whole sweep (found by a tester: 23 of 126 cells, no word of it)."""
+    if not meta.get("interrupted"):
+        return ""
+    planned = meta.get("units_planned")
+    count = f"{finished_rows} of {planned} cells" if planned else f"{finished_rows} cells"
+    return (f"Interrupted at {meta['interrupted']}: {count} finished, and the summary and tables cover only those. "
+            "Continue the run with its command (the last one below) plus --resume --out and this folder.")
 
 
 def throughput_section(frame, out_dir: Path, note: str, palette: Palette | None = None) -> dict:

@@ -376,3 +376,31 @@ def test_a_row_with_many_series_is_tall_enough_for_its_legend():
     labels = [label for label in axes[0, 0].get_yticklabels() if label.get_text()]
     inside_and_apart(fig, labels)
     plt.close(fig)
+
+
+def test_an_interrupted_sweep_says_so_on_its_page(tmp_path, monkeypatch, capsys):
+    """Found by a tester: a sweep stopped after 23 of its 126 cells rendered a page that ranked them as if they were
+    the whole sweep, with no word of the interruption. Resumed to its end, the note goes."""
+    import benchmarks.harness as harness
+    from reports.html import render_report
+
+    out = tmp_path / "run"
+    args = ["--objectives", "tucker-0.45", "quadratic-4", "--estimators", "reinforce", "disarm", "gumbel_softmax",
+            "--estimates", "300", "--no-report", "--out", str(out)]
+    measured, original = [], harness.run_cell
+
+    def stopped_after_two(cell, *rest, **options):
+        if len(measured) == 2:
+            raise KeyboardInterrupt
+        measured.append(cell)
+        return original(cell, *rest, **options)
+
+    monkeypatch.setattr(harness, "run_cell", stopped_after_two)
+    assert variance.main(args) == 130
+    page = render_report(out).read_text()
+    note = re.search(r"<p class=flag id=interrupted>(.*?)</p>", page).group(1)
+    assert note.startswith("Interrupted at ") and ": 2 of 5 cells finished" in note and "--resume" in note
+    monkeypatch.setattr(harness, "run_cell", original)
+    assert variance.main(args + ["--resume"]) == 0
+    assert "id=interrupted" not in render_report(out).read_text()
+    capsys.readouterr()
