@@ -127,7 +127,8 @@ def _worker_main(conn, threads: int) -> None:
 
 
 # What every pool worker needs before its first unit: imported once, in the fork server, not once per worker.
-WORKER_MODULES = ["torch", "benchmarks.harness", "estimators", "benchmarks.units"]
+# benchmarks.forkserver_quiet first: the fork server then ignores Ctrl-C while it imports the others.
+WORKER_MODULES = ["benchmarks.forkserver_quiet", "torch", "benchmarks.harness", "estimators", "benchmarks.units"]
 
 
 def _worker_context():

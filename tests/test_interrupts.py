@@ -83,3 +83,24 @@ def test_a_cli_run_off_the_main_thread_leaves_signals_alone():
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.split() == ["ran", "True"], (done.stdout, done.stderr)
     assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_ctrl_c_while_the_pools_fork_server_imports_torch_prints_no_traceback():
+    """Ctrl-C at a terminal reaches the whole process group. The local pool's fork server imports torch and the
+    suite for a few seconds before Python's forkserver code ignores SIGINT, and a tester's Ctrl-C in those seconds
+    printed a 20-line KeyboardInterrupt traceback from it beside the driver's one line. Here the signal goes to
+    the fork server while it imports, and the server must stay up and silent."""
+    script = ("import multiprocessing.forkserver as fs, os, signal, sys, time\n"
+              "from benchmarks.executors import LocalPool\n"
+              "LocalPool(2).start()\n"
+              "pid = fs._forkserver._forkserver_pid\n"
+              "deadline = time.time() + 60\n"
+              "while 'libtorch' not in open(f'/proc/{pid}/maps').read() and time.time() < deadline:\n"
+              "    time.sleep(0.01)  # until it is inside torch's import (its first preloaded module is done)\n"
+              "os.kill(pid, signal.SIGINT)\n"
+              "time.sleep(4)\n"
+              "os.kill(fs._forkserver._forkserver_pid, 0)  # still alive: raises if it died\n"
+              "print('alive')\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "alive", (done.returncode, done.stderr[-3000:])
+    assert "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr, done.stderr[-3000:]
