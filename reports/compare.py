@@ -158,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     table = compare(cells_a, cells_b, key, metrics, args.factor)
     shared = len(cells_a.merge(cells_b[key], on=key)) if not (cells_a.empty or cells_b.empty) else 0
     if not shared:
-        print(f"error: {args.run_a} and {args.run_b} share no cell (same {', '.join(key)})", file=sys.stderr)
+        why = "".join(f"; {note}" for note in setting_differences(a.meta, b.meta))  # float32 against float64, ...
+        print(f"error: {args.run_a} and {args.run_b} share no cell (same {', '.join(key)}){why}", file=sys.stderr)
         return 2
     for note in notes + unshared_cells(cells_a, cells_b, key):
         print(f"note: {note}")

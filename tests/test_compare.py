@@ -132,6 +132,16 @@ def test_an_estimator_that_broke_fails_every_gate(two_runs, tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_runs_that_share_no_cell_say_which_setting_differs(two_runs, tmp_path, capsys):
+    """Found by a tester: a float32 run against a float64 one said only "share no cell"."""
+    a, _ = two_runs
+    doubled = tmp_path / "float64"
+    assert variance.main([*ARGS, "--dtype", "float64", "--out", str(doubled)]) == 0
+    capsys.readouterr()
+    assert compare_main([str(a), str(doubled)]) == 2
+    assert "share no cell" in (err := capsys.readouterr().err) and "the runs differ in dtype: A float32, B float64" in err
+
+
 def test_cells_in_one_run_only_are_counted(two_runs, tmp_path, capsys):
     """Found by a new user: a run extended on --resume with another --tau compared as '4 shared cells', with no
     word of the cells only it had."""
