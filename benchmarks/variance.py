@@ -166,11 +166,26 @@ def main(argv: list[str] | None = None) -> int:
 
         render = render_page
     try:
-        return run_loop(folder=folder, units=units, done=lambda f: f.done, meta=meta, executor=executor,
+        code = run_loop(folder=folder, units=units, done=lambda f: f.done, meta=meta, executor=executor,
                         command=["python", "-m", "benchmarks.variance", *argv_used], render=render)
     except (RunLockedError, ExecutorError, CorruptRunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if note := nonfinite_note(folder.rows):
+        print(note, file=sys.stderr)
+    return code
+
+
+def nonfinite_note(rows: list[dict]) -> str:
+    """'note: 2 cells gave non-finite estimates, left out of their figures: ...', or ''. The report marks such
+    cells (never starred or ranked), but a sweep whose estimator had turned all-nan ended with exit 0 and no
+    word of it on the console (found by a tester)."""
+    hit = [row for row in rows if (row.get("nonfinite") or 0) > 0]
+    if not hit:
+        return ""
+    shown = ", ".join(f"{row['cell_id']} ({int(row['nonfinite'])} of {int(row['n_estimates'])})" for row in hit[:3])
+    return (f"note: {len(hit)} cell{'s' if len(hit) > 1 else ''} gave non-finite estimates, left out of their figures "
+            f"and marked degenerate in the report: {shown}{', ...' if len(hit) > 3 else ''}")
 
 
 if __name__ == "__main__":

@@ -66,6 +66,17 @@ def test_import_option_measures_the_estimators_a_module_registers(tmp_path):
     assert "--import halved_plugin" in json.loads((out / "run.json").read_text())["commands"][0]
 
 
+def test_a_sweep_whose_estimator_gives_non_finite_estimates_says_so(tmp_path):
+    """Found by a tester: an estimator whose estimates were all nan ended the sweep with exit 0 and no word of it."""
+    source = PLUGIN_SOURCE.format(name="plugin_nan_reinforce").replace("* scale", "* scale * float('nan')")
+    (tmp_path / "nan_plugin.py").write_text(source)
+    done = python(["-m", "benchmarks.variance", "--import", "nan_plugin", "--estimators", "plugin_nan_reinforce",
+                   "reinforce", *SMALL, "--out", str(tmp_path / "run")], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert ("note: 1 cell gave non-finite estimates, left out of their figures and marked degenerate in the report: "
+            "plugin_nan_reinforce[scale=1]|tucker-0.45|S=1|N=200|cpu|float32|seed=0 (200 of 200)") in done.stderr
+
+
 def test_import_of_a_missing_module_is_a_message_before_anything_runs(tmp_path, capsys):
     start = time.perf_counter()
     # every estimator on the default problems at 10,000 estimates: minutes, if the sweep ran first
