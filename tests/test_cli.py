@@ -372,3 +372,28 @@ def test_the_trajectory_cuda_message_does_not_suggest_device_all():
     assert str(refused.value).endswith("use --device cpu")
     with pytest.raises(UsageError, match="or --device all to use whatever is present"):
         resolve_devices("cuda")
+
+
+@pytest.mark.parametrize("made_by,resumed_by", [("vae", "variance"), ("trajectory", "variance"),
+                                                ("variance", "vae"), ("variance", "trajectory")])
+def test_a_folder_of_another_cli_is_refused_first_and_left_untouched(tmp_path, capsys, made_by, resumed_by):
+    """Found by a tester: --resume with the wrong CLI appended its rows to the run and rewrote run.json's kind,
+    gave a TypeError traceback (a trajectory run resumed by the sweep), or was refused for a wrong reason
+    ("written by an older gradbench", "--samples [1], not 1")."""
+    import benchmarks.trajectory as trajectory
+    import benchmarks.vae as vae
+
+    out = tmp_path / "run"
+    out.mkdir()
+    files = {"run.json": json.dumps({"kind": made_by, "started": "then", "samples": [1], "settings": {}}),
+             "results.json": "[]", "results.csv": "\n"}
+    for name, text in files.items():
+        (out / name).write_text(text)
+    main = {"variance": variance.main, "vae": vae.main, "trajectory": trajectory.main}[resumed_by]
+    code = main(["--estimators", "reinforce", "--samples", "1", "--out", str(out), "--resume"])
+    err = capsys.readouterr().err
+    what = {"vae": "a VAE run", "trajectory": "a trajectory run", "variance": "a variance sweep"}[made_by]
+    assert code == 2 and f"{out} holds {what} (kind '{made_by}')" in err, err
+    assert f"resume it with python -m benchmarks.{made_by} --resume --out {out}" in err
+    assert {f.name: f.read_text() for f in out.iterdir()} == files
+
