@@ -397,3 +397,16 @@ def test_a_folder_of_another_cli_is_refused_first_and_left_untouched(tmp_path, c
     assert f"resume it with python -m benchmarks.{made_by} --resume --out {out}" in err
     assert {f.name: f.read_text() for f in out.iterdir()} == files
 
+
+def test_a_run_whose_every_cell_raised_is_a_failed_run_with_its_resume_command(tmp_path, capsys, monkeypatch):
+    """Found by a tester: a run whose only cells raised exited 2 ("nothing could be measured", the code of a
+    usage error) and printed no --resume command, though --resume runs them once the cause is fixed."""
+    def raises(cell, **kwargs):
+        raise RuntimeError("boom in a user's estimator")
+
+    monkeypatch.setattr(harness, "run_cell", raises)
+    out = tmp_path / "run"
+    code, stdout, err = run(SMALL + ["--estimators", "reinforce", "--out", out], capsys)
+    assert code == 1 and "boom in a user's estimator" in err and "nothing could be measured" not in err
+    assert err.splitlines()[-1].endswith(f"--out {out} --resume") and "holds no rows" in stdout
+    assert len(list((out / "errors").iterdir())) == 2
