@@ -40,6 +40,8 @@ def atomic_write(path: Path, text: str) -> None:
             os.fchmod(handle, NEW_FILE_MODE)
         with os.fdopen(handle, "w") as stream:
             stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())  # on disk before the rename: a power cut then left an empty file behind it
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

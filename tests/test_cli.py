@@ -410,3 +410,16 @@ def test_a_run_whose_every_cell_raised_is_a_failed_run_with_its_resume_command(t
     assert code == 1 and "boom in a user's estimator" in err and "nothing could be measured" not in err
     assert err.splitlines()[-1].endswith(f"--out {out} --resume") and "holds no rows" in stdout
     assert len(list((out / "errors").iterdir())) == 2
+
+
+def test_a_result_file_is_on_disk_before_it_replaces_the_old_one(tmp_path, monkeypatch):
+    """The rename could reach the disk before the data: a power cut then left an empty results file."""
+    import os
+
+    from benchmarks.results import atomic_write
+
+    calls, fsync, replace = [], os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append("fsync"), fsync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda a, b: (calls.append("replace"), replace(a, b))[1])
+    atomic_write(tmp_path / "results.json", "[]")
+    assert calls == ["fsync", "replace"] and (tmp_path / "results.json").read_text() == "[]"
