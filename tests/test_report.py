@@ -376,3 +376,100 @@ def test_a_row_with_many_series_is_tall_enough_for_its_legend():
     labels = [label for label in axes[0, 0].get_yticklabels() if label.get_text()]
     inside_and_apart(fig, labels)
     plt.close(fig)
+
+
+# --- damaged files and wrong paths: one message naming the file, exit 2 -------------------------------------
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("small") / "run"
+    assert variance.main(["--estimators", "reinforce", "--objectives", "tucker-0.45", "--estimates", "300", "--seed",
+                          "0", "1", "--no-report", "--out", str(out)]) == 0
+    return out
+
+
+def reports_main(argv, capsys):
+    from reports.__main__ import main
+
+    code = main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+def damaged(source: Path, target: Path, name: str, edit) -> Path:
+    """A copy of the run folder `source` whose file `name` is edit(its text)."""
+    import shutil
+
+    shutil.copytree(source, target)
+    (target / name).write_text(edit((target / name).read_text()))
+    return target
+
+
+DAMAGES = {
+    "empty": ("results.csv", lambda text: "", "(it is empty)"),
+    "header only": ("results.csv", lambda text: text.splitlines(keepends=True)[0], "(it holds a header and no rows)"),
+    "cut mid-row": ("results.csv", lambda text: text[:-40], "(row 3 has"),
+    "cut mid-field": ("results.csv", lambda text: text[:-2], "(its last row is cut off: no newline at its end)"),
+    "run.json a list": ("run.json", lambda text: "[]", "(it holds a JSON list, not an object of run settings)"),
+    # the rows are what is wrong: a variance sweep's results.csv beside a VAE run's run.json
+    "rows of another kind": ("run.json", lambda text: json.dumps({**json.loads(text), "kind": "vae"}),
+                             "(run.json says it holds a VAE run, but its rows have no latent column)"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_run_folder_is_one_message_naming_the_file(small_run, tmp_path, capsys, damage):
+    """Found by a tester: "No columns to parse from file", "cannot convert float NaN to integer" (naming no file)
+    or an AttributeError traceback; a row cut mid-line was read as a row of NaN figures, and counted as a seed."""
+    name, edit, what = DAMAGES[damage]
+    run = damaged(small_run, tmp_path / "run", name, edit)
+    code, err = reports_main([run], capsys)
+    named = "results.csv" if damage == "rows of another kind" else name
+    assert code == 2 and f"error: {run / named} is damaged or not a gradbench file {what}" in err, err
+    if damage.startswith("cut"):  # results.json still holds the rows: the message says so, and how to use it
+        assert f"{run / 'results.json'} is intact and holds the run's 2 rows" in err and "flush()" in err
+
+
+@pytest.mark.parametrize("text,what", [
+    ("", "(it is empty)"), ('{"benchmarks": [{"na', "(not valid JSON: "), ("[]", "(it holds a JSON list"),
+    ('{"benchmarks": [{"name": "x"}]}', "(benchmark x has no stats with median, min, max"),
+])
+def test_a_damaged_benchmark_file_is_one_message_naming_it(tmp_path, capsys, text, what):
+    path = tmp_path / "bench.json"
+    path.write_text(text)
+    code, err = reports_main([path], capsys)
+    assert code == 2 and f"error: {path} is damaged or not a gradbench file {what}" in err, err
+
+
+def test_wrong_paths_say_what_is_wrong_with_them(small_run, tmp_path, capsys):
+    """Found by a tester: a missing folder, or a file in a run folder, was said to hold no results.csv, and so was
+    the folder of a driver killed before it gathered its finished cells."""
+    code, err = reports_main([tmp_path / "nonexistent"], capsys)
+    assert code == 2 and f"{tmp_path / 'nonexistent'} does not exist" in err
+    for name in ("results.csv", "results.json", "run.json"):
+        code, err = reports_main([small_run / name], capsys)
+        assert code == 2 and f"give the run folder, {small_run}, not a file in it" in err, err
+    killed = tmp_path / "killed"
+    (killed / "parts").mkdir(parents=True)
+    (killed / "run.json").write_text((small_run / "run.json").read_text())
+    for i, row in enumerate(json.loads((small_run / "results.json").read_text())):
+        (killed / "parts" / f"{i}.json").write_text(json.dumps([row]))
+    code, err = reports_main([killed], capsys)
+    assert code == 2 and f"{killed} holds 2 finished cells not yet gathered (the driver stopped)" in err
+    assert err.rstrip().endswith(f"--out {killed} --resume")
+
+
+def test_a_run_whose_every_cell_failed_says_so_and_names_the_error(tmp_path, capsys, monkeypatch):
+    """Found by a tester: "No columns to parse from file" for a run whose only cells raised."""
+    import benchmarks.harness as harness
+
+    def raises(cell, **kwargs):
+        raise RuntimeError("boom in a user's estimator")
+
+    monkeypatch.setattr(harness, "run_cell", raises)
+    out = tmp_path / "run"
+    assert variance.main(["--estimators", "reinforce", "--objectives", "tucker-0.45", "--estimates", "300",
+                          "--no-report", "--out", str(out)]) == 1
+    capsys.readouterr()
+    code, err = reports_main([out], capsys)
+    assert code == 2 and f"{out} holds no finished cells; its run recorded 1 error: " in err
+    assert "RuntimeError: boom in a user's estimator (traceback in" in err and "--resume" in err
