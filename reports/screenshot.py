@@ -20,7 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     page = args.source / "index.html" if args.source.is_dir() else args.source
     if not page.is_file():
-        print(f"error: no page at {page}", file=sys.stderr)
+        print(f"error: {args.source} holds no index.html; render it first with python -m reports {args.source}"
+              if args.source.is_dir() else f"error: no page at {page}", file=sys.stderr)
         return 2
     if page.suffix.lower() not in (".html", ".htm"):  # a benchmark's JSON, a CSV: Chromium would show it raw
         print(f"error: {page} is not an HTML page; pass a run folder (its index.html) or a page that "
