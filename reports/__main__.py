@@ -8,12 +8,22 @@ import os
 import sys
 from pathlib import Path
 
-from reports.load import NotARunError
-from reports.renderers import kind_of, render
-
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """The exit code: 0, 1 (compare: a gate failed), 2 (a usage error), 130 (Ctrl-C: one line, not a traceback;
+    every file is written whole or not at all, so what is there stays readable)."""
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str]) -> int:
+    # Imported here, not at the top: Ctrl-C while pandas or matplotlib are imported is an interrupt too.
+    from reports.load import NotARunError
+    from reports.renderers import kind_of, render
+
     if argv[:1] == ["compare"]:
         from reports.compare import main as compare_main
 

@@ -473,3 +473,29 @@ def test_a_run_whose_every_cell_failed_says_so_and_names_the_error(tmp_path, cap
     code, err = reports_main([out], capsys)
     assert code == 2 and f"{out} holds no finished cells; its run recorded 1 error: " in err
     assert "RuntimeError: boom in a user's estimator (traceback in" in err and "--resume" in err
+
+
+def test_ctrl_c_while_a_report_is_drawn_is_one_line_and_leaves_every_file_whole(small_run, tmp_path, capsys,
+                                                                                monkeypatch):
+    """Found by a tester: a KeyboardInterrupt traceback; and savefig wrote into the PNG itself, so Ctrl-C left half
+    an image behind (the page was written in place too)."""
+    import shutil
+
+    from matplotlib.figure import Figure
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    assert reports_main([run], capsys)[0] == 0
+    before = {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()}
+
+    def interrupted(self, target, *args, **kwargs):  # Ctrl-C once savefig has written part of the image
+        if isinstance(target, (str, Path)):
+            Path(target).write_bytes(b"\x89PNG half")
+        else:
+            target.write(b"\x89PNG half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Figure, "savefig", interrupted)
+    code, err = reports_main([run], capsys)
+    assert code == 130 and err.strip() == "interrupted" and "Traceback" not in err
+    assert {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()} == before
