@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str]) -> int:
     # Imported here, not at the top: Ctrl-C while pandas or matplotlib are imported is an interrupt too.
-    from reports.load import NotARunError
+    from reports.load import NotARunError, unwritable
     from reports.renderers import kind_of, render
 
     if argv[:1] == ["compare"]:
@@ -37,9 +37,17 @@ def _main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, help="for a JSON file: where to write (default: <name>-report/)")
     args = parser.parse_args(argv)
     try:
-        options = {"out_dir": args.out} if kind_of(args.source) == "benchmark" else {}
+        benchmark = kind_of(args.source) == "benchmark"
+        folder = (args.out or args.source.with_name(f"{args.source.stem}-report")) if benchmark else args.source
+        why = unwritable(folder)
+        if why:  # said now, not as an OSError traceback once the figures are drawn
+            print(f"error: cannot write the report into {folder} ({why}); "
+                  + ("pass --out DIR, a folder you can write" if benchmark else
+                     "copy the run folder to a place you can write and render the copy"), file=sys.stderr)
+            return 2
+        options = {"out_dir": args.out} if benchmark else {}
         page = render(args.source, **options)
-        if kind_of(args.source) == "benchmark":
+        if benchmark:
             from reports.throughput import load_speed_goals, speed_goal_table_text
 
             goals = load_speed_goals(args.source)

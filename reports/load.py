@@ -7,7 +7,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shlex
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -180,3 +182,19 @@ def read_benchmark_json(path: str | Path) -> dict:
             raise DamagedRunError(path, f"benchmark {name} has no stats with {', '.join(BENCHMARK_STATS)}; write it "
                                   "with pytest --benchmark-only --benchmark-json=FILE")
     return data
+
+
+def unwritable(folder: Path) -> str | None:
+    """Why a report cannot be written into `folder` ("read-only file system", "permission denied"), or None.
+    Asked before anything is drawn, by creating and removing a file as the report's writes will (in the nearest
+    folder that exists): a permission bit says too little (root may write anywhere, yet not on a read-only mount)."""
+    existing = Path(folder)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".probe-", dir=existing)
+    except OSError as error:
+        return (error.strerror or str(error)).lower()
+    os.close(handle)
+    os.unlink(probe)
+    return None

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from reports.browser import Browser, BrowserUnavailable
+from reports.load import unwritable
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     out = args.out or page.with_name("screenshot.png")
+    why = unwritable(out.parent)
+    if why:  # before a browser starts
+        print(f"error: cannot write the screenshot into {out.parent} ({why}); pass --out FILE.png in a folder you "
+              "can write", file=sys.stderr)
+        return 2
     try:
         with Browser(width=args.width) as browser:
             check = browser.check(page, out, args.max_height)

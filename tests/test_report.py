@@ -1,5 +1,6 @@
 """The report renders from result files alone, with a table per objective and its plots."""
 import json
+import os
 import re
 import subprocess
 import sys
@@ -499,3 +500,37 @@ def test_ctrl_c_while_a_report_is_drawn_is_one_line_and_leaves_every_file_whole(
     code, err = reports_main([run], capsys)
     assert code == 130 and err.strip() == "interrupted" and "Traceback" not in err
     assert {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()} == before
+
+
+def read_only_file_system(monkeypatch) -> None:
+    """Every file created from now on fails as on a read-only mount (all writes go through mkstemp)."""
+    import errno
+    import os
+    import tempfile
+
+    def refused(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
+
+
+def test_a_read_only_run_folder_is_one_message_before_anything_is_drawn(small_run, capsys, monkeypatch):
+    """Found by a tester (a read-only bind mount): an OSError traceback once the figures were drawn."""
+    read_only_file_system(monkeypatch)
+    code, err = reports_main([small_run], capsys)
+    assert code == 2 and err.startswith(f"error: cannot write the report into {small_run} (read-only file system); "
+                                        "copy the run folder"), err
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes into a folder without w")
+def test_a_run_folder_this_user_cannot_write_is_one_message(small_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    run.chmod(0o555)
+    try:
+        code, err = reports_main([run], capsys)
+    finally:
+        run.chmod(0o755)
+    assert code == 2 and f"cannot write the report into {run} (permission denied)" in err, err
