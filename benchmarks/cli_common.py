@@ -5,7 +5,9 @@ import argparse
 import contextlib
 import gc
 import importlib
+import json
 import math
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -190,14 +192,37 @@ def check_same_threads(meta: dict, args, out) -> None:
                          f"so resume with --threads {saved}, or start another run with another --out")
 
 
-def check_run_options(args) -> None:
-    """The run options' contradictions, before anything heavy is imported: an error comes back at once."""
+# What each kind of run (run.json's "kind") is called, and the CLI that writes it.
+RUN_KINDS = {"variance": ("a variance sweep", "benchmarks.variance"), "vae": ("a VAE run", "benchmarks.vae"),
+             "trajectory": ("a trajectory run", "benchmarks.trajectory")}
+
+
+def check_run_kind(out, kind: str) -> None:
+    """A folder holding a run that another CLI made is refused, naming the CLI that continues it: --resume
+    with the wrong CLI appended its rows to the run and rewrote run.json's kind (a VAE run resumed by
+    benchmarks.variance), or was refused for a wrong reason ("--samples [1], not 1")."""
+    try:
+        saved = json.loads((Path(out) / "run.json").read_text()).get("kind")
+    except (OSError, ValueError, AttributeError):  # no run.json, or a damaged one: the CLI's RunFolder says which
+        return
+    if saved is None or saved == kind:  # a run.json without a kind predates it: the CLI's own checks apply
+        return
+    what, cli = RUN_KINDS.get(saved, ("a run of another kind", None))
+    how = f"resume it with python -m {cli} --resume --out {shlex.quote(str(out))}, or " if cli else ""
+    raise UsageError(f"{out} holds {what} (kind {saved!r}), not {RUN_KINDS[kind][0]}; {how}choose another --out")
+
+
+def check_run_options(args, kind: str) -> None:
+    """The run options' contradictions, before anything heavy is imported: an error comes back at once.
+    `kind`: the kind of run the CLI writes (RUN_KINDS)."""
     import importlib.util
 
     from benchmarks.executors import RAY_MISSING, workers_message
 
     if args.resume and args.out is None:
         raise UsageError("--resume needs --out DIR, the folder of the run to continue")
+    if args.out is not None:  # first: any other refusal of another CLI's folder would give the wrong reason
+        check_run_kind(args.out, kind)
     from benchmarks.estimator_names import unknown_estimator_messages
     from benchmarks.problem_names import unknown_problem_messages
 

@@ -32,14 +32,17 @@ def _umask() -> int:
 NEW_FILE_MODE = 0o666 & ~_umask()
 
 
-def atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str | bytes) -> None:
+    """Write `text` (or bytes: a report's PNG) to `path` whole, or leave the old file as it was."""
     path = Path(path)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         if hasattr(os, "fchmod"):  # not on Windows before Python 3.13
             os.fchmod(handle, NEW_FILE_MODE)
-        with os.fdopen(handle, "w") as stream:
+        with os.fdopen(handle, "wb" if isinstance(text, bytes) else "w") as stream:
             stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())  # on disk before the rename: a power cut then left an empty file behind it
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -8,7 +8,8 @@ since this invocation started, so steps done before do not inflate it), lets an
 executor (benchmarks.executors) run them, absorbs each unit's rows as it ends, collects the units
 left out with their reasons, keeps everything finished on Ctrl-C or SIGTERM (and prints the resume
 command), stamps the end, renders the report and returns the exit code: 0, 1 when a worker died or
-a unit could not resume, 2 when nothing could be measured, 130 when interrupted by Ctrl-C and 143 by
+a unit failed or could not resume (even every unit: the resume command runs them once fixed), 2 when
+every unit was left out (nothing could be measured), 130 when interrupted by Ctrl-C and 143 by
 SIGTERM (128 + the signal's number, the shells' convention, so a scheduler sees which it was).
 """
 from __future__ import annotations
@@ -150,12 +151,15 @@ def _run_locked(folder, units, done, meta, executor, command, step_name, label, 
         meta.pop("interrupted", None)
         meta["finished"] = now()
         folder.write_meta(meta)
-        if not folder.rows:
+        if not folder.rows and not outcome.failed:  # every unit left out: nothing the same command could add
             print("error: nothing could be measured (reasons above)", file=sys.stderr)
             return 2
-        print(f"{len(folder.rows)} rows in {folder.path / 'results.csv'}")
-        if render is not None:
-            print(f"report: {render(folder.path).resolve().as_uri()}")
+        if folder.rows:
+            print(f"{len(folder.rows)} rows in {folder.path / 'results.csv'}")
+            if render is not None:
+                print(f"report: {render(folder.path).resolve().as_uri()}")
+        else:  # units failed (a user's cost that raises): a failed run, continued by --resume once it is fixed
+            print(f"no unit finished: {folder.path} holds no rows, so no report was drawn")
         if outcome.failed:
             print(f"error: {len(outcome.failed)} unit(s) did not finish (above); once the cause is fixed, run them "
                   f"with {shlex.join(resume_command(command, folder.path))}", file=sys.stderr)

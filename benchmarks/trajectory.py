@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.executors import ExecutorError, make_executor
 
     try:
-        check_run_options(args)
+        check_run_options(args, "trajectory")
         import_plugins(args.imports)
         executor = make_executor(args.executor, args.workers, args.ray_address, args.threads)
         import_heavy_modules()  # after the pool's or Ray's start, which import them meanwhile

@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.executors import ExecutorError, make_executor
 
     try:
-        check_run_options(args)
+        check_run_options(args, "vae")
         import_plugins(args.imports)
         if args.epochs and args.steps:
             raise UsageError("give --epochs or --steps, not both")

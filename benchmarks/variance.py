@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.executors import ExecutorError, make_executor
 
     try:
-        check_run_options(args)
+        check_run_options(args, "variance")
         import_plugins(args.imports)
         if args.list:
             print_listing()

@@ -8,12 +8,22 @@ import os
 import sys
 from pathlib import Path
 
-from reports.load import NotARunError
-from reports.renderers import kind_of, render
-
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """The exit code: 0, 1 (compare: a gate failed), 2 (a usage error), 130 (Ctrl-C: one line, not a traceback;
+    every file is written whole or not at all, so what is there stays readable)."""
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str]) -> int:
+    # Imported here, not at the top: Ctrl-C while pandas or matplotlib are imported is an interrupt too.
+    from reports.load import NotARunError, unwritable
+    from reports.renderers import kind_of, render
+
     if argv[:1] == ["compare"]:
         from reports.compare import main as compare_main
 
@@ -27,9 +37,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="for a JSON file: where to write (default: <name>-report/)")
     args = parser.parse_args(argv)
     try:
-        options = {"out_dir": args.out} if kind_of(args.source) == "benchmark" else {}
+        benchmark = kind_of(args.source) == "benchmark"
+        folder = (args.out or args.source.with_name(f"{args.source.stem}-report")) if benchmark else args.source
+        why = unwritable(folder)
+        if why:  # said now, not as an OSError traceback once the figures are drawn
+            print(f"error: cannot write the report into {folder} ({why}); "
+                  + ("pass --out DIR, a folder you can write" if benchmark else
+                     "copy the run folder to a place you can write and render the copy"), file=sys.stderr)
+            return 2
+        options = {"out_dir": args.out} if benchmark else {}
         page = render(args.source, **options)
-        if kind_of(args.source) == "benchmark":
+        if benchmark:
             from reports.throughput import load_speed_goals, speed_goal_table_text
 
             goals = load_speed_goals(args.source)

@@ -14,6 +14,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.results import atomic_write
+
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 DRIVERS = ("chromedriver",)
 ARGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -144,5 +146,5 @@ class Browser:
                 "height": min(height, max_height) if max_height else height, "scale": 1}
         shot = self.driver.execute_cdp_cmd("Page.captureScreenshot",
                                            {"format": "png", "captureBeyondViewport": True, "clip": clip})
-        path.write_bytes(base64.b64decode(shot["data"]))
+        atomic_write(path, base64.b64decode(shot["data"]))
         return path

@@ -30,10 +30,9 @@ from pathlib import Path
 import pandas as pd
 
 from reports.catalogue import CATALOGUES, CELL_KEYS
-from reports.load import NotARunError, load_run
+from reports.load import NotARunError, load_run, read_benchmark_json
+from reports.load import run_kind as read_kind
 
-KIND_NAMES = {"variance": "variance sweep", "vae": "VAE run", "trajectory": "trajectory run",
-              "benchmark": "pytest-benchmark JSON file"}
 # A key column missing from an old folder: its value in every run that did not record it.
 DEFAULTS = {"hparams": "{}", "kl": "analytic", "n_samples": 1, "device": "cpu", "dtype": "float32"}
 # Runs from before hyperparameters were recorded as `hparams` named their settings by these columns
@@ -50,26 +49,7 @@ class Cells:
 
 
 def run_kind(path: Path) -> str:
-    if path.is_file():
-        if path.suffix == ".json":
-            return "benchmark"
-        raise NotARunError(f"{path} is a file but not a pytest-benchmark .json file; pass a run's --out folder "
-                           "or a pytest --benchmark-json file")
-    if not (path / "results.csv").exists():
-        raise NotARunError(f"{path} holds no results.csv; pass the --out folder of a python -m benchmarks.variance, "
-                           "benchmarks.vae or benchmarks.trajectory run, or a pytest --benchmark-json file")
-    meta_path = path / "run.json"
-    try:
-        kind = json.loads(meta_path.read_text()).get("kind") if meta_path.exists() else None
-    except json.JSONDecodeError as error:
-        raise NotARunError(f"{meta_path} is not valid JSON ({error})") from None
-    if kind is None:  # runs from before run.json named its kind: told by their columns
-        columns = pd.read_csv(path / "results.csv", nrows=0).columns
-        kind = ("variance" if "objective" in columns else "vae" if "latent" in columns
-                else "trajectory" if "problem" in columns else None)
-        if kind is None:
-            raise NotARunError(f"{path}: cannot tell what kind of run this is: run.json names no kind and "
-                               "results.csv has no objective, latent or problem column")
+    kind = read_kind(path)
     if kind not in CATALOGUES:
         raise NotARunError(f"{path}: run.json says kind={kind!r}; compare knows {', '.join(CATALOGUES)}")
     return kind
@@ -109,17 +89,8 @@ def _last_points(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
 
 
 def _benchmark_rows(path: Path) -> pd.DataFrame:
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise NotARunError(f"{path} is not valid JSON ({error}); write it with "
-                           "pytest --benchmark-only --benchmark-json=FILE") from None
-    benchmarks = data.get("benchmarks") if isinstance(data, dict) else None
-    if not benchmarks:
-        raise NotARunError(f"{path} holds no benchmarks; write it with "
-                           "pytest --benchmark-only --benchmark-json=FILE")
     rows = []
-    for bench in benchmarks:
+    for bench in read_benchmark_json(path)["benchmarks"]:
         stats, info = bench["stats"], bench.get("extra_info", {})
         spread = stats.get("rounds", 1) >= 2  # the quartiles of one round are that round
         q1, q3 = (stats["q1"], stats["q3"]) if spread else (math.nan, math.nan)

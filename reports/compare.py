@@ -23,9 +23,9 @@ from pathlib import Path
 import pandas as pd
 
 from reports.catalogue import metric as catalogue_metric
-from reports.cells import KIND_NAMES, combine_over_seeds, load_cells, shared_key
+from reports.cells import combine_over_seeds, load_cells, shared_key
 from reports.cost import timing_flag
-from reports.load import NotARunError
+from reports.load import KIND_NAMES, NotARunError
 
 DEFAULT_METRICS = {
     "variance": ["variance_trace", "bias_norm", "time_per_estimate_s"],

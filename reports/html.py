@@ -11,6 +11,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
+from benchmarks.results import atomic_write
 from reports.cost import cost_table
 from reports.load import load_run
 from reports.leaderboard import variance_leaderboard
@@ -174,5 +175,5 @@ def write_page(out_dir: Path, title: str, meta_rows, sections, throughput, skipp
     page = TEMPLATES.get_template("report.html.j2").render(
         title=title, meta=meta_rows, sections=sections, throughput=throughput, skipped=skipped, **extra)
     path = out_dir / "index.html"
-    path.write_text(page)
+    atomic_write(path, page)  # Ctrl-C leaves the old page, not half a new one
     return path

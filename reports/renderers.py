@@ -5,17 +5,16 @@ that rendering one kind never imports another's code. A new task registers its o
 `register_renderer("mykind", "mypackage.report:render")` (or a callable), not a new branch. The CLIs
 (`python -m benchmarks.variance|vae|trajectory`) and `python -m reports DIR` all call `render`.
 
-A folder without a kind (written before run.json had one) is a variance sweep; a .json file is a
+A folder without a kind (written before run.json had one) is told by its columns; a .json file is a
 pytest-benchmark file.
 """
 from __future__ import annotations
 
 import importlib
-import json
 from pathlib import Path
 from typing import Callable
 
-from reports.load import NotARunError
+from reports.load import run_kind
 
 RENDERERS: dict[str, str | Callable[[Path], Path]] = {
     "variance": "reports.html:render_report",
@@ -32,20 +31,8 @@ def register_renderer(kind: str, renderer: str | Callable[[Path], Path]) -> None
 
 
 def kind_of(path: str | Path) -> str:
-    """'benchmark' for a JSON file, else the run folder's kind (run.json), 'variance' when it has none."""
-    path = Path(path)
-    if path.suffix == ".json" and path.is_file():
-        return "benchmark"
-    if not (path / "results.csv").exists():
-        raise NotARunError(f"{path} holds no results.csv; pass the --out folder of a python -m benchmarks.variance, "
-                           "vae or trajectory run, or a pytest --benchmark-json file")
-    meta = path / "run.json"
-    if not meta.exists():
-        return "variance"
-    try:
-        return json.loads(meta.read_text()).get("kind", "variance")
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{meta} is not valid JSON ({error}); the run folder is damaged") from None
+    """'benchmark' for a JSON file, else the run folder's kind (reports.load.run_kind)."""
+    return run_kind(path)
 
 
 def renderer_for(kind: str) -> Callable[[Path], Path]:

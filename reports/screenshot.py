@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from reports.browser import Browser, BrowserUnavailable
+from reports.load import unwritable
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,7 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     page = args.source / "index.html" if args.source.is_dir() else args.source
     if not page.is_file():
-        print(f"error: no page at {page}", file=sys.stderr)
+        print(f"error: {args.source} holds no index.html; render it first with python -m reports {args.source}"
+              if args.source.is_dir() else f"error: no page at {page}", file=sys.stderr)
         return 2
     if page.suffix.lower() not in (".html", ".htm"):  # a benchmark's JSON, a CSV: Chromium would show it raw
         print(f"error: {page} is not an HTML page; pass a run folder (its index.html) or a page that "
@@ -28,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     out = args.out or page.with_name("screenshot.png")
+    why = unwritable(out.parent)
+    if why:  # before a browser starts
+        print(f"error: cannot write the screenshot into {out.parent} ({why}); pass --out FILE.png in a folder you "
+              "can write", file=sys.stderr)
+        return 2
     try:
         with Browser(width=args.width) as browser:
             check = browser.check(page, out, args.max_height)

@@ -9,7 +9,6 @@ interval and a verdict, rendered as measured (this module never judges).
 from __future__ import annotations
 
 import html
-import json
 import math
 import textwrap
 from pathlib import Path
@@ -20,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from reports.load import read_benchmark_json  # noqa: E402
 from reports.swept import setting  # noqa: E402
 from reports.ticks import LABEL_SIZE, TICK_SIZE, save_figure  # noqa: E402
 
@@ -48,7 +48,7 @@ def _series(frame: pd.DataFrame) -> pd.Series:
 
 def load_benchmark_json(path: str | Path) -> tuple[pd.DataFrame, dict]:
     """The throughput rows of a `pytest --benchmark-json` file, and its machine and commit info."""
-    data = json.loads(Path(path).read_text())
+    data = read_benchmark_json(path)
     rows = []
     for bench in data.get("benchmarks", []):
         info, stats = bench.get("extra_info", {}), bench["stats"]
@@ -78,7 +78,7 @@ def load_other_benchmarks(path: str | Path) -> list[dict]:
     """The benchmarks of a pytest-benchmark JSON file that are neither throughput cases nor speed goals (the
     executors' overhead per unit, the harness against a Python loop): name, pytest-benchmark's timing of a
     round and the figures the benchmark recorded in extra_info."""
-    data = json.loads(Path(path).read_text())
+    data = read_benchmark_json(path)
     return [{"name": bench.get("name", "?"), "stats": bench["stats"], "recorded": bench.get("extra_info", {})}
             for bench in data.get("benchmarks", [])
             if not {"estimates_per_call", "speed_goal"} & set(bench.get("extra_info", {}))]
@@ -185,7 +185,7 @@ GOAL_COLUMNS = ("goal", "ratio of", "ratio [interval]", "goal", "verdict", "pair
 
 def load_speed_goals(path: str | Path) -> list[dict]:
     """The speed-goal rows (extra_info["speed_goal"]) of a `pytest --benchmark-json` file, in run order."""
-    data = json.loads(Path(path).read_text())
+    data = read_benchmark_json(path)
     return [bench["extra_info"]["speed_goal"] for bench in data.get("benchmarks", [])
             if "speed_goal" in bench.get("extra_info", {})]
 
@@ -260,7 +260,7 @@ def render_benchmark_json(json_path: str | Path, out_dir: str | Path | None = No
         if not goals and not others:
             raise ValueError(f"{json_path} holds no benchmarks; write it with "
                              "pytest --benchmark-only --benchmark-json=FILE") from None
-        frame, meta = None, benchmark_meta(json.loads(json_path.read_text()))
+        frame, meta = None, benchmark_meta(read_benchmark_json(json_path))
     out_dir = Path(out_dir) if out_dir else json_path.with_name(json_path.stem + "-report")
     out_dir.mkdir(parents=True, exist_ok=True)
     goal_note = ("<h3>Speed goals</h3><p>Each goal's ratio is the median of the ratios of paired, adjacent turns "

@@ -14,6 +14,7 @@ the README's main command's 20 figures, drawn serially):
 """
 from __future__ import annotations
 
+import io
 import math
 import re
 from pathlib import Path
@@ -24,6 +25,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker as ticker  # noqa: E402
 import numpy as np  # noqa: E402
+
+from benchmarks.results import atomic_write  # noqa: E402
 
 MAX_DECADES_WITH_MINOR_TICKS = 2.0
 # Font sizes (points) of the sweep's panels (drawn at reports.html.FIGURE_DPI): 7-point tick labels at 80 dpi had
@@ -147,7 +150,10 @@ def tidy_ticks(fig) -> None:
 
 
 def save_figure(fig, path: str | Path, dpi: int) -> None:
-    """Tidy the ticks, write the PNG and free the figure."""
+    """Tidy the ticks, write the PNG and free the figure. Written whole or not at all (atomic_write): Ctrl-C
+    while savefig wrote into the file left half an image behind."""
     tidy_ticks(fig)
-    fig.savefig(path, dpi=dpi)
+    image = io.BytesIO()
+    fig.savefig(image, dpi=dpi, format=Path(path).suffix.lstrip(".") or "png")
+    atomic_write(Path(path), image.getvalue())
     plt.close(fig)

@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from markupsafe import Markup  # noqa: E402
 
+from benchmarks.results import atomic_write  # noqa: E402
 from reports.cost import timing_flags  # noqa: E402
 from reports.load import load_run  # noqa: E402
 from reports.palette import STYLES, Palette  # noqa: E402
@@ -205,5 +206,5 @@ def render_trajectory_report(run_dir: str | Path) -> Path:
                        problems=(Markup("<h2>Stopped runs</h2><ul>") + Markup("".join(f"<li>{html.escape(p)}</li>"
                                  for p in stopped)) + Markup("</ul>")) if stopped else "")
     path = run_dir / "index.html"
-    path.write_text(page)
+    atomic_write(path, page)  # Ctrl-C leaves the old page, not half a new one
     return path

@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from markupsafe import Markup  # noqa: E402
 
+from benchmarks.results import atomic_write  # noqa: E402
 from reports.cost import flag_html, timing_flag, timing_flags  # noqa: E402
 from reports.html import TEMPLATES  # noqa: E402
 from reports.load import load_run  # noqa: E402
@@ -246,5 +247,5 @@ def render_vae_report(run_dir: str | Path) -> Path:
         title=f"VAE training ({meta.get('dataset', '?')})",
         meta=[(k, meta[k]) for k in META_KEYS if k in meta], sections=sections, problems=meta.get("problems", []))
     path = run_dir / "index.html"
-    path.write_text(page)
+    atomic_write(path, page)  # Ctrl-C leaves the old page, not half a new one
     return path

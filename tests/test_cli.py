@@ -372,3 +372,54 @@ def test_the_trajectory_cuda_message_does_not_suggest_device_all():
     assert str(refused.value).endswith("use --device cpu")
     with pytest.raises(UsageError, match="or --device all to use whatever is present"):
         resolve_devices("cuda")
+
+
+@pytest.mark.parametrize("made_by,resumed_by", [("vae", "variance"), ("trajectory", "variance"),
+                                                ("variance", "vae"), ("variance", "trajectory")])
+def test_a_folder_of_another_cli_is_refused_first_and_left_untouched(tmp_path, capsys, made_by, resumed_by):
+    """Found by a tester: --resume with the wrong CLI appended its rows to the run and rewrote run.json's kind,
+    gave a TypeError traceback (a trajectory run resumed by the sweep), or was refused for a wrong reason
+    ("written by an older gradbench", "--samples [1], not 1")."""
+    import benchmarks.trajectory as trajectory
+    import benchmarks.vae as vae
+
+    out = tmp_path / "run"
+    out.mkdir()
+    files = {"run.json": json.dumps({"kind": made_by, "started": "then", "samples": [1], "settings": {}}),
+             "results.json": "[]", "results.csv": "\n"}
+    for name, text in files.items():
+        (out / name).write_text(text)
+    main = {"variance": variance.main, "vae": vae.main, "trajectory": trajectory.main}[resumed_by]
+    code = main(["--estimators", "reinforce", "--samples", "1", "--out", str(out), "--resume"])
+    err = capsys.readouterr().err
+    what = {"vae": "a VAE run", "trajectory": "a trajectory run", "variance": "a variance sweep"}[made_by]
+    assert code == 2 and f"{out} holds {what} (kind '{made_by}')" in err, err
+    assert f"resume it with python -m benchmarks.{made_by} --resume --out {out}" in err
+    assert {f.name: f.read_text() for f in out.iterdir()} == files
+
+
+def test_a_run_whose_every_cell_raised_is_a_failed_run_with_its_resume_command(tmp_path, capsys, monkeypatch):
+    """Found by a tester: a run whose only cells raised exited 2 ("nothing could be measured", the code of a
+    usage error) and printed no --resume command, though --resume runs them once the cause is fixed."""
+    def raises(cell, **kwargs):
+        raise RuntimeError("boom in a user's estimator")
+
+    monkeypatch.setattr(harness, "run_cell", raises)
+    out = tmp_path / "run"
+    code, stdout, err = run(SMALL + ["--estimators", "reinforce", "--out", out], capsys)
+    assert code == 1 and "boom in a user's estimator" in err and "nothing could be measured" not in err
+    assert err.splitlines()[-1].endswith(f"--out {out} --resume") and "holds no rows" in stdout
+    assert len(list((out / "errors").iterdir())) == 2
+
+
+def test_a_result_file_is_on_disk_before_it_replaces_the_old_one(tmp_path, monkeypatch):
+    """The rename could reach the disk before the data: a power cut then left an empty results file."""
+    import os
+
+    from benchmarks.results import atomic_write
+
+    calls, fsync, replace = [], os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append("fsync"), fsync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda a, b: (calls.append("replace"), replace(a, b))[1])
+    atomic_write(tmp_path / "results.json", "[]")
+    assert calls == ["fsync", "replace"] and (tmp_path / "results.json").read_text() == "[]"

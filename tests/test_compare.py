@@ -417,3 +417,37 @@ def test_a_reader_that_stops_early_ends_the_output_quietly(two_runs):
     done = subprocess.run(f"{sys.executable} -m reports compare {a} {b} --all | head -1", shell=True,
                           cwd=Path(__file__).parents[1], capture_output=True, text=True, timeout=120)
     assert done.stdout.count("\n") == 1 and "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+
+
+# --- damaged runs: one message naming the file, exit 2 (found by a tester: EmptyDataError, KeyError and
+# pandas merge tracebacks) -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("damage,what", [
+    (lambda text: "", "(it is empty)"),
+    (lambda text: text.splitlines(keepends=True)[0], "(it holds a header and no rows)"),
+    (lambda text: text[:-40], "(row {last} has"),  # the header is row 1
+], ids=["empty", "header only", "cut mid-row"])
+def test_a_damaged_run_is_refused_naming_its_file(vae_run, tmp_path, capsys, damage, what):
+    target = copy_run(vae_run, tmp_path / "damaged")
+    text = (target / "results.csv").read_text()
+    (target / "results.csv").write_text(damage(text))
+    what = what.format(last=len(text.splitlines()))
+    assert compare_main([str(vae_run), str(target)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {target / 'results.csv'} is damaged or not a gradbench file {what}" in err, err
+
+
+def test_a_run_whose_every_cell_failed_is_refused_with_its_errors(two_runs, tmp_path, capsys, monkeypatch):
+    import benchmarks.harness as harness
+
+    def raises(cell, **kwargs):
+        raise RuntimeError("boom in a user's estimator")
+
+    monkeypatch.setattr(harness, "run_cell", raises)
+    out = tmp_path / "failed"
+    assert variance.main(["--estimators", "reinforce", "--objectives", "tucker-0.45", "--estimates", "300",
+                          "--no-report", "--out", str(out)]) == 1
+    capsys.readouterr()
+    assert compare_main([str(two_runs[0]), str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{out} holds no finished cells; its run recorded 1 error: " in err and "boom in a user's estimator" in err

@@ -1,5 +1,6 @@
 """The report renders from result files alone, with a table per objective and its plots."""
 import json
+import os
 import re
 import subprocess
 import sys
@@ -404,3 +405,160 @@ def test_an_interrupted_sweep_says_so_on_its_page(tmp_path, monkeypatch, capsys)
     assert variance.main(args + ["--resume"]) == 0
     assert "id=interrupted" not in render_report(out).read_text()
     capsys.readouterr()
+
+
+# --- damaged files and wrong paths: one message naming the file, exit 2 -------------------------------------
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("small") / "run"
+    assert variance.main(["--estimators", "reinforce", "--objectives", "tucker-0.45", "--estimates", "300", "--seed",
+                          "0", "1", "--no-report", "--out", str(out)]) == 0
+    return out
+
+
+def reports_main(argv, capsys):
+    from reports.__main__ import main
+
+    code = main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+def damaged(source: Path, target: Path, name: str, edit) -> Path:
+    """A copy of the run folder `source` whose file `name` is edit(its text)."""
+    import shutil
+
+    shutil.copytree(source, target)
+    (target / name).write_text(edit((target / name).read_text()))
+    return target
+
+
+DAMAGES = {
+    "empty": ("results.csv", lambda text: "", "(it is empty)"),
+    "header only": ("results.csv", lambda text: text.splitlines(keepends=True)[0], "(it holds a header and no rows)"),
+    "cut mid-row": ("results.csv", lambda text: text[:-40], "(row 3 has"),
+    "cut mid-field": ("results.csv", lambda text: text[:-2], "(its last row is cut off: no newline at its end)"),
+    "run.json a list": ("run.json", lambda text: "[]", "(it holds a JSON list, not an object of run settings)"),
+    # the rows are what is wrong: a variance sweep's results.csv beside a VAE run's run.json
+    "rows of another kind": ("run.json", lambda text: json.dumps({**json.loads(text), "kind": "vae"}),
+                             "(run.json says it holds a VAE run, but its rows have no latent column)"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_run_folder_is_one_message_naming_the_file(small_run, tmp_path, capsys, damage):
+    """Found by a tester: "No columns to parse from file", "cannot convert float NaN to integer" (naming no file)
+    or an AttributeError traceback; a row cut mid-line was read as a row of NaN figures, and counted as a seed."""
+    name, edit, what = DAMAGES[damage]
+    run = damaged(small_run, tmp_path / "run", name, edit)
+    code, err = reports_main([run], capsys)
+    named = "results.csv" if damage == "rows of another kind" else name
+    assert code == 2 and f"error: {run / named} is damaged or not a gradbench file {what}" in err, err
+    if damage.startswith("cut"):  # results.json still holds the rows: the message says so, and how to use it
+        assert f"{run / 'results.json'} is intact and holds the run's 2 rows" in err and "flush()" in err
+
+
+@pytest.mark.parametrize("text,what", [
+    ("", "(it is empty)"), ('{"benchmarks": [{"na', "(not valid JSON: "), ("[]", "(it holds a JSON list"),
+    ('{"benchmarks": [{"name": "x"}]}', "(benchmark x has no stats with median, min, max"),
+])
+def test_a_damaged_benchmark_file_is_one_message_naming_it(tmp_path, capsys, text, what):
+    path = tmp_path / "bench.json"
+    path.write_text(text)
+    code, err = reports_main([path], capsys)
+    assert code == 2 and f"error: {path} is damaged or not a gradbench file {what}" in err, err
+
+
+def test_wrong_paths_say_what_is_wrong_with_them(small_run, tmp_path, capsys):
+    """Found by a tester: a missing folder, or a file in a run folder, was said to hold no results.csv, and so was
+    the folder of a driver killed before it gathered its finished cells."""
+    code, err = reports_main([tmp_path / "nonexistent"], capsys)
+    assert code == 2 and f"{tmp_path / 'nonexistent'} does not exist" in err
+    for name in ("results.csv", "results.json", "run.json"):
+        code, err = reports_main([small_run / name], capsys)
+        assert code == 2 and f"give the run folder, {small_run}, not a file in it" in err, err
+    killed = tmp_path / "killed"
+    (killed / "parts").mkdir(parents=True)
+    (killed / "run.json").write_text((small_run / "run.json").read_text())
+    for i, row in enumerate(json.loads((small_run / "results.json").read_text())):
+        (killed / "parts" / f"{i}.json").write_text(json.dumps([row]))
+    code, err = reports_main([killed], capsys)
+    assert code == 2 and f"{killed} holds 2 finished cells not yet gathered (the driver stopped)" in err
+    assert err.rstrip().endswith(f"--out {killed} --resume")
+
+
+def test_a_run_whose_every_cell_failed_says_so_and_names_the_error(tmp_path, capsys, monkeypatch):
+    """Found by a tester: "No columns to parse from file" for a run whose only cells raised."""
+    import benchmarks.harness as harness
+
+    def raises(cell, **kwargs):
+        raise RuntimeError("boom in a user's estimator")
+
+    monkeypatch.setattr(harness, "run_cell", raises)
+    out = tmp_path / "run"
+    assert variance.main(["--estimators", "reinforce", "--objectives", "tucker-0.45", "--estimates", "300",
+                          "--no-report", "--out", str(out)]) == 1
+    capsys.readouterr()
+    code, err = reports_main([out], capsys)
+    assert code == 2 and f"{out} holds no finished cells; its run recorded 1 error: " in err
+    assert "RuntimeError: boom in a user's estimator (traceback in" in err and "--resume" in err
+
+
+def test_ctrl_c_while_a_report_is_drawn_is_one_line_and_leaves_every_file_whole(small_run, tmp_path, capsys,
+                                                                                monkeypatch):
+    """Found by a tester: a KeyboardInterrupt traceback; and savefig wrote into the PNG itself, so Ctrl-C left half
+    an image behind (the page was written in place too)."""
+    import shutil
+
+    from matplotlib.figure import Figure
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    assert reports_main([run], capsys)[0] == 0
+    before = {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()}
+
+    def interrupted(self, target, *args, **kwargs):  # Ctrl-C once savefig has written part of the image
+        if isinstance(target, (str, Path)):
+            Path(target).write_bytes(b"\x89PNG half")
+        else:
+            target.write(b"\x89PNG half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Figure, "savefig", interrupted)
+    code, err = reports_main([run], capsys)
+    assert code == 130 and err.strip() == "interrupted" and "Traceback" not in err
+    assert {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()} == before
+
+
+def read_only_file_system(monkeypatch) -> None:
+    """Every file created from now on fails as on a read-only mount (all writes go through mkstemp)."""
+    import errno
+    import os
+    import tempfile
+
+    def refused(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
+
+
+def test_a_read_only_run_folder_is_one_message_before_anything_is_drawn(small_run, capsys, monkeypatch):
+    """Found by a tester (a read-only bind mount): an OSError traceback once the figures were drawn."""
+    read_only_file_system(monkeypatch)
+    code, err = reports_main([small_run], capsys)
+    assert code == 2 and err.startswith(f"error: cannot write the report into {small_run} (read-only file system); "
+                                        "copy the run folder"), err
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes into a folder without w")
+def test_a_run_folder_this_user_cannot_write_is_one_message(small_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    run.chmod(0o555)
+    try:
+        code, err = reports_main([run], capsys)
+    finally:
+        run.chmod(0o755)
+    assert code == 2 and f"cannot write the report into {run} (permission denied)" in err, err

@@ -129,3 +129,22 @@ def test_screenshot_cli_refuses_a_file_that_is_not_a_page(tmp_path):
                           cwd=ROOT)
     assert done.returncode == 2 and "is not an HTML page" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "screenshot.png").exists()
+
+
+def test_screenshot_cli_on_a_folder_without_a_page_says_to_render_it_first(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "reports.screenshot", str(tmp_path)], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert done.returncode == 2 and f"{tmp_path} holds no index.html; render it first with python -m reports " \
+        f"{tmp_path}" in done.stderr, done.stderr
+
+
+def test_screenshot_cli_into_a_read_only_folder_is_one_message_before_a_browser_starts(tmp_path, capsys,
+                                                                                      monkeypatch):
+    from reports.screenshot import main as screenshot_main
+    from tests.test_report import read_only_file_system
+
+    (tmp_path / "index.html").write_text("<html></html>")
+    read_only_file_system(monkeypatch)
+    assert screenshot_main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot write the screenshot into {tmp_path} (read-only file system)"), err
