@@ -60,23 +60,33 @@ def check_unlocked(folder: Path) -> None:
             f"another --out (if that driver is gone, delete {Path(folder) / LOCK})")
 
 
-def unwritable(folder) -> str | None:
-    """Why a run could not write `folder` (None: it can). Probed by creating and removing a temporary folder in
-    it, or in its nearest existing ancestor, so nothing is left behind: a permission bit says too little (root
-    may write anywhere, yet not create folders in /proc)."""
+def write_refusal(folder) -> tuple[Path, str] | None:
+    """(the nearest existing folder of `folder`, why nothing can be created in it: "read-only file system",
+    "permission denied", "a file, not a folder") or None when something can. Probed by creating and removing a
+    temporary folder there, so nothing is left behind: a permission bit says too little (root may write
+    anywhere, yet not on a read-only mount or in /proc). The run folders' check and the reports' share it."""
     import tempfile
 
-    folder = Path(folder)
-    existing = folder
+    existing = Path(folder)
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        return f"{existing} is a file, not a folder"
+        return existing, "a file, not a folder"
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".probe-", dir=existing))
     except OSError as error:
-        return f"cannot create a folder in {existing} ({error.strerror or error})"
+        return existing, (error.strerror or str(error)).lower()
     return None
+
+
+def unwritable(folder) -> str | None:
+    """Why a run could not write `folder` (None: it can), as a usage error says it."""
+    refusal = write_refusal(folder)
+    if refusal is None:
+        return None
+    existing, why = refusal
+    return f"{existing} is a file, not a folder" if why == "a file, not a folder" else \
+        f"cannot create a folder in {existing} ({why})"
 
 
 @contextlib.contextmanager

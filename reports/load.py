@@ -7,9 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import shlex
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -185,16 +183,9 @@ def read_benchmark_json(path: str | Path) -> dict:
 
 
 def unwritable(folder: Path) -> str | None:
-    """Why a report cannot be written into `folder` ("read-only file system", "permission denied"), or None.
-    Asked before anything is drawn, by creating and removing a file as the report's writes will (in the nearest
-    folder that exists): a permission bit says too little (root may write anywhere, yet not on a read-only mount)."""
-    existing = Path(folder)
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    try:
-        handle, probe = tempfile.mkstemp(prefix=".probe-", dir=existing)
-    except OSError as error:
-        return (error.strerror or str(error)).lower()
-    os.close(handle)
-    os.unlink(probe)
-    return None
+    """Why a report cannot be written into `folder` ("read-only file system", "permission denied"), or None:
+    asked before anything is drawn (benchmarks.run_lock.write_refusal probes the nearest folder that exists)."""
+    from benchmarks.run_lock import write_refusal
+
+    refusal = write_refusal(folder)
+    return None if refusal is None else refusal[1]

@@ -531,7 +531,8 @@ def test_ctrl_c_while_a_report_is_drawn_is_one_line_and_leaves_every_file_whole(
 
 
 def read_only_file_system(monkeypatch) -> None:
-    """Every file created from now on fails as on a read-only mount (all writes go through mkstemp)."""
+    """Every file or folder created from now on fails as on a read-only mount (all writes go through mkstemp, and
+    the probe of benchmarks.run_lock.write_refusal through mkdtemp)."""
     import errno
     import os
     import tempfile
@@ -540,6 +541,7 @@ def read_only_file_system(monkeypatch) -> None:
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))
 
     monkeypatch.setattr(tempfile, "mkstemp", refused)
+    monkeypatch.setattr(tempfile, "mkdtemp", refused)
 
 
 def test_a_read_only_run_folder_is_one_message_before_anything_is_drawn(small_run, capsys, monkeypatch):
