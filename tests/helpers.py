@@ -98,3 +98,17 @@ def inside_and_apart(fig, texts) -> None:
     for i, box in enumerate(boxes):
         for other in boxes[i + 1:]:
             assert not box.overlaps(other), (box, other)
+
+
+def run_whose_every_cell_failed(out, monkeypatch):
+    """A variance run at `out` whose one cell raised (a user's estimator that fails): exit 1, no rows."""
+    import benchmarks.harness as harness
+    import benchmarks.variance as variance
+
+    def raises(cell, **kwargs):
+        raise RuntimeError("boom in a user's estimator")
+
+    monkeypatch.setattr(harness, "run_cell", raises)
+    assert variance.main(["--estimators", "reinforce", "--objectives", "tucker-0.45", "--estimates", "300",
+                          "--no-report", "--out", str(out)]) == 1
+    return out

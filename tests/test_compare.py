@@ -6,6 +6,7 @@ import pytest
 
 import benchmarks.variance as variance
 from reports.compare import main as compare_main
+from tests.helpers import run_whose_every_cell_failed
 
 ARGS = ["--objectives", "tucker-0.45", "--estimators", "reinforce", "gumbel_softmax", "--tau", "1", "--samples", "1", "4",
         "--estimates", "2000", "--no-report"]
@@ -173,7 +174,6 @@ def test_bad_arguments(two_runs, tmp_path, capsys):
 
 # --- every kind of run: VAE, trajectory, pytest-benchmark JSON ------------------------------------------
 
-import json  # noqa: E402
 import shutil  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -438,15 +438,7 @@ def test_a_damaged_run_is_refused_naming_its_file(vae_run, tmp_path, capsys, dam
 
 
 def test_a_run_whose_every_cell_failed_is_refused_with_its_errors(two_runs, tmp_path, capsys, monkeypatch):
-    import benchmarks.harness as harness
-
-    def raises(cell, **kwargs):
-        raise RuntimeError("boom in a user's estimator")
-
-    monkeypatch.setattr(harness, "run_cell", raises)
-    out = tmp_path / "failed"
-    assert variance.main(["--estimators", "reinforce", "--objectives", "tucker-0.45", "--estimates", "300",
-                          "--no-report", "--out", str(out)]) == 1
+    out = run_whose_every_cell_failed(tmp_path / "failed", monkeypatch)
     capsys.readouterr()
     assert compare_main([str(two_runs[0]), str(out)]) == 2
     err = capsys.readouterr().err

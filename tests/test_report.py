@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import benchmarks.variance as variance
-from tests.helpers import inside_and_apart
+from tests.helpers import inside_and_apart, run_whose_every_cell_failed
 
 
 def test_reports_cli_rerenders_a_run(tmp_path, capsys):
@@ -489,15 +489,7 @@ def test_wrong_paths_say_what_is_wrong_with_them(small_run, tmp_path, capsys):
 
 def test_a_run_whose_every_cell_failed_says_so_and_names_the_error(tmp_path, capsys, monkeypatch):
     """Found by a tester: "No columns to parse from file" for a run whose only cells raised."""
-    import benchmarks.harness as harness
-
-    def raises(cell, **kwargs):
-        raise RuntimeError("boom in a user's estimator")
-
-    monkeypatch.setattr(harness, "run_cell", raises)
-    out = tmp_path / "run"
-    assert variance.main(["--estimators", "reinforce", "--objectives", "tucker-0.45", "--estimates", "300",
-                          "--no-report", "--out", str(out)]) == 1
+    out = run_whose_every_cell_failed(tmp_path / "run", monkeypatch)
     capsys.readouterr()
     code, err = reports_main([out], capsys)
     assert code == 2 and f"{out} holds no finished cells; its run recorded 1 error: " in err
