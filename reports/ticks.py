@@ -152,8 +152,10 @@ def tidy_ticks(fig) -> None:
 def save_figure(fig, path: str | Path, dpi: int) -> None:
     """Tidy the ticks, write the PNG and free the figure. Written whole or not at all (atomic_write): Ctrl-C
     while savefig wrote into the file left half an image behind."""
-    tidy_ticks(fig)
-    image = io.BytesIO()
-    fig.savefig(image, dpi=dpi, format=Path(path).suffix.lstrip(".") or "png")
-    atomic_write(Path(path), image.getvalue())
-    plt.close(fig)
+    try:
+        tidy_ticks(fig)
+        image = io.BytesIO()
+        fig.savefig(image, dpi=dpi, format=Path(path).suffix.lstrip(".") or "png")
+        atomic_write(Path(path), image.getvalue())
+    finally:  # freed even when drawing fails or is interrupted: pyplot would keep it (and its memory) for good
+        plt.close(fig)
