@@ -7,46 +7,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from benchmarks import run_lock
+from reports.files import atomic_write  # noqa: F401  (the run folder's writes; others import it from here)
 
 RESULTS_CSV = "results.csv"
 RESULTS_JSON = "results.json"
 RUN_JSON = "run.json"
 RunLockedError = run_lock.RunLockedError  # the CLIs import it from here
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-# The permissions open() gives a new file: mkstemp's are 0600, and results on a cluster's shared
-# filesystem must be readable by the others who may read them, as the page and its PNGs are.
-NEW_FILE_MODE = 0o666 & ~_umask()
-
-
-def atomic_write(path: Path, text: str | bytes) -> None:
-    """Write `text` (or bytes: a report's PNG) to `path` whole, or leave the old file as it was."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        if hasattr(os, "fchmod"):  # not on Windows before Python 3.13
-            os.fchmod(handle, NEW_FILE_MODE)
-        with os.fdopen(handle, "wb" if isinstance(text, bytes) else "w") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())  # on disk before the rename: a power cut then left an empty file behind it
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 class CorruptRunError(ValueError):

@@ -14,6 +14,8 @@ import socket
 import time
 from pathlib import Path
 
+from reports.files import write_refusal
+
 LOCK = ".lock"
 TAKEOVER = ".lock.takeover"  # held (flock) by the one driver that is taking over a stale lock
 LOCK_FILES = (LOCK, TAKEOVER)  # a folder holding only these holds no run (a stale lock's leftovers)
@@ -58,25 +60,6 @@ def check_unlocked(folder: Path) -> None:
             f"{folder} is being run by another driver (pid {owner.get('pid', '?')} on "
             f"{owner.get('host', '?')}, since {owner.get('since', '?')}); wait for it, stop it, or choose "
             f"another --out (if that driver is gone, delete {Path(folder) / LOCK})")
-
-
-def write_refusal(folder) -> tuple[Path, str] | None:
-    """(the nearest existing folder of `folder`, why nothing can be created in it: "read-only file system",
-    "permission denied", "a file, not a folder") or None when something can. Probed by creating and removing a
-    temporary folder there, so nothing is left behind: a permission bit says too little (root may write
-    anywhere, yet not on a read-only mount or in /proc). The run folders' check and the reports' share it."""
-    import tempfile
-
-    existing = Path(folder)
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        return existing, "a file, not a folder"
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".probe-", dir=existing))
-    except OSError as error:
-        return existing, (error.strerror or str(error)).lower()
-    return None
 
 
 def unwritable(folder) -> str | None:

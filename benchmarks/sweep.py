@@ -27,6 +27,7 @@ from benchmarks.cli_common import exit_code, sigterm_as_interrupt
 from benchmarks.machine import machine_info, now
 from benchmarks.results import RunFolder
 from benchmarks.units import steps_done
+from reports.files import resume_command
 
 FLUSH_EVERY_S = 1.0
 
@@ -172,17 +173,3 @@ def _run_locked(folder, units, done, meta, executor, command, step_name, label, 
         return exit_code(stop)
 
 
-def resume_command(command: list[str], out: Path) -> list[str]:
-    """The command line that continues this run: the same, with --out and --resume."""
-    args, skip = [], False
-    for word in command:
-        if skip:
-            skip = False
-            continue
-        if word == "--out":
-            skip = True
-            continue
-        if word.startswith("--out=") or word == "--resume":
-            continue
-        args.append(word)
-    return [*args, "--out", str(out), "--resume"]

@@ -91,11 +91,11 @@ def _last_points(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
 def _benchmark_rows(path: Path) -> pd.DataFrame:
     rows = []
     for bench in read_benchmark_json(path)["benchmarks"]:
-        stats, info = bench["stats"], bench.get("extra_info", {})
+        stats, info = bench.get("stats") or {}, bench.get("extra_info", {})
         spread = stats.get("rounds", 1) >= 2  # the quartiles of one round are that round
         q1, q3 = (stats["q1"], stats["q3"]) if spread else (math.nan, math.nan)
-        row = {"name": bench.get("fullname", bench["name"]), "rounds": stats.get("rounds"),
-               "median_s": stats["median"], "q1_s": q1, "q3_s": q3}
+        row = {"name": bench.get("fullname", bench.get("name", "?")), "rounds": stats.get("rounds"),
+               "median_s": stats.get("median", math.nan), "q1_s": q1, "q3_s": q3}  # a goal's record may hold no stats
         if "estimator" in info and "estimates_per_call" in info:  # a throughput case: a round draws a batch
             per_call = info["estimates_per_call"]
             row.update(estimates_per_s=per_call / stats["median"], estimates_per_s_lo=per_call / q3,

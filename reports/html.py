@@ -11,7 +11,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from benchmarks.results import atomic_write
+from reports.files import atomic_write
 from reports.cost import cost_table
 from reports.load import load_run
 from reports.leaderboard import variance_leaderboard

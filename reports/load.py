@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from reports.files import resume_command as resume_command_words
+from reports.files import write_refusal
+
 KIND_NAMES = {"variance": "variance sweep", "vae": "VAE run", "trajectory": "trajectory run",
               "benchmark": "pytest-benchmark JSON file"}
 # The column that every row of a kind has, and only that kind's: how a folder without a kind is told, and how
@@ -139,9 +142,7 @@ def resume_command(run_dir: Path, meta: dict) -> str:
     commands = meta.get("commands") or []
     if not commands or not isinstance(commands[-1], str):
         return "the same command and --resume"
-    from benchmarks.sweep import resume_command as with_resume
-
-    return shlex.join(with_resume(shlex.split(commands[-1]), run_dir))
+    return shlex.join(resume_command_words(shlex.split(commands[-1]), run_dir))
 
 
 def _header(path: Path) -> list[str]:
@@ -175,6 +176,9 @@ def read_benchmark_json(path: str | Path) -> dict:
         raise NotARunError(f"{path} holds no benchmarks; write it with pytest --benchmark-only --benchmark-json=FILE")
     for bench in benchmarks if isinstance(benchmarks, list) else [None]:
         stats = bench.get("stats") if isinstance(bench, dict) else None
+        info = bench.get("extra_info") if isinstance(bench, dict) else None
+        if isinstance(info, dict) and "speed_goal" in info:  # a goal's own record: its stats are not read
+            continue
         if not isinstance(stats, dict) or not all(isinstance(stats.get(k), (int, float)) for k in BENCHMARK_STATS):
             name = bench.get("fullname", bench.get("name", "?")) if isinstance(bench, dict) else "?"
             raise DamagedRunError(path, f"benchmark {name} has no stats with {', '.join(BENCHMARK_STATS)}; write it "
@@ -184,8 +188,6 @@ def read_benchmark_json(path: str | Path) -> dict:
 
 def unwritable(folder: Path) -> str | None:
     """Why a report cannot be written into `folder` ("read-only file system", "permission denied"), or None:
-    asked before anything is drawn (benchmarks.run_lock.write_refusal probes the nearest folder that exists)."""
-    from benchmarks.run_lock import write_refusal
-
+    asked before anything is drawn (reports.files.write_refusal probes the nearest folder that exists)."""
     refusal = write_refusal(folder)
     return None if refusal is None else refusal[1]

@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker as ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.results import atomic_write  # noqa: E402
+from reports.files import atomic_write  # noqa: E402
 
 MAX_DECADES_WITH_MINOR_TICKS = 2.0
 # Font sizes (points) of the sweep's panels (drawn at reports.html.FIGURE_DPI): 7-point tick labels at 80 dpi had

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from markupsafe import Markup  # noqa: E402
 
-from benchmarks.results import atomic_write  # noqa: E402
+from reports.files import atomic_write  # noqa: E402
 from reports.cost import flag_html, timing_flag, timing_flags  # noqa: E402
 from reports.html import TEMPLATES  # noqa: E402
 from reports.load import load_run  # noqa: E402

@@ -524,7 +524,7 @@ def test_ctrl_c_while_a_report_is_drawn_is_one_line_and_leaves_every_file_whole(
 
 def read_only_file_system(monkeypatch) -> None:
     """Every file or folder created from now on fails as on a read-only mount (all writes go through mkstemp, and
-    the probe of benchmarks.run_lock.write_refusal through mkdtemp)."""
+    the probe of reports.files.write_refusal through mkdtemp)."""
     import errno
     import os
     import tempfile
