@@ -13,9 +13,10 @@ Three f-evaluations per sample: f(b), c(z), c(z~).
 RELAX replaces eta f(sigma_tau(z)) by eta f(sigma_tau(z)) + r_psi(sigma_tau(z)), r_psi a small
 network, and trains psi, eta and log tau to minimise the estimate's variance with the single-sample
 gradient of E||g||^2 (the mean of g does not depend on them), g taken in the logits as passed (for a
-categorical, not in torch's normalised copy of them, whose extra all-ones component never reaches them). That gradient needs g as a function
-of psi, so each call differentiates its own surrogate once more (create_graph); the update is
-applied at the start of the next call, so that the surrogate handed back is not invalidated.
+categorical, not in torch's normalised copy of them, whose extra all-ones component never reaches
+them). That gradient needs g as a function of psi, so each call differentiates its own surrogate once
+more (create_graph); the update is applied at the start of the next call, so that the surrogate
+handed back is not invalidated.
 
 References:
     Tucker, G., Mnih, A., Maddison, C. J., Lawson, D., Sohl-Dickstein, J. (2017). REBAR: low-variance,
