@@ -193,7 +193,8 @@ def newly_nonfinite(frame_a: pd.DataFrame, frame_b: pd.DataFrame, key: list[str]
     finite), so a comparison of the figures alone would miss an estimator that broke."""
     if "nonfinite" not in frame_a or "nonfinite" not in frame_b:
         return []
-    counts = {name: frame.groupby(key, dropna=False)["nonfinite"].sum() for name, frame in (("a", frame_a), ("b", frame_b))}
+    counts = {name: frame.groupby(key, dropna=False)["nonfinite"].sum()
+              for name, frame in (("a", frame_a), ("b", frame_b))}
     both = pd.concat(counts, axis=1, join="inner")
     broken = both[(both["a"] == 0) & (both["b"] > 0)]
     return [f"{cell_label(pd.Series(dict(zip(key, index if isinstance(index, tuple) else (index,)))), key)}: "

@@ -134,7 +134,8 @@ def no_cells_message(run_dir: Path, meta: dict) -> str:
     why = (f"; its run recorded {len(problems)} error{'s' if len(problems) > 1 else ''}: {problems[0]}"
            + (f" (and {len(problems) - 1} more, in run.json)" if len(problems) > 1 else "") if problems else "")
     where = f"; tracebacks in {errors}" if errors.is_dir() and any(errors.iterdir()) and not problems else ""
-    return f"{run_dir} holds no finished cells{why}{where}; once the cause is fixed, run them with {resume_command(run_dir, meta)}"
+    return (f"{run_dir} holds no finished cells{why}{where}; once the cause is fixed, run them with "
+            f"{resume_command(run_dir, meta)}")
 
 
 def resume_command(run_dir: Path, meta: dict) -> str:
