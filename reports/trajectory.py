@@ -4,7 +4,7 @@ trajectory, and a table of how long each estimator took to bring the excess loss
 
 Excess loss = exact loss - inf over theta of the loss (the family states it: Tucker's toy min(t^2,
 (1 - t)^2)); a threshold relative to the loss itself would mean nothing at t = 0.499, whose whole range
-is 0.001. Where a family states no infimum, the lowest loss any run reached stands in, and the page
+is |1 - 2t| = 0.002 (the loss is t^2 + s(1 - 2t), s = sigmoid(theta)). Where a family states no infimum, the lowest loss any run reached stands in, and the page
 says so. Times are read on the measurement grid (every --measure-every steps).
 """
 from __future__ import annotations
