@@ -109,7 +109,8 @@ def _statistics(weights: torch.Tensor, centred: torch.Tensor, shift: torch.Tenso
     # One product for the three weighted sums: the weights are read once, not three times.
     sums = weights @ torch.cat([centred, centred.square(), sq_err.unsqueeze(-1)], dim=1)
     mean_centred, second, mse = sums[:, :p], sums[:, p:2 * p], sums[:, 2 * p]   # (B, P), (B, P), (B,)
-    variance = (second - mean_centred.square()) * (n / (n - 1))        # (B, P), ddof = 1
+    # ddof = 1; at least 0: identical rows (the exact estimator) whose float64 mean rounds gave -2e-51
+    variance = ((second - mean_centred.square()) * (n / (n - 1))).clamp_min(0)   # (B, P)
     mean = mean_centred + shift
     variance_trace = variance.sum(-1)
     bias_norm = (mean - true_grad).norm(dim=-1)
@@ -134,7 +135,7 @@ def _resampled(weights: torch.Tensor, centred: torch.Tensor, shift: torch.Tensor
     n, p = centred.shape
     sums = weights @ torch.cat([centred, centred.square().sum(-1, keepdim=True), sq_err.unsqueeze(-1)], dim=1)
     mean_centred, second, mse = sums[:, :p], sums[:, p], sums[:, p + 1]
-    variance_trace = (second - mean_centred.square().sum(-1)) * (n / (n - 1))
+    variance_trace = ((second - mean_centred.square().sum(-1)) * (n / (n - 1))).clamp_min(0)
     return {"variance_trace": variance_trace, "mse": mse,
             "snr": (mean_centred + shift).square().sum(-1) / variance_trace}
 
@@ -230,6 +231,11 @@ def _gradient_metrics(estimates: torch.Tensor, true_grad: torch.Tensor, *, seed:
     if n < 2:
         return row
     shift = estimates.mean(0)
+    # A coordinate whose rows are all equal (the exact estimator) has no spread, whatever the rounding of its
+    # float mean (which gave `exact` a variance of 8.6e-45 and z = 1.7e8 in float64): centred on that value, it
+    # is exactly 0 in every figure and every resample.
+    constant = (estimates == estimates[0]).all(0)
+    shift = torch.where(constant, estimates[0], shift)
     centred = estimates - shift
     sq_err = (estimates - true_grad).square().sum(-1)
     point = _statistics(torch.full((1, n), 1.0 / n, dtype=torch.float64), centred, shift, true_grad, sq_err)
@@ -253,9 +259,10 @@ def _gradient_metrics(estimates: torch.Tensor, true_grad: torch.Tensor, *, seed:
     row["variance_max"] = float(variance.max())
     row["bias_sq_debiased"] = float(bias.square().sum()) - row["variance_trace"] / n
     standard_error = (variance / n).sqrt()
-    # A zero-variance coordinate (the exact estimator) is biased only beyond float rounding.
+    # A coordinate without spread beyond float rounding (the exact estimator: identical rows, whose float64
+    # mean still rounds, gave a standard error of 3e-24 and z = 1.7e8) is biased only beyond that rounding.
     rounding = max(rounding, 1e-12 * float(true_grad.abs().max()), 1e-300)
-    z = torch.where(standard_error > 0, bias.abs() / standard_error,
+    z = torch.where(standard_error > rounding, bias.abs() / standard_error,
                     torch.where(bias.abs() > rounding, math.inf, 0.0))
     if not coordinates or reference_se > 0:
         # Per-coordinate z-scores would treat an estimated reference as exact (its per-coordinate errors

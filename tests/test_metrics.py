@@ -179,3 +179,31 @@ def test_the_norm_flag_is_at_the_flag_level_not_the_intervals(options):
     for distance, flagged in (((r95 + r999) / 2, False), (1.05 * r999, True)):
         row = gradient_metrics(g, g.mean(0) - distance * unit, **options)
         assert row["bias_significant"] is flagged, (distance, r95, r999)
+
+
+def test_the_exact_estimator_in_float64_has_zero_variance_and_no_bias():
+    """Found by a new user: `exact` on quadratic-8 in float64 reported variance 8.6e-45 (-2e-51 on tucker) and a
+    significant bias with z = 1.7e8: its identical rows' float64 mean rounds, and that rounding was read as
+    spread. In float32 it already gave 0 and no flag."""
+    from benchmarks import measure
+
+    for problem in ("quadratic-8", "tucker-0.45@theta=-2"):
+        row = measure("exact", problem, n_estimates=1000, n_samples=1, dtype=torch.float64)
+        assert row["variance_trace"] == 0 and not row["bias_significant"], (problem, row["variance_trace"])
+
+
+def test_a_bias_below_float_rounding_is_not_flagged_where_the_spread_is_below_it_too():
+    """Found by a new user: at a saturated logit (30 in float32) REINFORCE's coordinate has a true gradient of 1e-13
+    and estimates that spread by 1e-15, and the z-test flagged the 1e-13 bias, far below what float32 can resolve
+    in a problem whose cost and gradient are of order 1. Now a coordinate whose standard error is below the
+    rounding scale is judged as the exact estimator is: biased only beyond that rounding."""
+    generator = torch.Generator().manual_seed(0)
+    g = torch.randn(1000, 2, dtype=torch.float64, generator=generator)
+    g[:, 1] = 1e-13 + 1e-15 * torch.randn(1000, dtype=torch.float64, generator=generator)
+    target = torch.zeros(2, dtype=torch.float64)
+    target[0] = float(g[:, 0].mean())   # no bias on the first coordinate
+    row = gradient_metrics(g, target, rounding=1e-9)
+    assert row["bias_z_max"] < 1e-9 and not row["bias_significant"]  # (the first: a rounding of its mean)
+    g[:, 1] += 1e-6                      # a bias beyond the rounding scale still counts, without a z-score
+    row = gradient_metrics(g, target, rounding=1e-9)
+    assert row["bias_z_max"] == math.inf and row["bias_significant"]
