@@ -185,7 +185,8 @@ def nonfinite_note(rows: list[dict]) -> str:
         return ""
     shown = ", ".join(f"{row['cell_id']} ({int(row['nonfinite'])} of {int(row['n_estimates'])})" for row in hit[:3])
     return (f"note: {len(hit)} cell{'s' if len(hit) > 1 else ''} gave non-finite estimates, left out of their figures "
-            f"and marked degenerate in the report: {shown}{', ...' if len(hit) > 3 else ''}")
+            f"(the report marks such a cell degenerate, or lists it as left out where none was finite): "
+            f"{shown}{', ...' if len(hit) > 3 else ''}")
 
 
 if __name__ == "__main__":

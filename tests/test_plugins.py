@@ -73,7 +73,8 @@ def test_a_sweep_whose_estimator_gives_non_finite_estimates_says_so(tmp_path):
     done = python(["-m", "benchmarks.variance", "--import", "nan_plugin", "--estimators", "plugin_nan_reinforce",
                    "reinforce", *SMALL, "--out", str(tmp_path / "run")], tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert ("note: 1 cell gave non-finite estimates, left out of their figures and marked degenerate in the report: "
+    assert ("note: 1 cell gave non-finite estimates, left out of their figures (the report marks such a cell "
+            "degenerate, or lists it as left out where none was finite): "
             "plugin_nan_reinforce[scale=1]|tucker-0.45|S=1|N=200|cpu|float32|seed=0 (200 of 200)") in done.stderr
 
 

@@ -82,6 +82,8 @@ def test_interval_ranks_tie_where_intervals_overlap():
     ({"variance_trace": 0.0, "bias_significant": True, "rel_bias": 1.0, "rel_bias_lo": 1.0, "cosine": 1.0}, True),
     ({"variance_trace": 0.0, "bias_significant": False, "rel_bias": 0.0, "rel_bias_lo": 0.0, "cosine": 1.0}, False),
     ({"variance_trace": 1.0, "bias_significant": True, "rel_bias": 0.6, "rel_bias_lo": 0.5, "cosine": 0.9}, True),
+    # an unbiased estimator where g* is tiny: its 95% interval excludes 0, but the bias is not significant
+    ({"variance_trace": 1.0, "bias_significant": False, "rel_bias": 18.0, "rel_bias_lo": 2.5, "cosine": -1.0}, False),
     # a noisy estimate whose interval reaches below 0.5 is imprecise, not degenerate
     ({"variance_trace": 1.0, "bias_significant": False, "rel_bias": 0.9, "rel_bias_lo": 0.1, "cosine": 0.2}, False),
     ({"variance_trace": 1.0, "bias_significant": True, "rel_bias": 0.3, "rel_bias_lo": 0.2, "cosine": 0.4}, True),
