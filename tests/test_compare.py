@@ -127,9 +127,21 @@ def test_an_estimator_that_broke_fails_every_gate(two_runs, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "reinforce tucker-0.45 S=1 cpu: non-finite estimates 0 -> 2000  WORSE" in captured.out
     assert 'gumbel_softmax {"tau": 1.0} tucker-0.45 S=4 cpu' in captured.out and "0 -> 1000  WORSE" in captured.out
-    assert "FAIL: 2 cell(s) gave non-finite estimates in B and none in A" in captured.err
+    assert "FAIL: 2 cell(s) gave more non-finite estimates in B than in A" in captured.err
+    assert "4 shared cells; 0 marked changes (ratio beyond 1.1x and intervals apart); 2 cell(s) with more " \
+           "non-finite estimates in B" in captured.out
     assert compare_main([str(a), str(broken)]) == 0  # without a gate: shown, not failed
     assert compare_main([str(broken), str(a), "--fail-on", "variance_trace:10"]) == 0  # fixed in B: not worse
+    # Already partly non-finite in A: a cell that got much worse still fails (45 -> 1000 passed, found by a
+    # new user); a change within the count's noise does not.
+    for count_a, count_b, code in ((45, 1000, 1), (1, 2, 0)):
+        frame_a, frame_b = pd.read_csv(broken / "results.csv"), pd.read_csv(broken / "results.csv")
+        frame_a.loc[half_out, "nonfinite"], frame_b.loc[half_out, "nonfinite"] = count_a, count_b
+        frame_b.loc[all_out, "nonfinite"] = frame_a.loc[all_out, "nonfinite"]
+        for folder, frame in (("pa", frame_a), ("pb", frame_b)):
+            (tmp_path / folder).mkdir(exist_ok=True)
+            frame.to_csv(tmp_path / folder / "results.csv", index=False)
+        assert compare_main([str(tmp_path / "pa"), str(tmp_path / "pb"), "--fail-on", "variance_trace:10"]) == code
     capsys.readouterr()
 
 
