@@ -202,13 +202,21 @@ def check_run_kind(out, kind: str) -> None:
     with the wrong CLI appended its rows to the run and rewrote run.json's kind (a VAE run resumed by
     benchmarks.variance), or was refused for a wrong reason ("--samples [1], not 1")."""
     try:
-        saved = json.loads((Path(out) / "run.json").read_text()).get("kind")
+        meta = json.loads((Path(out) / "run.json").read_text())
+        saved = meta.get("kind")
     except (OSError, ValueError, AttributeError):  # no run.json, or a damaged one: the CLI's RunFolder says which
         return
     if saved is None or saved == kind:  # a run.json without a kind predates it: the CLI's own checks apply
         return
+    from reports.files import resume_command
+
     what, cli = RUN_KINDS.get(saved, ("a run of another kind", None))
-    how = f"resume it with python -m {cli} --resume --out {shlex.quote(str(out))}, or " if cli else ""
+    commands = meta.get("commands") or []
+    # The run's own last command, which holds its settings: the bare CLI's defaults were refused in turn
+    # ("was run with --hidden 32, not 512 256"; found by a new user).
+    again = shlex.join(resume_command(shlex.split(commands[-1]), Path(out))) if commands and isinstance(
+        commands[-1], str) else f"python -m {cli} --resume --out {shlex.quote(str(out))}" if cli else ""
+    how = f"resume it with {again}, or " if again else ""
     raise UsageError(f"{out} holds {what} (kind {saved!r}), not {RUN_KINDS[kind][0]}; {how}choose another --out")
 
 

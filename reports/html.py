@@ -13,7 +13,7 @@ from markupsafe import Markup
 
 from reports.files import atomic_write
 from reports.cost import cost_table
-from reports.load import load_run
+from reports.load import load_run, resume_command
 from reports.leaderboard import variance_leaderboard
 from reports.palette import Palette
 from reports.plots import objective_figure, samples_figure
@@ -101,7 +101,7 @@ def render_report(run_dir: str | Path) -> Path:
     return write_page(run_dir, f"gradient estimator variance ({run_dir.name})", meta_rows, sections, throughput,
                       meta.get("skipped", []) + left_out, summaries=summaries, temperatures=temperatures,
                       few_temperatures=0 < len(taus) < 3, failed=meta.get("problems", []),
-                      interrupted=interruption_note(meta, finished_rows))
+                      interrupted=interruption_note(run_dir, meta, finished_rows))
 
 
 def reference_text(rows) -> str:
@@ -153,7 +153,7 @@ def figures_drawn(jobs):
             raise
 
 
-def interruption_note(meta: dict, finished_rows: int) -> str:
+def interruption_note(run_dir: Path, meta: dict, finished_rows: int) -> str:
     """'Interrupted at TIME: 23 of 126 cells finished; ...' for a run stopped before its grid was done (run.json's
     `interrupted`, which a finished invocation removes), else ''. Without it the page ranked a cut-short run's
     cells as if they were the whole sweep (found by a tester: 23 of 126 cells, no word of it)."""
@@ -162,7 +162,7 @@ def interruption_note(meta: dict, finished_rows: int) -> str:
     planned = meta.get("units_planned")
     count = f"{finished_rows} of {planned} cells" if planned else f"{finished_rows} cells"
     return (f"Interrupted at {meta['interrupted']}: {count} finished, and the summary and tables cover only those. "
-            "Continue the run with its command (the last one below) plus --resume --out and this folder.")
+            f"Continue it with {resume_command(run_dir, meta)}")
 
 
 def throughput_section(frame, out_dir: Path, note: str, palette: Palette | None = None) -> dict:

@@ -99,22 +99,29 @@ def _read_results(run_dir: Path, meta: dict) -> pd.DataFrame:
         records = list(csv.reader(io.StringIO(text)))
     except (UnicodeDecodeError, csv.Error) as error:
         raise DamagedRunError(path, f"not a CSV text file: {error}") from None
+    rows = _json_rows(run_dir)
     if len(records) <= 1:
-        if _json_rows(run_dir) == []:  # the run wrote no rows: say why, rather than that the file is empty
+        if rows == []:  # the run wrote no rows: say why, rather than that the file is empty
             raise NotARunError(no_cells_message(run_dir, meta))
-        raise DamagedRunError(path, "it is empty" if not records else "it holds a header and no rows")
+        raise DamagedRunError(path, "it is empty" if not records else "it holds a header and no rows",
+                              rewrite_from_json(run_dir, rows, 1))
     # A row cut off mid-line (a copy or a disk that stopped) would read as a row of NaN figures: refuse it.
     short = next((i for i, record in enumerate(records[1:], 2) if len(record) != len(records[0])), None)
     if short is not None or not text.endswith("\n"):
         what = (f"row {short} has {len(records[short - 1])} fields, not {len(records[0])}" if short is not None
                 else "its last row is cut off: no newline at its end")
-        rows = _json_rows(run_dir)
-        fix = "" if rows is None or len(rows) < len(records) - 1 else (
-            f"{run_dir / 'results.json'} is intact and holds the run's {len(rows)} rows: write results.csv again "
+        raise DamagedRunError(path, what, rewrite_from_json(run_dir, rows, len(records) - 1))
+    return pd.read_csv(io.StringIO(text))
+
+
+def rewrite_from_json(run_dir: Path, rows: list | None, at_least: int) -> str:
+    """The command that writes results.csv again from results.json, where that holds at least `at_least` rows
+    (an emptied results.csv gave no fix, though the same command repairs it; found by a new user), else ''."""
+    if rows is None or len(rows) < max(at_least, 1):
+        return ""
+    return (f"{run_dir / 'results.json'} is intact and holds the run's {len(rows)} rows: write results.csv again "
             "from it with " + shlex.join(["python", "-c", "from benchmarks.results import RunFolder; "
                                           f"RunFolder({json.dumps(str(run_dir))}).flush()"]))
-        raise DamagedRunError(path, what, fix)
-    return pd.read_csv(io.StringIO(text))
 
 
 def _json_rows(run_dir: Path) -> list | None:

@@ -396,6 +396,13 @@ def test_a_folder_of_another_cli_is_refused_first_and_left_untouched(tmp_path, c
     assert code == 2 and f"{out} holds {what} (kind '{made_by}')" in err, err
     assert f"resume it with python -m benchmarks.{made_by} --resume --out {out}" in err
     assert {f.name: f.read_text() for f in out.iterdir()} == files
+    # With the run's command recorded, the suggestion is that command (its settings) with --resume: the bare
+    # CLI's defaults were refused in turn ("was run with --hidden 32, not 512 256"; found by a new user).
+    recorded = json.loads(files["run.json"])
+    recorded["commands"] = [f"python -m benchmarks.{made_by} --hidden 32 --out elsewhere"]
+    (out / "run.json").write_text(json.dumps(recorded))
+    assert main(["--estimators", "reinforce", "--samples", "1", "--out", str(out), "--resume"]) == 2
+    assert f"resume it with python -m benchmarks.{made_by} --hidden 32 --out {out} --resume," in capsys.readouterr().err
 
 
 def test_a_run_whose_every_cell_raised_is_a_failed_run_with_its_resume_command(tmp_path, capsys, monkeypatch):
