@@ -208,14 +208,12 @@ def check_run_kind(out, kind: str) -> None:
         return
     if saved is None or saved == kind:  # a run.json without a kind predates it: the CLI's own checks apply
         return
-    from reports.files import resume_command
+    from reports.files import resume_command_line
 
     what, cli = RUN_KINDS.get(saved, ("a run of another kind", None))
-    commands = meta.get("commands") or []
     # The run's own last command, which holds its settings: the bare CLI's defaults were refused in turn
     # ("was run with --hidden 32, not 512 256"; found by a new user).
-    again = shlex.join(resume_command(shlex.split(commands[-1]), Path(out))) if commands and isinstance(
-        commands[-1], str) else f"python -m {cli} --resume --out {shlex.quote(str(out))}" if cli else ""
+    again = resume_command_line(out, meta, f"python -m {cli} --resume --out {shlex.quote(str(out))}" if cli else "")
     how = f"resume it with {again}, or " if again else ""
     raise UsageError(f"{out} holds {what} (kind {saved!r}), not {RUN_KINDS[kind][0]}; {how}choose another --out")
 

@@ -103,9 +103,10 @@ class ReinforceNVIL:
                                                    "concentration1", "concentration0") if hasattr(base, name)]
         if hasattr(base, "logits"):
             # A masked class (logit -inf) would make the network's pre-activations inf - inf = nan and its
-            # weights nan after one step, for good. Logits beyond +-log(smallest normal float) (+-87 in
-            # float32) mean probabilities 0 and 1 in that precision: clamped there, nothing else changes.
-            limit = -math.log(torch.finfo(base.logits.dtype).tiny)
+            # weights nan after one step, for good. Clamped at +-log(1 / eps) (+-16 in float32, +-36 in float64),
+            # where a probability is within rounding of 0 or 1: a clamp at the smallest normal float's log (-87)
+            # saturated every tanh unit of the baseline, which could then no longer follow the context.
+            limit = -math.log(torch.finfo(base.logits.dtype).eps)
             params[0] = params[0].clamp(-limit, limit)
         batch = dist.batch_shape
         return torch.cat([p.detach().expand(*batch, *p.shape[len(batch):]).reshape(*batch, -1) for p in params], -1)

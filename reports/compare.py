@@ -188,18 +188,29 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def more_nonfinite(frame_a: pd.DataFrame, frame_b: pd.DataFrame, key: list[str]) -> list[str]:
-    """'CELL: non-finite estimates 0 -> 500' for each shared cell (over its seeds and points) whose estimates were
-    all finite in A and are not in B, or whose non-finite count grew by more than 3 standard deviations of a
-    Poisson count (3 sqrt(a + b): 45 -> 1000 is, 1 -> 2 is not). Its figures in B leave those estimates out (or
-    are missing, when none was finite), so a comparison of the figures alone would miss an estimator that broke."""
+    """'CELL: non-finite estimates 0 -> 500 of 1000' for each shared cell (over its seeds and points) whose
+    estimates were all finite in A and are not in B, or whose share of non-finite estimates grew by more than 3
+    standard errors of a two-proportion test (45 -> 1000 of 1000 does; 1 -> 2 does not; 5% of 2,000 against 5% of
+    10,000 does not: counts alone marked that WORSE). Its figures in B leave those estimates out (or are missing,
+    when none was finite), so a comparison of the figures alone would miss an estimator that broke."""
     if "nonfinite" not in frame_a or "nonfinite" not in frame_b:
         return []
-    counts = {name: frame.groupby(key, dropna=False)["nonfinite"].sum()
-              for name, frame in (("a", frame_a), ("b", frame_b))}
+    counts = {}
+    for name, frame in (("a", frame_a), ("b", frame_b)):
+        total = frame["nonfinite"] + frame["n_finite"] if "n_finite" in frame else pd.Series(math.nan, frame.index)
+        grouped = frame.assign(_total=total).groupby(key, dropna=False)
+        counts[name], counts[f"{name}_total"] = grouped["nonfinite"].sum(), grouped["_total"].sum(min_count=1)
     both = pd.concat(counts, axis=1, join="inner")
-    grew = (both["b"] > both["a"]) & ((both["a"] == 0) | (both["b"] - both["a"] > 3 * (both["a"] + both["b"]) ** 0.5))
+    rate_a, rate_b = both["a"] / both["a_total"], both["b"] / both["b_total"]
+    pooled = (both["a"] + both["b"]) / (both["a_total"] + both["b_total"])
+    z = (rate_b - rate_a) / (pooled * (1 - pooled) * (1 / both["a_total"] + 1 / both["b_total"])) ** 0.5
+    # Without totals (an old folder): the counts, against 3 sqrt(a + b).
+    grew = z.gt(3) if z.notna().any() else (both["b"] - both["a"] > 3 * (both["a"] + both["b"]) ** 0.5)
+    worse = (both["b"] > both["a"]) & ((both["a"] == 0) | grew)
     return [f"{cell_label(pd.Series(dict(zip(key, index if isinstance(index, tuple) else (index,)))), key)}: "
-            f"non-finite estimates {int(row['a'])} -> {int(row['b'])}" for index, row in both[grew].iterrows()]
+            f"non-finite estimates {int(row['a'])} -> {int(row['b'])}"
+            + (f" of {int(row['b_total'])}" if row["b_total"] == row["b_total"] else "")
+            for index, row in both[worse].iterrows()]
 
 
 def unshared_cells(cells_a: pd.DataFrame, cells_b: pd.DataFrame, key: list[str]) -> list[str]:

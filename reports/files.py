@@ -7,6 +7,7 @@ process where torch and the measuring code are absent (tests/test_vae_pictures.p
 from __future__ import annotations
 
 import os
+import shlex
 import tempfile
 from pathlib import Path
 
@@ -70,3 +71,13 @@ def resume_command(command: list[str], out: Path) -> list[str]:
             continue
         args.append(word)
     return [*args, "--out", str(out), "--resume"]
+
+
+def resume_command_line(run_dir: Path, meta: dict, fallback: str = "the same command and --resume") -> str:
+    """The run's last command (run.json keeps it) with --out and --resume, as one line to copy, or `fallback` where
+    run.json holds none or one that does not parse (an unbalanced quote in an edited file)."""
+    commands = meta.get("commands") if isinstance(meta, dict) else None
+    try:
+        return shlex.join(resume_command(shlex.split(commands[-1]), Path(run_dir)))
+    except (TypeError, IndexError, ValueError, AttributeError):
+        return fallback

@@ -13,7 +13,8 @@ from markupsafe import Markup
 
 from reports.files import atomic_write
 from reports.cost import cost_table
-from reports.load import load_run, resume_command
+from reports.files import resume_command_line
+from reports.load import load_run
 from reports.leaderboard import variance_leaderboard
 from reports.palette import Palette
 from reports.plots import objective_figure, samples_figure
@@ -160,9 +161,10 @@ def interruption_note(run_dir: Path, meta: dict, finished_rows: int) -> str:
     if not meta.get("interrupted"):
         return ""
     planned = meta.get("units_planned")
-    count = f"{finished_rows} of {planned} cells" if planned else f"{finished_rows} cells"
-    return (f"Interrupted at {meta['interrupted']}: {count} finished, and the summary and tables cover only those. "
-            f"Continue it with {resume_command(run_dir, meta)}")
+    # The rows may include cells of earlier commands (a --resume with another --tau): not "12 of 5".
+    grid = f" before the {planned} cells of its last command were done" if planned else ""
+    return (f"Interrupted at {meta['interrupted']}{grid}: the folder holds {finished_rows} finished cells, and the "
+            f"summary and tables cover only those. Continue it with {resume_command_line(run_dir, meta)}")
 
 
 def throughput_section(frame, out_dir: Path, note: str, palette: Palette | None = None) -> dict:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports.files import resume_command as resume_command_words
+from reports.files import resume_command_line
 from reports.files import write_refusal
 
 KIND_NAMES = {"variance": "variance sweep", "vae": "VAE run", "trajectory": "trajectory run",
@@ -54,7 +54,7 @@ def run_kind(path: str | Path) -> str:
         if parts:  # a driver killed before it gathered them: --resume does, without measuring them again
             noun = "finished cell" if meta.get("kind", "variance") == "variance" else "run's rows"
             raise NotARunError(f"{path} holds {len(parts)} {noun}{'s' if len(parts) > 1 else ''} not yet gathered "
-                               f"(the driver stopped); gather them with {resume_command(path, meta)}")
+                               f"(the driver stopped); gather them with {resume_command_line(path, meta)}")
         raise NotARunError(f"{path} holds no results.csv; {PASS_A_RUN}")
     kind = meta.get("kind")
     if kind is None:  # runs from before run.json named its kind: told by their columns
@@ -96,7 +96,7 @@ def _read_results(run_dir: Path, meta: dict) -> pd.DataFrame:
     path = run_dir / "results.csv"
     try:
         text = path.read_text()
-        records = list(csv.reader(io.StringIO(text)))
+        records = [record for record in csv.reader(io.StringIO(text)) if record]  # blank lines are no rows
     except (UnicodeDecodeError, csv.Error) as error:
         raise DamagedRunError(path, f"not a CSV text file: {error}") from None
     rows = _json_rows(run_dir)
@@ -142,15 +142,7 @@ def no_cells_message(run_dir: Path, meta: dict) -> str:
            + (f" (and {len(problems) - 1} more, in run.json)" if len(problems) > 1 else "") if problems else "")
     where = f"; tracebacks in {errors}" if errors.is_dir() and any(errors.iterdir()) and not problems else ""
     return (f"{run_dir} holds no finished cells{why}{where}; once the cause is fixed, run them with "
-            f"{resume_command(run_dir, meta)}")
-
-
-def resume_command(run_dir: Path, meta: dict) -> str:
-    """The run's last command with --resume (run.json keeps it), or the words for it."""
-    commands = meta.get("commands") or []
-    if not commands or not isinstance(commands[-1], str):
-        return "the same command and --resume"
-    return shlex.join(resume_command_words(shlex.split(commands[-1]), run_dir))
+            f"{resume_command_line(run_dir, meta)}")
 
 
 def _header(path: Path) -> list[str]:

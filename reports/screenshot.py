@@ -5,6 +5,7 @@ RUN_DIR/screenshot.png). Exit 0: the page is fine; 1: it is not (the screenshot 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -21,7 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     page = args.source / "index.html" if args.source.is_dir() else args.source
     if not page.is_file():
-        print(f"error: {args.source} holds no index.html; render it first with python -m reports {args.source}"
+        print(f"error: {args.source} holds no index.html; render it first with python -m reports "
+              f"{shlex.quote(str(args.source))}"
               if args.source.is_dir() else f"error: no page at {page}", file=sys.stderr)
         return 2
     if page.suffix.lower() not in (".html", ".htm"):  # a benchmark's JSON, a CSV: Chromium would show it raw

@@ -51,9 +51,10 @@ def load_benchmark_json(path: str | Path) -> tuple[pd.DataFrame, dict]:
     data = read_benchmark_json(path)
     rows = []
     for bench in data.get("benchmarks", []):
-        info, stats = bench.get("extra_info", {}), bench["stats"]
+        info = bench.get("extra_info", {})
         if "estimates_per_call" not in info or "estimator" not in info:
-            continue  # not a throughput case (e.g. a speed goal)
+            continue  # not a throughput case (e.g. a speed goal, whose record may hold no stats)
+        stats = bench["stats"]
         per_call = info["estimates_per_call"]
         rows.append({
             "estimator": info["estimator"], "objective": info["objective"], "device": info["device"],

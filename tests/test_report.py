@@ -400,7 +400,8 @@ def test_an_interrupted_sweep_says_so_on_its_page(tmp_path, monkeypatch, capsys)
     assert variance.main(args) == 130
     page = render_report(out).read_text()
     note = re.search(r"<p class=flag id=interrupted>(.*?)</p>", page).group(1)
-    assert note.startswith("Interrupted at ") and ": 2 of 5 cells finished" in note
+    assert note.startswith("Interrupted at ") and " before the 5 cells of its last command were done: the folder " \
+        "holds 2 finished cells" in note
     assert note.endswith(f"Continue it with python -m benchmarks.variance {' '.join(args[:-2])} --out {out} --resume")
     monkeypatch.setattr(harness, "run_cell", original)
     assert variance.main(args + ["--resume"]) == 0
@@ -557,3 +558,22 @@ def test_a_run_folder_this_user_cannot_write_is_one_message(small_run, tmp_path,
     finally:
         run.chmod(0o755)
     assert code == 2 and f"cannot write the report into {run} (permission denied)" in err, err
+
+
+def test_what_a_review_found_reading_run_folders(small_run, tmp_path, capsys):
+    """A review of the readers: a results.csv with a trailing blank line (pandas reads it) was refused as damaged
+    ("row 4 has 0 fields"); a speed goal's record without stats gave a KeyError traceback; a run.json command
+    that does not parse (an unbalanced quote) gave a traceback where a message suggests the resume command."""
+    run = damaged(small_run, tmp_path / "blank", "results.csv", lambda text: text + "\n")
+    assert reports_main([run], capsys)[0] == 0
+    goals = tmp_path / "goals.json"
+    goals.write_text(json.dumps({"benchmarks": [{"name": "g", "extra_info": {"speed_goal": {
+        "goal": "g", "ratio_of": "a / b", "ratio": 2.0, "ratio_low": None, "ratio_high": None, "direction": ">=",
+        "threshold": 1.5, "verdict": "met", "pairs": 1, "confidence": None, "load_1min": None}}}]}))
+    assert reports_main([goals], capsys)[0] == 0
+    from reports.files import resume_command_line
+
+    assert resume_command_line(tmp_path, {"commands": ["python -m benchmarks.variance --out 'x"]}) == \
+        "the same command and --resume"
+    assert resume_command_line(tmp_path, {"commands": ["python -m benchmarks.variance --out x"]}) == \
+        f"python -m benchmarks.variance --out {tmp_path} --resume"
