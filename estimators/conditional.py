@@ -83,17 +83,16 @@ def conditional_gumbel(logits: torch.Tensor, hard: torch.Tensor, extra: tuple = 
 
     `log_exponentials`: e = log(-log v) for given uniforms v (held fixed); drawn afresh when None."""
     log_theta = torch.log_softmax(logits, -1)
+    # A masked class gets a finite stand-in, so that no nan reaches the gradient, and z~ = -inf below. Always
+    # applied (no `if masked.any()`, which would wait for the GPU on every call).
     masked = torch.isneginf(log_theta.detach())
-    any_masked = bool(masked.any())
-    if any_masked:  # a finite stand-in, so that no nan reaches the gradient; z~ is -inf there below
-        log_theta = torch.where(masked, torch.zeros_like(log_theta), log_theta)
+    log_theta = log_theta.masked_fill(masked, 0.0)
     if log_exponentials is None:
         log_exponentials = torch.log(-_uniform_like((*extra, *hard.shape), logits).log())
     log_exponential_b = (log_exponentials * hard).sum(-1, keepdim=True)   # e at the sampled class
     top = -log_exponential_b                                               # Gumbel(0) max
     others = -torch.logaddexp(log_exponentials - log_theta, log_exponential_b)
-    z_tilde = torch.where(hard.bool(), top, others)
-    return z_tilde.masked_fill(masked, -math.inf) if any_masked else z_tilde
+    return torch.where(hard.bool(), top, others).masked_fill(masked, -math.inf)
 
 
 def tied_gumbel(logits: torch.Tensor, z: torch.Tensor, hard: torch.Tensor) -> torch.Tensor:

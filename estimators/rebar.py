@@ -55,13 +55,14 @@ def relaxation_pair(dist, num_samples: int, coupling: str = "independent"):
     b = (z.detach().argmax(-1, keepdim=True) == classes).to(logits.dtype)
     z_tilde = tied_gumbel(logits, z, b) if coupling == "tied" else conditional_gumbel(logits, b)
     masked = torch.isneginf(logits.detach())
-    if bool(masked.any()):
-        # A masked class (logit -inf) has x = -inf, and x / tau's derivative in tau (RELAX learns it) is
-        # inf there: 0 * inf = nan. Dividing a finite stand-in keeps that derivative 0.
-        def relax_masked(x, tau):
+
+    def relax(x, tau):
+        if torch.is_tensor(tau) and tau.requires_grad:
+            # RELAX's learned temperature: a masked class (logit -inf) has x = -inf, whose x / tau has the
+            # derivative inf in tau, and 0 * inf = nan. Dividing a finite stand-in keeps that derivative 0.
             return softmax_last((x.masked_fill(masked, 0.0) / tau).masked_fill(masked, -math.inf))
-        return b, z, z_tilde, relax_masked
-    return b, z, z_tilde, lambda x, tau: softmax_last(x / tau)
+        return softmax_last(x / tau)
+    return b, z, z_tilde, relax
 
 
 def control_variate_surrogate(f, dist, b, control, control_tilde, eta, keep_weight_graph=False):
